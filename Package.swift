@@ -1,0 +1,91 @@
+// swift-tools-version:6.0
+// The local image-recognition event pipeline: four workers talking through a file-backed
+// topic/queue directory. See docs/ARCHITECTURE.md for how the modules fit together.
+
+import PackageDescription
+
+
+let package = Package(
+    name: "ImagePipeline",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "fetch-image", targets: ["fetch-image"]),
+        .executable(name: "recognize", targets: ["recognize"]),
+        .executable(name: "notify-xml", targets: ["notify-xml"]),
+        .executable(name: "list-images", targets: ["list-images"]),
+        .executable(name: "bus-admin", targets: ["bus-admin"]),
+        .executable(name: "mail-sink", targets: ["mail-sink"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+    ],
+    targets: [
+        // MARK: C shims (system libraries from Debian's -dev packages)
+        .systemLibrary(name: "CVips", pkgConfig: "vips", providers: [.apt(["libvips-dev"])]),
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
+        .systemLibrary(name: "CXNNPack", providers: [.apt(["libxnnpack-dev", "libpthreadpool-dev"])]),
+
+        // MARK: Libraries, one per concern
+        .target(name: "ONNXProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
+        .target(name: "Inference", dependencies: ["CXNNPack", "ONNXProto", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Imaging", dependencies: ["CVips"]),
+        .target(name: "Recognition", dependencies: ["Imaging", "Inference", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Bus", dependencies: [.product(name: "Logging", package: "swift-log")]),
+        .target(name: "PipelineKit", dependencies: ["Bus", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "LabelStore", dependencies: ["PipelineKit", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "ImageStore", dependencies: ["PipelineKit"]),
+        .target(name: "Fetching", dependencies: ["CCurl", "Imaging", "ImageStore", "PipelineKit", "Bus"]),
+        .target(name: "Notification", dependencies: ["CCurl", "CLibXML2", "PipelineKit", "Bus"]),
+        .target(name: "RecognitionWorker", dependencies: ["Recognition", "LabelStore", "PipelineKit", "Bus"]),
+        .target(name: "MailSink", dependencies: ["Notification", .product(name: "FlyingFox", package: "FlyingFox")]),
+
+        // MARK: Executables: argument parsing and wiring only
+        .executableTarget(name: "fetch-image", dependencies: ["Fetching", "CLISupport"]),
+        .executableTarget(name: "recognize", dependencies: ["RecognitionWorker", "CLISupport"]),
+        .executableTarget(name: "notify-xml", dependencies: ["Notification", "CLISupport"]),
+        .executableTarget(name: "list-images", dependencies: ["LabelStore", "CLISupport"]),
+        .executableTarget(name: "bus-admin", dependencies: ["Bus", "CLISupport"]),
+        .executableTarget(name: "mail-sink", dependencies: ["MailSink", "CLISupport"]),
+        .target(name: "CLISupport", dependencies: [
+            "PipelineKit",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // MARK: Tests
+        .target(name: "TestSupport", dependencies: ["PipelineKit", .product(name: "FlyingFox", package: "FlyingFox")], path: "Tests/TestSupport"),
+        .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXProto", "TestSupport"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"]),
+        .testTarget(name: "RecognitionTests", dependencies: ["Recognition", "TestSupport"]),
+        .testTarget(name: "LabelStoreTests", dependencies: ["LabelStore", "TestSupport"]),
+        .testTarget(name: "FetchingTests", dependencies: ["Fetching", "TestSupport"]),
+        .testTarget(name: "NotificationTests", dependencies: ["Notification", "MailSink", "TestSupport"]),
+        .testTarget(name: "PipelineKitTests", dependencies: ["PipelineKit", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["PipelineKit", "TestSupport"]),
+    ]
+)
+
+// Developer convenience for working on one module while others are mid-change:
+// `PIPELINE_TARGETS=BusTests swift test` keeps only the named targets and what they depend on.
+if let only = Context.environment["PIPELINE_TARGETS"], !only.isEmpty {
+    let byName = Dictionary(uniqueKeysWithValues: package.targets.map { ($0.name, $0) })
+    var keep = Set<String>()
+    var pending = only.split(separator: ",").map { String($0) }
+    while let name = pending.popLast() {
+        guard keep.insert(name).inserted, let target = byName[name] else { continue }
+        for dependency in target.dependencies {
+            switch dependency {
+            case .targetItem(let name, _), .byNameItem(let name, _): pending.append(name)
+            default: break
+            }
+        }
+    }
+    package.targets = package.targets.filter { keep.contains($0.name) }
+    package.products = package.products.filter { keep.contains($0.name) }  // each product is named after its target
+}

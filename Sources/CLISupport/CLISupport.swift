@@ -1,0 +1,1 @@
+// CLISupport: work in progress; see docs/ARCHITECTURE.md.

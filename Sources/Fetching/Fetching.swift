@@ -1,0 +1,1 @@
+// Fetching: work in progress; see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// ImageStore: work in progress; see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// Imaging: work in progress; see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// LabelStore: work in progress; see docs/ARCHITECTURE.md.

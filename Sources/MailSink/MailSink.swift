@@ -1,0 +1,1 @@
+// MailSink: work in progress; see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// Notification: work in progress; see docs/ARCHITECTURE.md.

@@ -1,0 +1,1 @@
+// ONNXProto: work in progress; see docs/ARCHITECTURE.md.

@@ -1,0 +1,143 @@
+import Foundation
+
+/// Attribute keys every pipeline message carries (subscription filters match on them).
+public enum MessageAttribute {
+    /// The message type, equal to the topic it is first published on.
+    public static let type = "type"
+    /// The schema version of the body.
+    public static let schemaVersion = "schema"
+    /// The image the message is about.
+    public static let imageID = "image.id"
+    /// The image's MIME type.
+    public static let contentType = "content.type"
+}
+
+/// Body of `image.stored`: an image was downloaded, verified and stored by content hash.
+public struct ImageStored: Codable, Sendable, Equatable {
+    /// Version of this schema; bumped on incompatible change.
+    public static let currentSchemaVersion = 1
+    public var schemaVersion: Int
+    /// SHA-256 of the image bytes, lowercase hex.
+    public var imageID: String
+    /// Human name (given with the URL, or derived from it).
+    public var name: String
+    /// Where the image was downloaded from.
+    public var sourceURL: String
+    /// Absolute path of the stored file.
+    public var storedPath: String
+    public var byteSize: Int
+    /// MIME type detected from the bytes (not the server's claim).
+    public var contentType: String
+    public var width: Int
+    public var height: Int
+    public var fetchedAt: Date
+
+    public init(imageID: String, name: String, sourceURL: String, storedPath: String, byteSize: Int,
+                contentType: String, width: Int, height: Int, fetchedAt: Date) {
+        self.schemaVersion = Self.currentSchemaVersion
+        self.imageID = imageID
+        self.name = name
+        self.sourceURL = sourceURL
+        self.storedPath = storedPath
+        self.byteSize = byteSize
+        self.contentType = contentType
+        self.width = width
+        self.height = height
+        self.fetchedAt = fetchedAt
+    }
+}
+
+/// One label as a label-detection service reports it.
+public struct DetectedLabel: Codable, Sendable, Equatable {
+    /// Label name, e.g. "tabby cat".
+    public var name: String
+    /// Confidence 0-100.
+    public var confidence: Double
+    /// More general labels, nearest first, e.g. ["cat", "animal"].
+    public var parents: [String]
+
+    public init(name: String, confidence: Double, parents: [String]) {
+        self.name = name
+        self.confidence = confidence
+        self.parents = parents
+    }
+}
+
+/// Which model produced labels.
+public struct ModelInfo: Codable, Sendable, Equatable {
+    public var name: String
+    public var version: String
+    public init(name: String, version: String) {
+        self.name = name
+        self.version = version
+    }
+}
+
+/// Milliseconds spent in each stage of recognition.
+public struct RecognitionTiming: Codable, Sendable, Equatable {
+    public var decodeMs: Double
+    public var inferenceMs: Double
+    public var databaseMs: Double
+    /// Time the message waited in the queue before this worker took it.
+    public var queueWaitMs: Double
+    public init(decodeMs: Double, inferenceMs: Double, databaseMs: Double, queueWaitMs: Double) {
+        self.decodeMs = decodeMs
+        self.inferenceMs = inferenceMs
+        self.databaseMs = databaseMs
+        self.queueWaitMs = queueWaitMs
+    }
+}
+
+/// Body of `image.labeled`: the classifier's labels for one stored image.
+public struct ImageLabeled: Codable, Sendable, Equatable {
+    public static let currentSchemaVersion = 1
+    public var schemaVersion: Int
+    public var imageID: String
+    public var name: String
+    public var sourceURL: String
+    public var byteSize: Int
+    public var labels: [DetectedLabel]
+    public var model: ModelInfo
+    public var recognizedAt: Date
+    public var timing: RecognitionTiming
+
+    public init(imageID: String, name: String, sourceURL: String, byteSize: Int, labels: [DetectedLabel],
+                model: ModelInfo, recognizedAt: Date, timing: RecognitionTiming) {
+        self.schemaVersion = Self.currentSchemaVersion
+        self.imageID = imageID
+        self.name = name
+        self.sourceURL = sourceURL
+        self.byteSize = byteSize
+        self.labels = labels
+        self.model = model
+        self.recognizedAt = recognizedAt
+        self.timing = timing
+    }
+}
+
+/// The one JSON encoding all messages use: ISO-8601 dates with fractional seconds, sorted keys.
+public enum MessageCoding {
+    public static func encoder() -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .custom { date, encoder in
+            var container = encoder.singleValueContainer()
+            try container.encode(date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)))
+        }
+        return encoder
+    }
+
+    public static func decoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .custom { decoder in
+            let container = try decoder.singleValueContainer()
+            let text = try container.decode(String.self)
+            if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)) {
+                return date
+            }
+            if let date = try? Date(text, strategy: .iso8601) { return date }
+            throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an ISO-8601 date: \(text)")
+        }
+        return decoder
+    }
+}

@@ -1,0 +1,1 @@
+// RecognitionWorker: work in progress; see docs/ARCHITECTURE.md.

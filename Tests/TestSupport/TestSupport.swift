@@ -1,0 +1,1 @@
+// TestSupport: work in progress; see docs/ARCHITECTURE.md.
