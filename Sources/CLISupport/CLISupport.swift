@@ -1,1 +1,0 @@
-// CLISupport: work in progress; see docs/ARCHITECTURE.md.
