@@ -101,8 +101,12 @@ public protocol MessageBus: Sendable {
     /// Subscribes `queue` to `topic`; messages published afterwards are copied into it.
     func subscribe(queue: String, to topic: String, filter: AttributeFilter) throws
     /// Publishes to a topic: one durable copy per matching subscribed queue. Returns the message.
+    ///
+    /// `id` nil assigns a fresh time-sortable id. A caller that may publish the same logical
+    /// message twice (a redelivered input handled again) passes a deterministic id, so that
+    /// downstream de-duplication (e.g. the notifier's Idempotency-Key) recognises the repeat.
     @discardableResult
-    func publish(topic: String, body: Data, attributes: [String: String]) throws -> BusMessage
+    func publish(topic: String, body: Data, attributes: [String: String], id: String?) throws -> BusMessage
     /// Puts a message straight into one queue (used for redrive and replay), optionally delayed.
     func send(_ message: BusMessage, to queue: String, delay: TimeInterval) throws
     /// Claims up to `maxMessages` visible messages, waiting up to `wait` for the first one.
@@ -117,4 +121,12 @@ public protocol MessageBus: Sendable {
     func deadLetter(_ message: ReceivedMessage, reason: String) throws
     /// Counts for one queue.
     func stats(of queue: String) throws -> QueueStats
+}
+
+extension MessageBus {
+    /// Publishes with a freshly assigned message id.
+    @discardableResult
+    public func publish(topic: String, body: Data, attributes: [String: String]) throws -> BusMessage {
+        try publish(topic: topic, body: body, attributes: attributes, id: nil)
+    }
 }

@@ -1,3 +1,5 @@
+import Bus
+
 /// Names of the topics and queues the workers use, in one place.
 public enum Topology {
     /// Published by fetch-image when an image is stored.
@@ -15,4 +17,32 @@ public enum Topology {
     public static let notifyDeadLetters = "notify.dead"
     /// Archive queue keeping every message of a topic, for replay after a bug fix.
     public static func archiveQueue(of topic: String) -> String { "archive.\(topic)" }
+}
+
+extension Topology {
+    /// Queue settings of the recognizer: a labelling attempt rarely takes more than a second,
+    /// so a message whose worker died is retried after 60 s; five failures mean a poison image.
+    public static let recognizeConfiguration = QueueConfiguration(
+        visibilityTimeout: 60, maxReceiveCount: 5, deadLetterQueue: recognizeDeadLetters)
+    /// Queue settings of the notifier: the gateway may be down for a while, so allow more tries.
+    public static let notifyConfiguration = QueueConfiguration(
+        visibilityTimeout: 60, maxReceiveCount: 10, deadLetterQueue: notifyDeadLetters)
+    /// Dead letters and archives are kept until an operator acts (no retention limit).
+    public static let keepConfiguration = QueueConfiguration(
+        visibilityTimeout: 60, maxReceiveCount: Int.max, deadLetterQueue: nil, retention: nil)
+
+    /// Creates the pipeline's queues and subscriptions if they are missing (idempotent; every
+    /// worker calls it on start so any of them can be started first).
+    public static func ensure(on bus: any MessageBus) throws {
+        for queue in [recognizeDeadLetters, notifyDeadLetters,
+                      archiveQueue(of: imageStoredTopic), archiveQueue(of: imageLabeledTopic)] {
+            try bus.createQueue(queue, configuration: keepConfiguration)
+        }
+        try bus.createQueue(recognizeQueue, configuration: recognizeConfiguration)
+        try bus.createQueue(notifyQueue, configuration: notifyConfiguration)
+        try bus.subscribe(queue: recognizeQueue, to: imageStoredTopic, filter: AttributeFilter())
+        try bus.subscribe(queue: notifyQueue, to: imageLabeledTopic, filter: AttributeFilter())
+        try bus.subscribe(queue: archiveQueue(of: imageStoredTopic), to: imageStoredTopic, filter: AttributeFilter())
+        try bus.subscribe(queue: archiveQueue(of: imageLabeledTopic), to: imageLabeledTopic, filter: AttributeFilter())
+    }
 }

@@ -1,0 +1,71 @@
+import Dispatch
+import Foundation
+import Imaging
+
+/// The result of classifying one image.
+public struct Classification: Sendable {
+    /// Top labels, best first.
+    public var labels: [RecognizedLabel]
+    /// Milliseconds spent decoding and preparing this image.
+    public var decodeMs: Double
+    /// Milliseconds of the inference run, shared by every image of a batch.
+    public var inferenceMs: Double
+}
+
+extension Classifier {
+    /// Classifies image files in one batch: preprocessing runs in parallel, inference once for
+    /// the images that decoded. One result per path, in order; a bad image fails only itself.
+    public func classify(files paths: [String], options: LabelOptions) -> [Result<Classification, any Error>] {
+        let prepared = preprocessInParallel(paths)
+        var ready: [(index: Int, pixels: [UInt8])] = []
+        var results = [Result<Classification, any Error>?](repeating: nil, count: paths.count)
+        for (index, outcome) in prepared.enumerated() {
+            switch outcome.pixels {
+            case .success(let pixels): ready.append((index, pixels))
+            case .failure(let error): results[index] = .failure(error)
+            }
+        }
+        if !ready.isEmpty {
+            let start = DispatchTime.now()
+            do {
+                let probabilities = try self.probabilities(for: ready.map(\.pixels))
+                let inferenceMs = Self.milliseconds(since: start)
+                for (position, item) in ready.enumerated() {
+                    results[item.index] = .success(Classification(
+                        labels: labels(from: probabilities[position], options: options),
+                        decodeMs: prepared[item.index].milliseconds, inferenceMs: inferenceMs))
+                }
+            } catch {
+                for item in ready { results[item.index] = .failure(error) }
+            }
+        }
+        return results.map { $0 ?? .failure(RecognitionError.unsupportedInputShape([])) }
+    }
+
+    private func preprocessInParallel(_ paths: [String]) -> [(pixels: Result<[UInt8], any Error>, milliseconds: Double)] {
+        let box = ResultBox(count: paths.count)
+        DispatchQueue.concurrentPerform(iterations: paths.count) { index in
+            let start = DispatchTime.now()
+            let result = Result<[UInt8], any Error> { try preprocessor.pixels(fromFile: paths[index]) }
+            box.set(index, (result, Self.milliseconds(since: start)))
+        }
+        return box.values
+    }
+
+    static func milliseconds(since start: DispatchTime) -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000
+    }
+}
+
+/// Collects results written from concurrent iterations.
+private final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var storage: [(pixels: Result<[UInt8], any Error>, milliseconds: Double)]
+    init(count: Int) {
+        storage = Array(repeating: (.success([]), 0), count: count)
+    }
+    func set(_ index: Int, _ value: (pixels: Result<[UInt8], any Error>, milliseconds: Double)) {
+        lock.withLock { storage[index] = value }
+    }
+    var values: [(pixels: Result<[UInt8], any Error>, milliseconds: Double)] { lock.withLock { storage } }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import Imaging
+import Inference
+
+/// One label of one image, as a label-detection service reports it.
+public struct RecognizedLabel: Sendable, Equatable, Codable {
+    /// Class name, e.g. "tabby cat".
+    public var name: String
+    /// Confidence 0-100 (softmax probability × 100).
+    public var confidence: Double
+    /// More general labels, nearest first, e.g. ["cat", "animal"].
+    public var parents: [String]
+
+    public init(name: String, confidence: Double, parents: [String]) {
+        self.name = name
+        self.confidence = confidence
+        self.parents = parents
+    }
+}
+
+/// Which labels to report: at most `maxLabels`, none below `minConfidence` (0-100).
+public struct LabelOptions: Sendable, Equatable {
+    public var maxLabels: Int
+    public var minConfidence: Double
+    public init(maxLabels: Int = 5, minConfidence: Double = 5) {
+        self.maxLabels = maxLabels
+        self.minConfidence = minConfidence
+    }
+}
+
+/// A pretrained image classifier: libvips preprocessing, XNNPACK inference and the labels.
+///
+/// Thread-safe: preprocessing runs concurrently; inference is serialised per classifier,
+/// because one inference already uses every thread it was given.
+public final class Classifier: @unchecked Sendable {
+    /// Model name and version, as recorded with every label.
+    public let name: String
+    public let version: String
+    /// Class names in output order.
+    public let classNames: [String]
+    /// Parent labels per class.
+    public let taxonomy: LabelTaxonomy
+    /// How images are prepared for this model.
+    public let preprocessor: Preprocessor
+
+    private let model: ONNXModel
+    private let threads: Int
+    private let inputPixels: Int
+    private let lock = NSLock()
+    private var sessions: [Int: InferenceSession] = [:]
+
+    /// Loads the model a descriptor names.
+    public convenience init(descriptorURL: URL, threads: Int, limits: ImageLimits = .default) throws {
+        let (descriptor, directory) = try ModelDescriptor.load(from: descriptorURL)
+        let onnxURL = directory.appendingPathComponent(descriptor.onnx)
+        let classesURL = directory.appendingPathComponent(descriptor.classes)
+        let taxonomyURL = descriptor.taxonomy.map { directory.appendingPathComponent($0) }
+        try self.init(onnxURL: onnxURL, classNamesURL: classesURL, taxonomyURL: taxonomyURL,
+                      name: descriptor.name, version: descriptor.version, input: descriptor.input,
+                      threads: threads, limits: limits)
+    }
+
+    /// Loads a user's own ONNX classifier with its class names (and optionally a taxonomy).
+    public init(onnxURL: URL, classNamesURL: URL, taxonomyURL: URL?, name: String?, version: String?,
+                input: ModelDescriptor.Input?, threads: Int, limits: ImageLimits = .default) throws {
+        let model = try ONNXModel(contentsOf: onnxURL)
+        let names = try Self.readClassNames(classNamesURL)
+        let probe = try InferenceSession(model: model, batchSize: 1, threads: threads)
+        let shape = probe.inputShape
+        guard shape.count == 4, shape[1] == 3, shape[2] > 0, shape[3] > 0 else {
+            throw RecognitionError.unsupportedInputShape(shape)
+        }
+        guard probe.outputCount == names.count else {
+            throw RecognitionError.classCountMismatch(model: probe.outputCount, names: names.count, namesPath: classNamesURL.path)
+        }
+        let metadata = model.metadata
+        let resolvedInput = input ?? Self.defaultInput(height: shape[2], width: shape[3], metadata: metadata)
+
+        self.model = model
+        self.threads = threads
+        self.classNames = names
+        self.name = name ?? metadata["model_name"] ?? onnxURL.deletingPathExtension().lastPathComponent
+        self.version = version ?? metadata["model_version"] ?? "unversioned"
+        self.taxonomy = try taxonomyURL.map { try LabelTaxonomy.load(from: $0, classCount: names.count) }
+            ?? .flat(classCount: names.count)
+        self.preprocessor = Preprocessor(
+            spec: PreprocessSpec(width: resolvedInput.width, height: resolvedInput.height, resize: resolvedInput.resize,
+                                 mean: resolvedInput.mean, std: resolvedInput.std),
+            limits: limits)
+        self.inputPixels = resolvedInput.width * resolvedInput.height * 3
+        self.sessions[1] = probe
+    }
+
+    /// Runs the model on already preprocessed images (HWC RGB uint8 each) and returns one
+    /// probability vector per image.
+    public func probabilities(for batch: [[UInt8]]) throws -> [[Float]] {
+        guard !batch.isEmpty else { return [] }
+        var input = [Float](repeating: 0, count: batch.count * inputPixels)
+        input.withUnsafeMutableBufferPointer { buffer in
+            for (index, pixels) in batch.enumerated() {
+                let slice = UnsafeMutableBufferPointer(rebasing: buffer[(index * inputPixels)..<((index + 1) * inputPixels)])
+                preprocessor.normalize(pixels, into: slice)
+            }
+        }
+        let logits: [Float] = try lock.withLock {
+            let session = try session(batchSize: batch.count)
+            return try input.withUnsafeBufferPointer { try session.run(nhwc: $0) }
+        }
+        let classes = classNames.count
+        return (0..<batch.count).map { index in
+            Self.softmax(logits[(index * classes)..<((index + 1) * classes)])
+        }
+    }
+
+    /// The top labels of one probability vector.
+    public func labels(from probabilities: [Float], options: LabelOptions) -> [RecognizedLabel] {
+        let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }
+        var labels: [RecognizedLabel] = []
+        for index in ranked.prefix(max(0, options.maxLabels)) {
+            let confidence = (Double(probabilities[index]) * 100 * 100).rounded() / 100
+            guard confidence >= options.minConfidence else { break }
+            labels.append(RecognizedLabel(name: classNames[index], confidence: confidence, parents: taxonomy.parents[index]))
+        }
+        return labels
+    }
+
+    /// The number of threads inference uses.
+    public var threadCount: Int { threads }
+
+    private func session(batchSize: Int) throws -> InferenceSession {
+        if let session = sessions[batchSize] { return session }
+        let session = try InferenceSession(model: model, batchSize: batchSize, threads: threads)
+        sessions[batchSize] = session
+        return session
+    }
+
+    /// Softmax, unless the model already outputs a probability distribution.
+    static func softmax(_ logits: ArraySlice<Float>) -> [Float] {
+        let sum = logits.reduce(0, +)
+        if logits.allSatisfy({ $0 >= 0 && $0 <= 1 }) && abs(sum - 1) < 1e-3 { return Array(logits) }
+        let maximum = logits.max() ?? 0
+        let exps = logits.map { expf($0 - maximum) }
+        let total = exps.reduce(0, +)
+        return exps.map { $0 / total }
+    }
+
+    static func readClassNames(_ url: URL) throws -> [String] {
+        let text: String
+        do {
+            text = try String(contentsOf: url, encoding: .utf8)
+        } catch {
+            throw RecognitionError.invalidClassNames(path: url.path, detail: "\(error)")
+        }
+        let names = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty }
+        guard !names.isEmpty else { throw RecognitionError.invalidClassNames(path: url.path, detail: "no names in it") }
+        return names
+    }
+
+    /// Input settings for an ONNX file without a descriptor: the common ImageNet recipe
+    /// (resize to 256/224 of the input, centre crop, ImageNet mean/std) unless the file's
+    /// metadata names its own `mean`/`std` (comma-separated, on 0-255).
+    static func defaultInput(height: Int, width: Int, metadata: [String: String]) -> ModelDescriptor.Input {
+        func floats(_ key: String) -> [Float]? {
+            guard let text = metadata[key] else { return nil }
+            let values = text.split(whereSeparator: { $0 == "," || $0 == " " || $0 == "[" || $0 == "]" })
+                .compactMap { Float($0) }
+            return values.count == 3 ? values : nil
+        }
+        return ModelDescriptor.Input(
+            width: width, height: height, resize: Int((Double(min(width, height)) / 0.875).rounded()), layout: "NCHW",
+            mean: floats("mean") ?? [123.675, 116.28, 103.53], std: floats("std") ?? [58.395, 57.12, 57.375])
+    }
+}

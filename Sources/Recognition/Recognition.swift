@@ -1,1 +1,0 @@
-// Recognition: work in progress; see docs/ARCHITECTURE.md.

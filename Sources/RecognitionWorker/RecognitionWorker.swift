@@ -1,1 +1,0 @@
-// RecognitionWorker: work in progress; see docs/ARCHITECTURE.md.

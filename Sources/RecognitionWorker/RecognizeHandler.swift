@@ -1,0 +1,119 @@
+import Bus
+import Dispatch
+import Foundation
+import LabelStore
+import Logging
+import PipelineKit
+import Recognition
+
+/// The recognizer's per-batch work: `image.stored` in; labels into SQLite and `image.labeled`
+/// out. Idempotent: a redelivered message rewrites the same rows and republishes under the
+/// same message id, so the notifier's gateway de-duplicates it.
+public struct RecognizeHandler: MessageHandler {
+    private let classifier: Classifier
+    private let store: any LabelStoring
+    private let bus: any MessageBus
+    private let options: LabelOptions
+    /// Heavy, blocking work (libvips, XNNPACK) runs here, off Swift's cooperative threads.
+    private let workQueue = DispatchQueue(label: "recognize.work", attributes: .concurrent)
+
+    public init(classifier: Classifier, store: any LabelStoring, bus: any MessageBus, options: LabelOptions) {
+        self.classifier = classifier
+        self.store = store
+        self.bus = bus
+        self.options = options
+    }
+
+    /// The model this handler labels with.
+    public var model: ModelInfo { ModelInfo(name: classifier.name, version: classifier.version) }
+
+    public func handle(_ batch: [ReceivedMessage], logger: Logger) async -> [MessageOutcome] {
+        let received = Date()
+        var outcomes = [MessageOutcome?](repeating: nil, count: batch.count)
+        var work: [(index: Int, image: ImageStored)] = []
+        for (index, message) in batch.enumerated() {
+            do {
+                let image = try message.decodeBody(ImageStored.self)
+                guard FileManager.default.fileExists(atPath: image.storedPath) else {
+                    outcomes[index] = .deadLetter(reason: "stored image is missing at \(image.storedPath); refetch it with fetch-image --force")
+                    continue
+                }
+                work.append((index, image))
+            } catch {
+                outcomes[index] = .deadLetter(reason: "\(error)")
+            }
+        }
+
+        let paths = work.map(\.image.storedPath)
+        let classifier = self.classifier
+        let options = self.options
+        let results = await withCheckedContinuation { continuation in
+            workQueue.async { continuation.resume(returning: classifier.classify(files: paths, options: options)) }
+        }
+
+        var labeled: [(index: Int, stored: ImageStored, event: ImageLabeled)] = []
+        let recognizedAt = Date()
+        for (position, item) in work.enumerated() {
+            let message = batch[item.index]
+            switch results[position] {
+            case .failure(let error):
+                // A file that does not decode will not decode next time either.
+                outcomes[item.index] = .deadLetter(reason: "cannot classify \(item.image.storedPath): \(error)")
+            case .success(let classification):
+                let queueWait = max(0, received.timeIntervalSince(message.message.publishedAt) * 1000)
+                let event = ImageLabeled(
+                    imageID: item.image.imageID, name: item.image.name, sourceURL: item.image.sourceURL,
+                    byteSize: item.image.byteSize,
+                    labels: classification.labels.map { DetectedLabel(name: $0.name, confidence: $0.confidence, parents: $0.parents) },
+                    model: model, recognizedAt: recognizedAt,
+                    timing: RecognitionTiming(decodeMs: classification.decodeMs, inferenceMs: classification.inferenceMs,
+                                              databaseMs: 0, queueWaitMs: queueWait))
+                labeled.append((item.index, item.image, event))
+            }
+        }
+
+        if !labeled.isEmpty {
+            let start = DispatchTime.now()
+            do {
+                try store.saveRecognitions(labeled.map { item in
+                    RecognitionRecord(image: item.stored, labels: item.event.labels, model: model,
+                                      recognizedAt: recognizedAt)
+                })
+            } catch {
+                for item in labeled { outcomes[item.index] = .retry(delay: 5, reason: "label database: \(error)") }
+                labeled.removeAll()
+            }
+            let databaseMs = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000
+            let encoder = MessageCoding.encoder()
+            for item in labeled {
+                let message = batch[item.index]
+                var event = item.event
+                event.timing.databaseMs = databaseMs
+                do {
+                    let body = try encoder.encode(event)
+                    try bus.publish(topic: Topology.imageLabeledTopic, body: body, attributes: [
+                        MessageAttribute.type: Topology.imageLabeledTopic,
+                        MessageAttribute.schemaVersion: "\(ImageLabeled.currentSchemaVersion)",
+                        MessageAttribute.imageID: event.imageID,
+                    ], id: Self.labeledMessageID(for: message.message.id))
+                    outcomes[item.index] = .completed
+                    var metadata = message.logMetadata
+                    metadata["labels"] = "\(event.labels.map { "\($0.name) \(Int($0.confidence.rounded()))%" }.joined(separator: ", "))"
+                    metadata["decode.ms"] = "\(Self.rounded(event.timing.decodeMs))"
+                    metadata["inference.ms"] = "\(Self.rounded(event.timing.inferenceMs))"
+                    metadata["batch"] = "\(batch.count)"
+                    logger.info("image labeled", metadata: metadata)
+                } catch {
+                    outcomes[item.index] = .retry(delay: 2, reason: "publish image.labeled: \(error)")
+                }
+            }
+        }
+        return outcomes.map { $0 ?? .retry(delay: 0, reason: "not processed") }
+    }
+
+    /// The `image.labeled` id for a given `image.stored` message: deterministic, so handling a
+    /// redelivered message twice publishes the same notification id.
+    public static func labeledMessageID(for storedMessageID: String) -> String { "labeled-\(storedMessageID)" }
+
+    private static func rounded(_ value: Double) -> Double { (value * 10).rounded() / 10 }
+}

@@ -1,0 +1,85 @@
+import ArgumentParser
+import CLISupport
+import Dispatch
+import Foundation
+import Recognition
+
+/// `recognize bench`: classifier throughput figures for Scripts/bench (JSON lines on stdout).
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure preprocessing and inference speed on image files (prints JSON lines).",
+        shouldDisplay: true)
+
+    @Argument(help: "Image files to use (cycled).")
+    var photos: [String]
+
+    @OptionGroup var model: ModelOptions
+
+    @Option(help: "Comma-separated batch sizes.")
+    var batchSizes: String = "1,8"
+
+    @Option(help: "Comma-separated thread counts.")
+    var threadCounts: String = "1,2"
+
+    @Option(help: "Timed runs per configuration (after one warm-up run).")
+    var iterations: Int = 20
+
+    func validate() throws {
+        guard !photos.isEmpty else { throw ValidationError("give at least one image file") }
+        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
+    }
+
+    func run() async throws {
+        let batches = batchSizes.split(separator: ",").compactMap { Int($0) }
+        let threads = threadCounts.split(separator: ",").compactMap { Int($0) }
+        var options = model
+        options.threads = 1
+        let base = try options.loadClassifier()
+
+        // Preprocessing alone, per file, single thread.
+        for path in Set(photos).sorted() {
+            var samples: [Double] = []
+            for run in 0...iterations {
+                let start = DispatchTime.now()
+                _ = try base.preprocessor.pixels(fromFile: path)
+                if run > 0 { samples.append(Self.ms(since: start)) }
+            }
+            emit(["stage": "preprocess", "file": path, "median_ms": Self.median(samples)])
+        }
+        let pixels = try photos.map { try base.preprocessor.pixels(fromFile: $0) }
+
+        for threadCount in threads {
+            options.threads = threadCount
+            let classifier = try options.loadClassifier()
+            for batch in batches {
+                let input = (0..<batch).map { pixels[$0 % pixels.count] }
+                var samples: [Double] = []
+                for run in 0...iterations {
+                    let start = DispatchTime.now()
+                    _ = try classifier.probabilities(for: input)
+                    if run > 0 { samples.append(Self.ms(since: start)) }
+                }
+                let median = Self.median(samples)
+                emit(["stage": "inference", "engine": "xnnpack", "batch": batch, "threads": threadCount,
+                      "median_ms_per_batch": median, "median_ms_per_image": median / Double(batch),
+                      "images_per_s": Double(batch) * 1000 / median])
+            }
+        }
+    }
+
+    private func emit(_ object: [String: Any]) {
+        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
+            print(String(decoding: data, as: UTF8.self))
+        }
+    }
+
+    static func ms(since start: DispatchTime) -> Double {
+        Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+}

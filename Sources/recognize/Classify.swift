@@ -1,0 +1,82 @@
+import ArgumentParser
+import CLISupport
+import Foundation
+import Recognition
+
+/// `recognize classify`: label image files directly, without queues or database.
+struct Classify: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Label image files directly and print the labels.",
+        discussion: "Exit status 0 when every file was labelled, 1 when any could not be read or decoded.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case table, json }
+
+    @Argument(help: "Image files to label.")
+    var photos: [String]
+
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var filter: LabelFilterOptions
+
+    @Option(help: "Output format: table or json (one object per line).")
+    var format: Format = .table
+
+    @Option(help: "Images per inference batch.")
+    var batchSize: Int = 8
+
+    func validate() throws {
+        guard !photos.isEmpty else { throw ValidationError("give at least one image file") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+    }
+
+    func run() async throws {
+        let classifier = try model.loadClassifier()
+        var failures = 0
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        for start in stride(from: 0, to: photos.count, by: batchSize) {
+            let chunk = Array(photos[start..<min(start + batchSize, photos.count)])
+            let results = classifier.classify(files: chunk, options: filter.labelOptions)
+            for (path, result) in zip(chunk, results) {
+                switch result {
+                case .success(let classification):
+                    switch format {
+                    case .table:
+                        print(path)
+                        for label in classification.labels {
+                            let confidence = String(format: "%6.2f%%", label.confidence)
+                            let parents = label.parents.isEmpty ? "" : "  (\(label.parents.joined(separator: ", ")))"
+                            print("  \(confidence)  \(label.name)\(parents)")
+                        }
+                        if classification.labels.isEmpty { print("  no label above \(filter.minConfidence)%") }
+                    case .json:
+                        let line = ClassifyLine(file: path, model: "\(classifier.name) \(classifier.version)",
+                                                labels: classification.labels, decodeMs: classification.decodeMs,
+                                                inferenceMs: classification.inferenceMs, error: nil)
+                        print(String(decoding: try encoder.encode(line), as: UTF8.self))
+                    }
+                case .failure(let error):
+                    failures += 1
+                    switch format {
+                    case .table:
+                        FileHandle.standardError.write(Data("recognize: \(path): \(error)\n".utf8))
+                    case .json:
+                        let line = ClassifyLine(file: path, model: "\(classifier.name) \(classifier.version)", labels: [],
+                                                decodeMs: nil, inferenceMs: nil, error: "\(error)")
+                        print(String(decoding: try encoder.encode(line), as: UTF8.self))
+                    }
+                }
+            }
+        }
+        if failures > 0 { throw ExitCode(1) }
+    }
+}
+
+/// One JSON output line of `recognize classify --format json`.
+struct ClassifyLine: Encodable {
+    var file: String
+    var model: String
+    var labels: [RecognizedLabel]
+    var decodeMs: Double?
+    var inferenceMs: Double?
+    var error: String?
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import Bus
+import CLISupport
+import Foundation
+import LabelStore
+import PipelineKit
+import Recognition
+import RecognitionWorker
+
+/// `recognize run` (the default): the long-running labelling worker.
+struct RunWorker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Consume image.stored, label each image, store labels, publish image.labeled.",
+        discussion: """
+            Stops gracefully on SIGTERM or SIGINT: messages in hand are finished, or released \
+            back to the queue after --drain-timeout; none is lost.
+            """)
+
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var logging: LoggingOptions
+    @OptionGroup var model: ModelOptions
+    @OptionGroup var filter: LabelFilterOptions
+
+    @Option(help: "Messages taken per receive and classified in one inference batch.")
+    var batchSize: Int = 4
+
+    @Option(help: "Receive-classify loops running side by side in this process.")
+    var concurrency: Int = 1
+
+    @Flag(help: "Process one batch from the queue (waiting up to --poll-wait seconds) and exit.")
+    var once = false
+
+    @Option(help: ArgumentHelp("Process one image.stored body from FILE (- for stdin) without the queue, print the outcome and exit.", valueName: "file"))
+    var event: String?
+
+    @Option(help: "Seconds one receive waits for a message.")
+    var pollWait: Double = 2
+
+    @Option(help: "Seconds to finish messages in hand after SIGTERM before releasing them.")
+    var drainTimeout: Double = 30
+
+    func validate() throws {
+        guard batchSize >= 1, batchSize <= 64 else { throw ValidationError("--batch-size must be 1...64") }
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard pollWait >= 0, drainTimeout >= 0 else { throw ValidationError("--poll-wait and --drain-timeout must not be negative") }
+    }
+
+    func run() async throws {
+        let logger = logging.bootstrap(label: "recognize")
+        let home = self.home.pipelineHome
+        try home.createDirectories()
+        let bus = try FileBus(root: home.busDirectory)
+        try Topology.ensure(on: bus)
+        let store = try LabelDatabase(path: home.labelDatabase.path)
+        let classifier = try model.loadClassifier()
+        logger.info("classifier loaded", metadata: [
+            "model": "\(classifier.name)", "version": "\(classifier.version)", "threads": "\(classifier.threadCount)",
+        ])
+        let handler = RecognizeHandler(classifier: classifier, store: store, bus: bus, options: filter.labelOptions)
+
+        if let event {
+            let body = try LocalEvent.read(from: event)
+            let message = LocalEvent.message(body: body, topic: Topology.imageStoredTopic, queue: Topology.recognizeQueue)
+            let outcome = await handler.handle([message], logger: logger).first ?? .retry(delay: 0, reason: "no outcome")
+            print(OutcomeText.describe(outcome, messageID: message.message.id))
+            if outcome != .completed { throw ExitCode(1) }
+            return
+        }
+
+        let loop = WorkerLoop(bus: bus, handler: handler, options: WorkerOptions(
+            queue: Topology.recognizeQueue, batchSize: batchSize, concurrency: concurrency,
+            pollWait: pollWait, drainTimeout: drainTimeout), logger: logger)
+        if once {
+            let count = try await loop.runOnce(wait: pollWait)
+            let counts = loop.counts
+            print("processed \(count) message(s): \(counts.completed) completed, \(counts.retried) retried, \(counts.deadLettered) dead-lettered")
+            return
+        }
+        let exit = await loop.run(until: ShutdownSignal.listening())
+        if case .drainTimedOut = exit { throw ExitCode(75) }
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+
+/// What a finished child process produced.
+public struct ProcessOutput: Sendable {
+    public var status: Int32
+    public var stdout: String
+    public var stderr: String
+}
+
+/// Runs real executables from tests, with input, environment and a generous deadline.
+public enum ProcessRunner {
+    /// Runs `executable` to completion. A process still running after `timeout` seconds is
+    /// killed and reported with status -9, so a hang fails the test instead of blocking CI.
+    public static func run(_ executable: URL, _ arguments: [String], stdin: Data? = nil,
+                           environment: [String: String] = [:], timeout: TimeInterval = 300) throws -> ProcessOutput {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(stdin) }
+        try? input.fileHandleForWriting.close()
+
+        // Drain both pipes concurrently so a chatty child never blocks on a full pipe.
+        let collected = Collected()
+        let group = DispatchGroup()
+        for (pipe, isOut) in [(out, true), (err, false)] {
+            group.enter()
+            DispatchQueue.global().async {
+                let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                collected.set(data, isOut: isOut)
+                group.leave()
+            }
+        }
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(20_000) }
+        var timedOut = false
+        if process.isRunning {
+            timedOut = true
+            kill(process.processIdentifier, SIGKILL)
+        }
+        process.waitUntilExit()
+        group.wait()
+        return ProcessOutput(status: timedOut ? -9 : process.terminationStatus,
+                             stdout: String(decoding: collected.out, as: UTF8.self),
+                             stderr: String(decoding: collected.err, as: UTF8.self))
+    }
+
+    /// Starts `executable` in the background with its output appended to `logFile`.
+    public static func start(_ executable: URL, _ arguments: [String], logFile: URL,
+                             environment: [String: String] = [:]) throws -> Process {
+        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: logFile)
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+}
+
+private final class Collected: @unchecked Sendable {
+    private let lock = NSLock()
+    private var _out = Data(), _err = Data()
+    func set(_ data: Data, isOut: Bool) { lock.withLock { if isOut { _out = data } else { _err = data } } }
+    var out: Data { lock.withLock { _out } }
+    var err: Data { lock.withLock { _err } }
+}
+
+/// A fresh temporary directory per test, removed by `remove()`.
+public struct TemporaryDirectory: Sendable {
+    public let url: URL
+    public init(_ prefix: String = "pipeline-test") throws {
+        url = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    }
+    public func remove() { try? FileManager.default.removeItem(at: url) }
+}
