@@ -1,1 +1,0 @@
-// Imaging: work in progress; see docs/ARCHITECTURE.md.

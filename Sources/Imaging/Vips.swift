@@ -1,0 +1,131 @@
+import CVips
+import Foundation
+import Synchronization
+
+/// Process-wide libvips set-up and error plumbing shared by everything in this module.
+public enum Vips {
+    /// Starts libvips once per process (thread-safe, idempotent) with settings for long-running
+    /// workers: no operation cache, modest concurrency, untrusted loaders blocked.
+    public static func initialize() {
+        _ = startup
+    }
+
+    /// The libvips version this process runs, e.g. "8.14.1".
+    public static var version: String {
+        initialize()
+        return "\(vips_version(0)).\(vips_version(1)).\(vips_version(2))"
+    }
+
+    /// Threads libvips uses per image pipeline (set once at start-up).
+    public static var concurrency: Int {
+        initialize()
+        return Int(vips_concurrency_get())
+    }
+
+    /// Sends libvips warnings (GLib log domain "VIPS": damaged-but-readable data, ignored
+    /// colour profiles, ...) to `handler` instead of stderr; nil drops them. Until called,
+    /// libvips prints them to stderr. Failures never depend on warnings: they are thrown.
+    public static func routeWarnings(to handler: (@Sendable (String) -> Void)?) {
+        initialize()
+        warningSink.withLock { $0 = handler }
+        _ = warningHandlerInstalled
+    }
+
+    private static let warningSink = Mutex<(@Sendable (String) -> Void)?>(nil)
+
+    private static let warningHandlerInstalled: Void = {
+        g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING, { _, _, message, _ in
+            guard let message else { return }
+            let handler = Vips.warningSink.withLock { $0 }
+            handler?(String(cString: message))
+        }, nil)
+    }()
+
+    /// Why libvips could not start, or nil when it runs; checked before every operation.
+    private static let startup: String? = {
+        guard shim_vips_init("image-pipeline") == 0 else {
+            return takeError(default: "vips_init failed")
+        }
+        // The operation cache keeps recent results (and the input buffers they reference)
+        // alive; a worker sees every image once, so caching only grows memory.
+        vips_cache_set_max(0)
+        vips_cache_set_max_mem(0)
+        vips_cache_set_max_files(0)
+        // One thread per pipeline: a 224x224 thumbnail is too small to gain from more, and
+        // parallelism comes from running several workers. VIPS_CONCURRENCY overrides.
+        if ProcessInfo.processInfo.environment["VIPS_CONCURRENCY"] == nil {
+            vips_concurrency_set(1)
+        }
+        // Loaders libvips marks untrusted (ImageMagick, PDF, SVG, FITS, ...) were not fuzzed
+        // for hostile input; images from the internet never reach them.
+        vips_block_untrusted_set(1)
+        return nil
+    }()
+
+    /// Throws when libvips failed to start.
+    static func ensureStarted() throws(ImagingError) {
+        if let failure = startup {
+            throw .libraryUnavailable(detail: failure)
+        }
+    }
+
+    /// Takes the text libvips accumulated for the last failure and clears it, so the next
+    /// error does not carry this one's message. The buffer is process-global: when several
+    /// threads fail at the same instant their messages may interleave.
+    static func takeError(default fallback: String = "libvips reported no reason") -> String {
+        guard let raw = vips_error_buffer_copy() else { return fallback }
+        defer { shim_g_free(raw) }
+        // "unable to call thumbnail_buffer" only names the wrapper; the loader's line says why.
+        let lines = String(cString: raw)
+            .split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: .whitespaces) }
+            .filter { !$0.isEmpty && !$0.hasPrefix("unable to call") }
+        var unique: [String] = []
+        for line in lines where !unique.contains(line) { unique.append(line) }
+        return unique.isEmpty ? fallback : unique.joined(separator: "; ")
+    }
+}
+
+/// Owns one VipsImage reference and drops it when the Swift value goes away.
+final class VipsImageRef {
+    let pointer: UnsafeMutablePointer<VipsImage>
+
+    init(_ pointer: UnsafeMutablePointer<VipsImage>) {
+        self.pointer = pointer
+    }
+
+    deinit {
+        shim_vips_unref(pointer)
+    }
+
+    var width: Int { Int(vips_image_get_width(pointer)) }
+    var height: Int { Int(vips_image_get_height(pointer)) }
+    var bands: Int { Int(vips_image_get_bands(pointer)) }
+    var interpretation: VipsInterpretation { vips_image_get_interpretation(pointer) }
+    var hasAlpha: Bool { vips_image_hasalpha(pointer) != 0 }
+
+    /// The loader that produced this image, e.g. "jpegload_buffer".
+    var loader: String? { shim_vips_loader_name(pointer).map { String(cString: $0) } }
+
+    /// Runs one vips operation that writes a new image to its `out` argument.
+    func apply(
+        _ operation: String,
+        _ body: (UnsafeMutablePointer<VipsImage>, UnsafeMutablePointer<UnsafeMutablePointer<VipsImage>?>) -> Int32
+    ) throws(ImagingError) -> VipsImageRef {
+        var out: UnsafeMutablePointer<VipsImage>?
+        guard body(pointer, &out) == 0, let result = out else {
+            throw .processingFailed(operation: operation, detail: Vips.takeError())
+        }
+        return VipsImageRef(result)
+    }
+
+    /// Computes every pixel and copies them out, band-interleaved, row by row.
+    func writeToMemory() throws(ImagingError) -> [UInt8] {
+        var size = 0
+        guard let memory = vips_image_write_to_memory(pointer, &size) else {
+            throw .processingFailed(operation: "write_to_memory", detail: Vips.takeError())
+        }
+        defer { shim_g_free(memory) }
+        return Array(UnsafeRawBufferPointer(start: memory, count: size))
+    }
+}
