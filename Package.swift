@@ -58,9 +58,9 @@ let package = Package(
         ]),
 
         // MARK: Tests
-        .target(name: "TestSupport", dependencies: ["PipelineKit", .product(name: "FlyingFox", package: "FlyingFox")], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: [.product(name: "FlyingFox", package: "FlyingFox")], path: "Tests/TestSupport"),
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),
-        .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXProto", "TestSupport"]),
+        .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXProto"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "RecognitionTests", dependencies: ["Recognition", "TestSupport"]),
         .testTarget(name: "LabelStoreTests", dependencies: ["LabelStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),

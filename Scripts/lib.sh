@@ -27,3 +27,18 @@ wait_for_file() {
     if ((waited > seconds * 10)); then return 1; fi
   done
 }
+
+# Creates (once) the Python environment the benchmarks compare against (onnxruntime, pyvips)
+# and sets PY to its interpreter. Needs python3 with venv (Debian: python3-venv).
+python_tools() {
+  local venv="$ROOT/.venv-tools"
+  if [[ ! -x "$venv/bin/python" ]]; then
+    python3 -m venv --system-site-packages "$venv" || {
+      echo "cannot create a Python venv; install python3-venv (apt-get install python3-venv)" >&2
+      return 1
+    }
+  fi
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    numpy==2.4.6 onnxruntime==1.31.1 pyvips==3.2.0
+  PY="$venv/bin/python"
+}

@@ -168,7 +168,8 @@ public final class Classifier: @unchecked Sendable {
             return values.count == 3 ? values : nil
         }
         return ModelDescriptor.Input(
-            width: width, height: height, resize: Int((Double(min(width, height)) / 0.875).rounded()), layout: "NCHW",
+            width: width, height: height,
+            resize: metadata["resize"].flatMap { Int($0) } ?? Int((Double(min(width, height)) / 0.875).rounded()), layout: "NCHW",
             mean: floats("mean") ?? [123.675, 116.28, 103.53], std: floats("std") ?? [58.395, 57.12, 57.375])
     }
 }

@@ -1,0 +1,129 @@
+import Foundation
+import Imaging
+import Recognition
+import Testing
+import TestSupport
+
+/// The real bundled classifier on the real sample photos.
+@Suite("Classifier on the sample photos")
+struct ClassifierTests {
+    static let root = BuiltExecutable.projectRoot()
+    static let samples = root.appendingPathComponent("Models/samples")
+
+    /// Loaded once for the suite: building the XNNPACK runtime is the slow part in debug builds.
+    static let shared = Result { try Classifier(descriptorURL: root.appendingPathComponent("Models/efficientnet-lite0.json"), threads: 2) }
+
+    static func loadClassifier() throws -> Classifier { try shared.get() }
+
+    static func expectedTopLabels() throws -> [String: [String]] {
+        let data = try Data(contentsOf: samples.appendingPathComponent("expected.json"))
+        return try JSONDecoder().decode([String: [String]].self, from: data)
+    }
+
+    @Test("each sample photo's top label is its obvious class, with parents from the taxonomy")
+    func topLabelIsTheObviousClass() throws {
+        let classifier = try Self.loadClassifier()
+        let expected = try Self.expectedTopLabels()
+        #expect(expected.count >= 3)
+        let photos = expected.keys.sorted()
+        let results = classifier.classify(files: photos.map { Self.samples.appendingPathComponent($0).path },
+                                          options: LabelOptions(maxLabels: 5, minConfidence: 1))
+        for (photo, result) in zip(photos, results) {
+            let classification = try result.get()
+            let top = try #require(classification.labels.first, "no label for \(photo)")
+            #expect(expected[photo, default: []].contains(top.name), "\(photo): top label \(top.name)")
+            #expect(!top.parents.isEmpty, "\(photo): \(top.name) has no parent labels")
+            // Confidences are percentages, sorted best first.
+            #expect(classification.labels.map(\.confidence) == classification.labels.map(\.confidence).sorted(by: >))
+            #expect(classification.labels.allSatisfy { (1...100).contains($0.confidence) })
+        }
+    }
+
+    @Test("a cat is an animal and coffee is food: parents come from WordNet")
+    func parentsNameTheCategory() throws {
+        let classifier = try Self.loadClassifier()
+        let results = classifier.classify(files: ["cat.jpg", "coffee.jpg"].map { Self.samples.appendingPathComponent($0).path },
+                                          options: LabelOptions(maxLabels: 1, minConfidence: 0))
+        let cat = try #require(try results[0].get().labels.first)
+        let coffee = try #require(try results[1].get().labels.first)
+        #expect(cat.parents.contains("cat"))
+        #expect(cat.parents.last == "animal")
+        #expect(coffee.parents.last == "food")
+    }
+
+    @Test("a batch gives the same probabilities as images one by one")
+    func batchMatchesSingle() throws {
+        let classifier = try Self.loadClassifier()
+        let pixels = try ["cat.jpg", "coffee.jpg", "rocket.jpg"].map {
+            try classifier.preprocessor.pixels(fromFile: Self.samples.appendingPathComponent($0).path)
+        }
+        let batched = try classifier.probabilities(for: pixels)
+        for (index, image) in pixels.enumerated() {
+            let single = try classifier.probabilities(for: [image])[0]
+            let difference = zip(single, batched[index]).map { abs($0 - $1) }.max() ?? 1
+            #expect(difference < 1e-5)
+        }
+    }
+
+    @Test("--max-labels and --min-confidence bound the labels")
+    func labelOptionsBoundTheOutput() throws {
+        let classifier = try Self.loadClassifier()
+        let path = Self.samples.appendingPathComponent("cat.jpg").path
+        let two = try classifier.classify(files: [path], options: LabelOptions(maxLabels: 2, minConfidence: 0))[0].get()
+        #expect(two.labels.count == 2)
+        let strict = try classifier.classify(files: [path], options: LabelOptions(maxLabels: 10, minConfidence: 20))[0].get()
+        #expect(strict.labels.allSatisfy { $0.confidence >= 20 })
+        #expect(strict.labels.count < 10)
+    }
+
+    @Test("bad files fail alone with a clear error; good ones in the same batch are labelled")
+    func badFilesFailAlone() throws {
+        let classifier = try Self.loadClassifier()
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let html = temp.url.appendingPathComponent("page.jpg")
+        try Data("<!doctype html><html><body>404</body></html>".utf8).write(to: html)
+        let empty = temp.url.appendingPathComponent("empty.jpg")
+        try Data().write(to: empty)
+        let jpeg = try Data(contentsOf: Self.samples.appendingPathComponent("cat.jpg"))
+        let truncated = temp.url.appendingPathComponent("truncated.jpg")
+        try jpeg.prefix(jpeg.count / 2).write(to: truncated)
+        let missing = temp.url.appendingPathComponent("missing.jpg")
+
+        let paths = [html, Self.samples.appendingPathComponent("coffee.jpg"), empty, truncated, missing].map(\.path)
+        let results = classifier.classify(files: paths, options: LabelOptions())
+        #expect(throws: ImagingError.self) { try results[0].get() }
+        #expect(try results[1].get().labels.first?.name == "espresso")
+        for index in [2, 3, 4] {
+            #expect(throws: ImagingError.self) { try results[index].get() }
+        }
+        if case .failure(let error) = results[0] { #expect("\(error)".lowercased().contains("html")) }
+    }
+
+    @Test("an ONNX file with the wrong class-name file is refused with a clear error")
+    func classCountMismatch() throws {
+        let temp = try TemporaryDirectory()
+        defer { temp.remove() }
+        let names = temp.url.appendingPathComponent("names.txt")
+        try "cat\ndog\n".write(to: names, atomically: true, encoding: .utf8)
+        #expect {
+            try Classifier(onnxURL: Self.root.appendingPathComponent("Models/efficientnet-lite0.onnx"), classNamesURL: names,
+                           taxonomyURL: nil, name: nil, version: nil, input: nil, threads: 1)
+        } throws: { error in
+            "\(error)".contains("1000 classes") && "\(error)".contains("names 2")
+        }
+    }
+
+    @Test("a user's own ONNX file loads with its class names; name and version come from its metadata")
+    func ownModelWithClassNames() throws {
+        let classifier = try Classifier(
+            onnxURL: Self.root.appendingPathComponent("Models/efficientnet-lite0.onnx"),
+            classNamesURL: Self.root.appendingPathComponent("Models/imagenet-classes.txt"),
+            taxonomyURL: nil, name: nil, version: nil, input: nil, threads: 1)
+        #expect(classifier.name == "efficientnet-lite0")
+        let result = try classifier.classify(files: [Self.samples.appendingPathComponent("coffee.jpg").path],
+                                             options: LabelOptions(maxLabels: 1, minConfidence: 0))[0].get()
+        #expect(result.labels.first?.name == "espresso")
+        #expect(result.labels.first?.parents == [])
+    }
+}
