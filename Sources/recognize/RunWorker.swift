@@ -52,7 +52,7 @@ struct RunWorker: AsyncParsableCommand {
         try home.createDirectories()
         let bus = try FileBus(root: home.busDirectory)
         try Topology.ensure(on: bus)
-        let store = try LabelDatabase(path: home.labelDatabase.path)
+        let store = try LabelDatabase(home: home, logger: logger)
         let classifier = try model.loadClassifier()
         logger.info("classifier loaded", metadata: [
             "model": "\(classifier.name)", "version": "\(classifier.version)", "threads": "\(classifier.threadCount)",
