@@ -1,0 +1,62 @@
+import Bus
+import Foundation
+import TestSupport
+import Testing
+
+/// Which bus implementation a semantic test runs against; every semantic test runs on both.
+enum BusKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case file, memory
+    var testDescription: String { rawValue }
+}
+
+/// A bus on a manual clock, in a fresh temporary directory for the file bus.
+final class BusFixture: @unchecked Sendable {
+    let clock = ManualClock(start: Date(timeIntervalSince1970: 1_800_000_000))
+    let bus: any MessageBus
+    let directory: TemporaryDirectory?
+
+    init(_ kind: BusKind) throws {
+        switch kind {
+        case .file:
+            let directory = try TemporaryDirectory("bus-test")
+            self.directory = directory
+            bus = try FileBus(root: directory.url.appendingPathComponent("bus"), clock: .manual(clock))
+        case .memory:
+            directory = nil
+            bus = InMemoryBus(clock: .manual(clock))
+        }
+    }
+
+    deinit { directory?.remove() }
+
+    /// Messages waiting in `queue` with their dead-letter history, without claiming them.
+    func waiting(in queue: String) throws -> [(message: BusMessage, deadLetters: [DeadLetterRecord])] {
+        if let file = bus as? FileBus {
+            return try file.peek(queue, count: Int.max, all: true).map { ($0.message, $0.deadLetters) }
+        }
+        if let memory = bus as? InMemoryBus { return memory.peek(queue).map { ($0.message, $0.deadLetters) } }
+        return []
+    }
+
+    func redrive(_ queue: String) throws -> Int {
+        if let file = bus as? FileBus { return try file.redrive(from: queue) }
+        if let memory = bus as? InMemoryBus { return try memory.redrive(from: queue) }
+        return 0
+    }
+
+    /// Creates queue `name` subscribed to topic `topic` with `configuration`.
+    func queue(_ name: String, topic: String = "t", filter: AttributeFilter = AttributeFilter(),
+               _ configuration: QueueConfiguration = QueueConfiguration()) throws {
+        try bus.createQueue(name, configuration: configuration)
+        try bus.subscribe(queue: name, to: topic, filter: filter)
+    }
+
+    /// Receives without waiting.
+    func receive(_ queue: String, max: Int = 10, visibility: TimeInterval? = nil) async throws -> [ReceivedMessage] {
+        try await bus.receive(from: queue, maxMessages: max, visibilityTimeout: visibility, wait: 0)
+    }
+}
+
+extension Data {
+    init(text: String) { self = Data(text.utf8) }
+}
