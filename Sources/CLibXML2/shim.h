@@ -4,3 +4,21 @@
 #include <libxml/xmlschemas.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <libxml/xmlerror.h>
+
+// xmlFree is a global function pointer (a macro in some builds), which Swift cannot call
+// reliably; this wrapper can be.
+static inline void cxml_free(void *pointer) {
+    xmlFree(pointer);
+}
+
+// A structured error handler that drops the error: installed so that libxml2 never prints to
+// standard error from library code (errors are read back with xmlCtxtGetLastError instead).
+static inline void cxml_ignore_structured_error(void *context, xmlErrorPtr error) {
+    (void)context;
+    (void)error;
+}
+
+static inline void cxml_silence_errors_on_this_thread(void) {
+    xmlSetStructuredErrorFunc(NULL, cxml_ignore_structured_error);
+}

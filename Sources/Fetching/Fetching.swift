@@ -1,1 +1,0 @@
-// Fetching: work in progress; see docs/ARCHITECTURE.md.

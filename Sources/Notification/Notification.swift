@@ -1,1 +1,0 @@
-// Notification: work in progress; see docs/ARCHITECTURE.md.

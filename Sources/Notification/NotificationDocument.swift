@@ -1,0 +1,94 @@
+import Foundation
+import PipelineKit
+
+/// Who receives notifications and what their subject says (from the command line).
+public struct NotificationSettings: Sendable, Equatable {
+    /// Default sender address.
+    public static let defaultSender = "image-pipeline@localhost"
+    /// Default subject template.
+    public static let defaultSubject = "Labels for {name}: {labels}"
+
+    /// The `--to` addresses.
+    public var recipients: [String]
+    /// The `--from` address.
+    public var sender: String
+    /// The parsed `--subject` template.
+    public var subject: SubjectTemplate
+
+    /// Checks the addresses (at least one recipient; `local@domain` without spaces or brackets,
+    /// since the gateway copies them into mail headers).
+    public init(recipients: [String], sender: String = defaultSender, subject: String = defaultSubject) throws {
+        guard !recipients.isEmpty else {
+            throw NotificationError.invalidSettings(detail: "no recipient; give at least one --to ADDRESS")
+        }
+        for address in recipients + [sender] where !Self.isPlausibleAddress(address) {
+            throw NotificationError.invalidSettings(detail: "\"\(address)\" is not an e-mail address of the form local@domain (no spaces, <, >, commas or quotes)")
+        }
+        self.recipients = recipients
+        self.sender = sender
+        self.subject = try SubjectTemplate(subject)
+    }
+
+    /// The same rule as the XSD's AddressString pattern.
+    static func isPlausibleAddress(_ address: String) -> Bool {
+        let parts = address.split(separator: "@", omittingEmptySubsequences: false)
+        let forbidden: Set<Character> = ["<", ">", ",", ";", "\"", "@"]
+        return parts.count == 2 && address.count <= 254
+            && parts.allSatisfy { !$0.isEmpty && !$0.contains(where: { $0.isWhitespace || forbidden.contains($0) }) }
+    }
+}
+
+/// Builds the notification document (docs/NOTIFY-XML.md) from an `image.labeled` body.
+public enum NotificationDocument {
+    /// Root element name.
+    public static let rootName = "notification"
+    /// Version written into `schemaVersion`.
+    public static let schemaVersion = 1
+
+    /// The notification as a JSON object, in document order.
+    public static func json(for labeled: ImageLabeled, messageID: String, settings: NotificationSettings,
+                            notifiedAt: Date) -> JSONNode {
+        var image = JSONObject()
+        image["id"] = .string(labeled.imageID)
+        image["name"] = .string(labeled.name)
+        image["sourceURL"] = .string(labeled.sourceURL)
+        image["byteSize"] = .integer(Int64(labeled.byteSize))
+
+        let labels: [JSONNode] = labeled.labels.map { label in
+            var object = JSONObject()
+            object["name"] = .string(label.name)
+            object["confidence"] = .number(label.confidence)
+            object["parent"] = .array(label.parents.map(JSONNode.string))
+            return .object(object)
+        }
+
+        var model = JSONObject()
+        model["name"] = .string(labeled.model.name)
+        model["version"] = .string(labeled.model.version)
+
+        var document = JSONObject()
+        document["schemaVersion"] = .integer(Int64(schemaVersion))
+        document["id"] = .string(messageID)
+        document["from"] = .string(settings.sender)
+        document["to"] = .array(settings.recipients.map(JSONNode.string))
+        document["subject"] = .string(settings.subject.render(labeled))
+        document["image"] = .object(image)
+        document["label"] = .array(labels)
+        document["model"] = .object(model)
+        document["recognizedAt"] = .string(timestamp(labeled.recognizedAt))
+        document["notifiedAt"] = .string(timestamp(notifiedAt))
+        return .object(document)
+    }
+
+    /// The notification as XML text.
+    public static func xml(for labeled: ImageLabeled, messageID: String, settings: NotificationSettings,
+                           notifiedAt: Date = Date()) throws -> String {
+        try JSONXMLMapping.xml(from: json(for: labeled, messageID: messageID, settings: settings, notifiedAt: notifiedAt),
+                               rootName: rootName)
+    }
+
+    /// ISO-8601 UTC with milliseconds, as xs:dateTime and the message JSON write it.
+    static func timestamp(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+}

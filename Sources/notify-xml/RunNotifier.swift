@@ -1,0 +1,163 @@
+import ArgumentParser
+import Bus
+import CLISupport
+import Foundation
+import Notification
+import PipelineKit
+
+/// `notify-xml run` (the default): the long-running notifier.
+struct RunNotifier: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Consume image.labeled, convert each to notification XML and POST it to the e-mail gateway.",
+        discussion: """
+            Transient failures (timeouts, resets, 408, 429, 5xx) are retried with backoff, then the \
+            message goes back to the queue; other 4xx answers and malformed messages go to the \
+            notify.dead queue. Idempotency-Key is the message id. Stops gracefully on SIGTERM. \
+            Subject placeholders: \(SubjectTemplate.placeholders.map { "{\($0.name)}" }.joined(separator: " ")).
+            """)
+
+    @OptionGroup var home: HomeOptions
+
+    @Option(help: ArgumentHelp("Where notifications are POSTed.", valueName: "url"))
+    var gatewayURL: String = NotifierConfiguration.defaultGatewayURL
+
+    @Option(help: ArgumentHelp("Recipient address (repeat for several).", valueName: "address"))
+    var to: [String] = []
+
+    @Option(help: ArgumentHelp("Sender address.", valueName: "address"))
+    var from: String = NotificationSettings.defaultSender
+
+    @Option(help: ArgumentHelp("Subject template.", valueName: "template"))
+    var subject: String = NotificationSettings.defaultSubject
+
+    @Flag(help: "Process one batch from the queue (waiting up to --poll-wait seconds) and exit.")
+    var once = false
+
+    @Option(help: ArgumentHelp("Handle one image.labeled body from FILE (- for stdin) without the queue, print the outcome and exit.", valueName: "file"))
+    var event: String?
+
+    @Flag(help: "Print the XML that would be sent instead of POSTing it; with the queue, messages are put back untouched.")
+    var dryRun = false
+
+    @Option(help: "Receive-deliver loops running side by side.")
+    var concurrency: Int = 4
+
+    @Option(help: "Requests to the gateway in flight at once, across all loops.")
+    var maxInFlight: Int = 4
+
+    @Option(help: "Messages taken per receive.")
+    var batchSize: Int = 1
+
+    @Option(help: ArgumentHelp("Environment variable holding the Authorization header value (never logged).", valueName: "name"))
+    var authEnv: String?
+
+    @Option(help: "Seconds to wait for the TCP connection.")
+    var connectTimeout: Double = 5
+
+    @Option(help: "Seconds one POST may take in total.")
+    var timeout: Double = 15
+
+    @Option(help: "POST attempts per received message before it goes back to the queue.")
+    var attempts: Int = 3
+
+    @Option(help: "Seconds one receive waits for a message.")
+    var pollWait: Double = 2
+
+    @Option(help: "Seconds to finish messages in hand after SIGTERM before releasing them.")
+    var drainTimeout: Double = 30
+
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        guard concurrency >= 1, maxInFlight >= 1, batchSize >= 1, attempts >= 1 else {
+            throw ValidationError("--concurrency, --max-in-flight, --batch-size and --attempts must be at least 1")
+        }
+        guard connectTimeout > 0, timeout > 0, pollWait >= 0, drainTimeout >= 0 else {
+            throw ValidationError("timeouts must be positive")
+        }
+        guard !(once && event != nil) else { throw ValidationError("--once and --event cannot be combined") }
+        _ = try makeConfiguration()
+    }
+
+    /// The notifier configuration, or a usage error naming the bad option.
+    func makeConfiguration() throws -> NotifierConfiguration {
+        do {
+            var authorization: String?
+            if let authEnv {
+                guard let value = ProcessInfo.processInfo.environment[authEnv], !value.isEmpty else {
+                    throw ValidationError("--auth-env \(authEnv): that environment variable is not set or empty")
+                }
+                authorization = value
+            }
+            let settings = try NotificationSettings(recipients: to, sender: from, subject: subject)
+            return try NotifierConfiguration(
+                gatewayURL: gatewayURL, settings: settings,
+                policy: DeliveryPolicy(attempts: attempts, connectTimeout: connectTimeout, timeout: timeout),
+                maxInFlight: maxInFlight, authorization: authorization)
+        } catch let error as NotificationError {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    func run() async throws {
+        let logger = logging.bootstrap(label: "notify-xml")
+        let handler = try NotifyHandler(configuration: try makeConfiguration())
+        defer { handler.close() }
+
+        if let event {
+            let body = try LocalEvent.read(from: event)
+            let message = LocalEvent.message(body: body, topic: Topology.imageLabeledTopic, queue: Topology.notifyQueue)
+            if dryRun {
+                do {
+                    print(try handler.render(message))
+                } catch {
+                    print(OutcomeText.describe(.deadLetter(reason: "\(error)"), messageID: message.message.id))
+                    throw ExitCode(1)
+                }
+                return
+            }
+            let outcome = await handler.deliver(message, logger: logger)
+            print(OutcomeText.describe(outcome, messageID: message.message.id))
+            if outcome != .completed { throw ExitCode(1) }
+            return
+        }
+
+        let home = self.home.pipelineHome
+        try home.createDirectories()
+        let bus = try FileBus(root: home.busDirectory, logger: logger)
+        // Bootstrap a fresh home, but never overwrite a queue configuration an operator (or a
+        // test) has set: createQueue replaces the configuration of an existing queue.
+        if (try? bus.stats(of: Topology.notifyQueue)) == nil { try Topology.ensure(on: bus) }
+
+        if dryRun {
+            try await printQueuedDocuments(bus: bus, handler: handler)
+            return
+        }
+        let loop = WorkerLoop(bus: bus, handler: handler, options: WorkerOptions(
+            queue: Topology.notifyQueue, batchSize: batchSize, concurrency: concurrency,
+            pollWait: pollWait, drainTimeout: drainTimeout), logger: logger)
+        if once {
+            let count = try await loop.runOnce(wait: pollWait)
+            let counts = loop.counts
+            print("processed \(count) message(s): \(counts.completed) completed, \(counts.retried) retried, \(counts.deadLettered) dead-lettered")
+            return
+        }
+        let exit = await loop.run(until: ShutdownSignal.listening())
+        if case .drainTimedOut = exit { throw ExitCode(75) }
+    }
+
+    /// `--dry-run` on the queue: prints the documents of one batch and puts the messages back.
+    private func printQueuedDocuments(bus: any MessageBus, handler: NotifyHandler) async throws {
+        let batch = try await bus.receive(from: Topology.notifyQueue, maxMessages: batchSize, visibilityTimeout: nil, wait: pollWait)
+        for message in batch {
+            do {
+                print(try handler.render(message))
+            } catch {
+                print("<!-- \(message.message.id) cannot be rendered: \(error) -->")
+            }
+            try bus.release(message, delay: 0)
+        }
+        if batch.isEmpty { FileHandle.standardError.write(Data("notify-xml: no message in \(Topology.notifyQueue)\n".utf8)) }
+    }
+}

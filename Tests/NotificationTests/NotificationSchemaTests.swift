@@ -1,0 +1,114 @@
+import Foundation
+import Notification
+import PipelineKit
+import TestSupport
+import Testing
+
+/// The notification document and its XSD.
+struct NotificationSchemaTests {
+    @Test func shippedXSDIsTheEmbeddedOne() throws {
+        let url = BuiltExecutable.projectRoot().appendingPathComponent("docs/schema/notification.xsd")
+        let file = try String(contentsOf: url, encoding: .utf8)
+        // The Swift literal cannot end in a newline; the file does.
+        #expect(file == NotificationSchema.xsd + "\n")
+    }
+
+    @Test func generatedDocumentsValidate() throws {
+        let validator = try SchemaValidator.notification.get()
+        let cases: [ImageLabeled] = [
+            Fixtures.labeled(),
+            Fixtures.labeled(labels: []),
+            Fixtures.labeled(name: "Zürich \u{1}\u{1B}[0m <b>&amp;</b> 🐈", labels: [
+                DetectedLabel(name: "cat \u{7}", confidence: 100, parents: ["ani\u{0}mal"]),
+                DetectedLabel(name: "dog", confidence: 0, parents: []),
+            ]),
+        ]
+        for labeled in cases {
+            let xml = try NotificationDocument.xml(for: labeled, messageID: "labeled-0001", settings: try Fixtures.settings())
+            try validator.validate(xml)
+        }
+    }
+
+    @Test func documentCarriesTheNotificationFields() throws {
+        let labeled = Fixtures.labeled()
+        let notifiedAt = Date(timeIntervalSince1970: 1_795_000_100)
+        let json = NotificationDocument.json(for: labeled, messageID: "labeled-42", settings: try Fixtures.settings(), notifiedAt: notifiedAt)
+        let xml = try NotificationDocument.xml(for: labeled, messageID: "labeled-42", settings: try Fixtures.settings(), notifiedAt: notifiedAt)
+        let (root, back) = try JSONXMLMapping.json(fromXML: Data(xml.utf8))
+        #expect(root == "notification")
+        #expect(back == json)
+        guard case .object(let document) = back, case .object(let image)? = document["image"],
+              case .array(let labels)? = document["label"], case .object(let first)? = labels.first else {
+            Issue.record("unexpected shape: \(back)")
+            return
+        }
+        #expect(document["subject"] == .string("Labels for tabby.jpg: tabby cat, tiger cat"))
+        #expect(document["to"] == .array([.string("ops@example.org"), .string("second@example.org")]))
+        #expect(document["from"] == .string("pipeline@example.org"))
+        #expect(document["id"] == .string("labeled-42"))
+        #expect(image["sourceURL"] == .string(labeled.sourceURL))
+        #expect(image["byteSize"] == .integer(123_456))
+        #expect(first["confidence"] == .number(91.25))
+        #expect(first["parent"] == .array([.string("cat"), .string("feline"), .string("animal")]))
+        #expect(labels.count == 2)
+        #expect(document["recognizedAt"] == .string("2026-11-18T11:06:40.125Z"))
+        #expect(xml.contains("<sourceURL>http://127.0.0.1:8000/tabby.jpg?x=1&amp;y=2</sourceURL>"))
+    }
+
+    @Test func brokenDocumentsAreRejected() throws {
+        let validator = try SchemaValidator.notification.get()
+        let good = NotificationDocument.json(for: Fixtures.labeled(), messageID: "m1", settings: try Fixtures.settings(), notifiedAt: Date())
+        guard case .object(let document) = good else { Issue.record("not an object"); return }
+
+        var noSubject = document
+        noSubject["subject"] = nil
+        var badAddress = document
+        badAddress["from"] = .string("not an address")
+        var noRecipients = document
+        noRecipients["to"] = .array([])
+        var image = JSONObject()
+        image["id"] = .string("x")
+        var incompleteImage = document
+        incompleteImage["image"] = .object(image)
+        var confidenceTooHigh = document
+        confidenceTooHigh["label"] = .array([.object(["name": .string("cat"), "confidence": .number(150), "parent": .array([])])])
+        var stringCount = document
+        stringCount["schemaVersion"] = .string("1")
+        var extra = document
+        extra["unexpected"] = .string("x")
+
+        for (label, broken) in [("no subject", noSubject), ("bad address", badAddress), ("no recipients", noRecipients),
+                                ("incomplete image", incompleteImage), ("confidence 150", confidenceTooHigh),
+                                ("string version", stringCount), ("extra element", extra)] {
+            let xml = try JSONXMLMapping.xml(from: .object(broken), rootName: "notification")
+            #expect(throws: NotificationError.self, "\(label)") { try validator.validate(xml) }
+        }
+        #expect(throws: NotificationError.self) { try validator.validate("<notification>") }
+        #expect(throws: NotificationError.self) { try validator.validate("<other/>") }
+        do {
+            try validator.validate(try JSONXMLMapping.xml(from: .object(noSubject), rootName: "notification"))
+        } catch let error as NotificationError {
+            #expect("\(error)".contains("subject"), "the error names what is wrong: \(error)")
+        }
+    }
+
+    @Test func subjectTemplates() throws {
+        let labeled = Fixtures.labeled()
+        #expect(try SubjectTemplate("Labels for {name}: {labels}").render(labeled) == "Labels for tabby.jpg: tabby cat, tiger cat")
+        #expect(try SubjectTemplate("{top} ({confidence}%) of {count} by {model}").render(labeled)
+                == "tabby cat (91.2%) of 2 by efficientnet-lite0 int8-1")
+        #expect(try SubjectTemplate("{{literal}} {id}").render(labeled) == "{literal} \(labeled.imageID)")
+        #expect(try SubjectTemplate("{labels}").render(Fixtures.labeled(labels: [])) == "no labels")
+        #expect(throws: NotificationError.self) { try SubjectTemplate("{nope}") }
+        #expect(throws: NotificationError.self) { try SubjectTemplate("open {name") }
+        #expect(throws: NotificationError.self) { try SubjectTemplate("close }") }
+    }
+
+    @Test func settingsRefuseBadAddresses() throws {
+        #expect(throws: NotificationError.self) { try NotificationSettings(recipients: []) }
+        #expect(throws: NotificationError.self) { try NotificationSettings(recipients: ["no-at-sign"]) }
+        #expect(throws: NotificationError.self) { try NotificationSettings(recipients: ["a@b", "x y@z"]) }
+        #expect(throws: NotificationError.self) { try NotificationSettings(recipients: ["a@b"], sender: "evil@x\r\nBcc: y@z") }
+        #expect(throws: Never.self) { try NotificationSettings(recipients: ["a@b.example"], sender: "me@host") }
+    }
+}

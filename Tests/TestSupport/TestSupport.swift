@@ -1,1 +1,0 @@
-// TestSupport: work in progress; see docs/ARCHITECTURE.md.
