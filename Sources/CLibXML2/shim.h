@@ -1,5 +1,11 @@
 // libxml2 headers used by the notifier and the mail sink (xmlTextWriter, xmlschemas).
 #pragma once
+// Debian's libxml2 is built with ICU, so its headers pull in the system <unicode/*.h>, whose
+// definitions clash with the ICU copy inside Swift's Foundation ("UErrorCode has different
+// definitions"). Nothing here uses libxml2's ICU converters, so hide them: only the tail of
+// xmlCharEncodingHandler (never touched from Swift) depends on this macro.
+#include <libxml/xmlversion.h>
+#undef LIBXML_ICU_ENABLED
 #include <libxml/xmlwriter.h>
 #include <libxml/xmlschemas.h>
 #include <libxml/parser.h>

@@ -97,6 +97,12 @@ struct PipelineEndToEndTests {
 
     // MARK: helpers
 
+    struct Timeout: Error, CustomStringConvertible {
+        var what: String
+        var seconds: TimeInterval
+        var description: String { "gave up waiting \(Int(seconds)) s for \(what)" }
+    }
+
     struct QueueCounts { var visible: Int; var inFlight: Int }
 
     /// Reads `bus-admin status --format json`: queue name → counts, wherever the list sits.
@@ -126,7 +132,7 @@ struct PipelineEndToEndTests {
             }
             try await Task.sleep(for: .milliseconds(100))
         }
-        throw TestServerError(detail: "\(file.path) was not written within \(timeout) s")
+        throw Timeout(what: "\(file.path) to be written", seconds: timeout)
     }
 
     static func waitForFiles(in directory: URL, count: Int, timeout: TimeInterval) async throws -> [URL] {

@@ -1,1 +1,0 @@
-// Inference: work in progress; see docs/ARCHITECTURE.md.

@@ -1,0 +1,233 @@
+import CXNNPack
+import Foundation
+import Logging
+
+/// A model compiled for XNNPACK at a fixed batch size and thread count, with all memory allocated up front.
+///
+/// Reusable for any number of `run` calls. Calls are serialized by an internal lock, so sharing a session
+/// between tasks is safe, but only one image batch runs at a time: give each concurrent worker its own session.
+public final class InferenceSession: @unchecked Sendable {
+    /// The input shape in ONNX order (NCHW for images), batch axis included.
+    public let inputShape: [Int]
+    /// Number of output floats per batch item (e.g. 1000 logits).
+    public let outputCount: Int
+    /// The batch size the session was built for.
+    public let batchSize: Int
+
+    private enum Step {
+        case xnn(xnn_runtime_t)
+        case host(HostKernel, inputs: [UnsafePointer<Float>], outputs: [UnsafeMutablePointer<Float>])
+    }
+
+    private let lock = NSLock()
+    private var steps: [Step] = []
+    private var runtimes: [xnn_runtime_t] = []
+    private var buffers: [UnsafeMutablePointer<Float>] = []
+    private var threadpool: pthreadpool_t?
+    private let storage: ConstantStorage
+    private let inputBuffer: UnsafeMutablePointer<Float>
+    private let inputCount: Int
+    private let inputIsNHWC: Bool
+    private let outputBuffer: UnsafeMutablePointer<Float>
+    private let outputTotal: Int
+
+    /// Compiles `model` for `batchSize` images using `threads` threads (1 runs on the caller's thread).
+    public init(model: ONNXModel, batchSize: Int, threads: Int, logger: Logger = Logger(label: "Inference")) throws {
+        guard batchSize >= 1, threads >= 1 else {
+            throw InferenceError.invalidModel(detail: "batch size (\(batchSize)) and threads (\(threads)) must be at least 1")
+        }
+        let status = xnn_initialize(nil)
+        guard status == xnn_status_success else { throw InferenceError.backend(call: "xnn_initialize", status: Int(status.rawValue)) }
+
+        let graph = try GraphLowering(model: model, batchSize: batchSize).lower()
+        self.batchSize = batchSize
+        storage = graph.storage
+        inputShape = graph.inputShape
+        guard let inputValue = graph.values[graph.input], let outputValue = graph.values[graph.output] else {
+            throw InferenceError.invalidModel(detail: "lowering lost the graph input or output")
+        }
+        inputCount = inputValue.count
+        inputIsNHWC = inputValue.layout == .nhwc
+        outputTotal = outputValue.count
+        outputCount = outputValue.count / batchSize
+        if threads > 1 {
+            threadpool = pthreadpool_create(threads)
+            if threadpool == nil { throw InferenceError.backend(call: "pthreadpool_create(\(threads))", status: -1) }
+        }
+
+        // Group consecutive XNNPACK ops into one subgraph each; a value crossing a step boundary gets a buffer.
+        var stepOf: [Int] = []
+        var step = -1
+        for (index, op) in graph.ops.enumerated() {
+            if index == 0 || !op.isXNN || !graph.ops[index - 1].isXNN { step += 1 }
+            stepOf.append(step)
+        }
+        var producer: [String: Int] = [graph.input: -1]
+        for (index, op) in graph.ops.enumerated() { for output in op.outputs { producer[output] = stepOf[index] } }
+        var boundary: Set<String> = [graph.input, graph.output]
+        for (index, op) in graph.ops.enumerated() {
+            for input in op.inputs where graph.values[input]?.constant == nil && producer[input] != stepOf[index] {
+                boundary.insert(input)
+            }
+        }
+        var pointer: [String: UnsafeMutablePointer<Float>] = [:]
+        var owned: [UnsafeMutablePointer<Float>] = []
+        func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
+            // XNNPACK reads up to XNN_EXTRA_BYTES past tensors; 16 floats covers it.
+            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count + 16)
+            buffer.initialize(repeating: 0, count: count + 16)
+            owned.append(buffer)
+            return buffer
+        }
+        for name in boundary.sorted() {
+            guard let value = graph.values[name] else { continue }
+            pointer[name] = allocate(value.count)
+        }
+        buffers = owned
+        guard let input = pointer[graph.input], let output = pointer[graph.output] else {
+            throw InferenceError.invalidModel(detail: "no buffer for the graph input or output")
+        }
+        inputBuffer = input
+        outputBuffer = output
+
+        var start = 0
+        while start < graph.ops.count {
+            var end = start
+            while end < graph.ops.count && stepOf[end] == stepOf[start] { end += 1 }
+            let slice = Array(graph.ops[start..<end])
+            if case .host(let kernel) = slice[0].kind {
+                let op = slice[0]
+                let inputs = try op.inputs.map { name -> UnsafePointer<Float> in
+                    if let constant = graph.values[name]?.constant { return UnsafePointer(constant) }
+                    guard let found = pointer[name] else { throw InferenceError.invalidModel(detail: "no buffer for '\(name)' in \(op.origin)") }
+                    return UnsafePointer(found)
+                }
+                let outputs = try op.outputs.map { name -> UnsafeMutablePointer<Float> in
+                    guard let found = pointer[name] else { throw InferenceError.invalidModel(detail: "no buffer for '\(name)' in \(op.origin)") }
+                    return found
+                }
+                steps.append(.host(kernel, inputs: inputs, outputs: outputs))
+            } else {
+                let runtime = try Self.buildRuntime(slice, graph: graph, boundary: boundary, pointer: pointer, threadpool: threadpool)
+                runtimes.append(runtime)
+                steps.append(.xnn(runtime))
+            }
+            start = end
+        }
+        logger.debug("compiled ONNX model for XNNPACK", metadata: [
+            "model.source": "\(model.source)", "inference.batch": "\(batchSize)", "inference.threads": "\(threads)",
+            "inference.xnn_nodes": "\(graph.ops.filter(\.isXNN).count)",
+            "inference.host_kernels": "\(graph.ops.filter { !$0.isXNN }.count)", "inference.steps": "\(steps.count)",
+        ])
+    }
+
+    private static func buildRuntime(_ ops: [LoweredOp], graph: LoweredGraph, boundary: Set<String>,
+                                     pointer: [String: UnsafeMutablePointer<Float>], threadpool: pthreadpool_t?) throws -> xnn_runtime_t {
+        let produced = Set(ops.flatMap(\.outputs))
+        var order: [String] = []
+        var seen = Set<String>()
+        for op in ops { for name in op.inputs + op.outputs where seen.insert(name).inserted { order.append(name) } }
+        let external = order.filter { boundary.contains($0) }
+
+        var subgraphOut: xnn_subgraph_t?
+        var status = xnn_create_subgraph(UInt32(external.count), 0, &subgraphOut)
+        guard status == xnn_status_success, let subgraph = subgraphOut else {
+            throw InferenceError.backend(call: "xnn_create_subgraph", status: Int(status.rawValue))
+        }
+        defer { xnn_delete_subgraph(subgraph) }
+
+        var ids: [String: UInt32] = [:]
+        var externals: [xnn_external_value] = []
+        for name in order {
+            guard let value = graph.values[name] else { throw InferenceError.invalidModel(detail: "value '\(name)' has no shape") }
+            let dims = value.physical
+            var id: UInt32 = 0
+            var externalID = UInt32(XNN_INVALID_VALUE_ID)
+            var flags: UInt32 = 0
+            if let index = external.firstIndex(of: name), value.constant == nil {
+                externalID = UInt32(index)
+                flags = produced.contains(name) ? UInt32(XNN_VALUE_FLAG_EXTERNAL_OUTPUT) : UInt32(XNN_VALUE_FLAG_EXTERNAL_INPUT)
+                if let buffer = pointer[name] { externals.append(xnn_external_value(id: externalID, data: buffer)) }
+            }
+            status = dims.withUnsafeBufferPointer { dimsPointer in
+                xnn_define_tensor_value(subgraph, xnn_datatype_fp32, dims.count, dimsPointer.baseAddress,
+                                        value.constant.map { UnsafeRawPointer($0) }, externalID, flags, &id)
+            }
+            guard status == xnn_status_success else {
+                throw InferenceError.backend(call: "xnn_define_tensor_value(\(name), dims \(dims))", status: Int(status.rawValue))
+            }
+            ids[name] = id
+        }
+        for op in ops {
+            guard case .xnn(let define) = op.kind else { continue }
+            let inputs = op.inputs.compactMap { ids[$0] }, outputs = op.outputs.compactMap { ids[$0] }
+            status = define(subgraph, inputs, outputs)
+            guard status == xnn_status_success else {
+                let shapes = (op.inputs + op.outputs).map { "\($0)\(graph.values[$0]?.physical ?? [])" }.joined(separator: ", ")
+                throw InferenceError.backend(call: "defining XNNPACK node for '\(op.origin)' (\(shapes))", status: Int(status.rawValue))
+            }
+        }
+        var runtimeOut: xnn_runtime_t?
+        // Yielding workers after each run keeps idle pool threads from spinning on a shared CPU between images.
+        let flags = threadpool == nil ? 0 : UInt32(XNN_FLAG_YIELD_WORKERS)
+        status = xnn_create_runtime_v2(subgraph, threadpool, flags, &runtimeOut)
+        guard status == xnn_status_success, let runtime = runtimeOut else {
+            throw InferenceError.backend(call: "xnn_create_runtime_v2", status: Int(status.rawValue))
+        }
+        status = externals.withUnsafeBufferPointer { xnn_setup_runtime(runtime, $0.count, $0.baseAddress) }
+        guard status == xnn_status_success else {
+            xnn_delete_runtime(runtime)
+            throw InferenceError.backend(call: "xnn_setup_runtime", status: Int(status.rawValue))
+        }
+        return runtime
+    }
+
+    deinit {
+        for runtime in runtimes { xnn_delete_runtime(runtime) }
+        if let threadpool { pthreadpool_destroy(threadpool) }
+        for buffer in buffers { buffer.deallocate() }
+    }
+
+    /// Runs a batch given in NHWC order (height, width, channels per image) — what image decoders produce.
+    /// Returns `batchSize * outputCount` floats.
+    public func run(nhwc input: UnsafeBufferPointer<Float>) throws -> [Float] {
+        guard input.count == inputCount, let base = input.baseAddress else {
+            throw InferenceError.inputSizeMismatch(expected: inputCount, got: input.count)
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        inputBuffer.update(from: base, count: inputCount)
+        return try execute()
+    }
+
+    /// Runs a batch given in the model's own ONNX order (NCHW for images).
+    public func run(nchw input: [Float]) throws -> [Float] {
+        guard input.count == inputCount else {
+            throw InferenceError.inputSizeMismatch(expected: inputCount, got: input.count)
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        input.withUnsafeBufferPointer { source in
+            guard let base = source.baseAddress else { return }
+            if inputIsNHWC {
+                transposeNCHWToNHWC(base, inputBuffer, shape: inputShape)
+            } else {
+                inputBuffer.update(from: base, count: inputCount)
+            }
+        }
+        return try execute()
+    }
+
+    private func execute() throws -> [Float] {
+        for step in steps {
+            switch step {
+            case .xnn(let runtime):
+                let status = xnn_invoke_runtime(runtime)
+                guard status == xnn_status_success else { throw InferenceError.backend(call: "xnn_invoke_runtime", status: Int(status.rawValue)) }
+            case .host(let kernel, let inputs, let outputs):
+                kernel(inputs, outputs)
+            }
+        }
+        return Array(UnsafeBufferPointer(start: outputBuffer, count: outputTotal))
+    }
+}

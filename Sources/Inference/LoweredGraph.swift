@@ -1,0 +1,46 @@
+import CXNNPack
+
+/// A tensor of the lowered graph: its logical ONNX shape, memory layout and, for constants, its data.
+struct LoweredValue {
+    var shape: [Int]
+    var layout: Layout
+    /// Constant data in physical order, owned by the plan's `ConstantStorage`.
+    var constant: UnsafeMutablePointer<Float>?
+
+    var physical: [Int] { physicalShape(shape, layout) }
+    var count: Int { shape.reduce(1, *) }
+}
+
+/// Defines one XNNPACK node given the subgraph ids of its inputs and outputs.
+typealias XNNDefine = (xnn_subgraph_t, [UInt32], [UInt32]) -> xnn_status
+
+/// Runs a CPU kernel that XNNPACK (this version) lacks, on raw buffers.
+typealias HostKernel = @Sendable ([UnsafePointer<Float>], [UnsafeMutablePointer<Float>]) -> Void
+
+/// One operation after lowering: either an XNNPACK subgraph node or a host kernel.
+struct LoweredOp {
+    enum Kind {
+        case xnn(XNNDefine)
+        case host(HostKernel)
+    }
+    var kind: Kind
+    var inputs: [String]
+    var outputs: [String]
+    /// The ONNX node this came from, for error messages.
+    var origin: String
+
+    var isXNN: Bool {
+        if case .xnn = kind { return true }
+        return false
+    }
+}
+
+/// The whole model lowered for a fixed batch size: ops in execution order plus every value they touch.
+struct LoweredGraph {
+    var ops: [LoweredOp]
+    var values: [String: LoweredValue]
+    var input: String
+    var inputShape: [Int]
+    var output: String
+    var storage: ConstantStorage
+}

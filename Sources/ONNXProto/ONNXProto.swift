@@ -1,1 +1,0 @@
-// ONNXProto: work in progress; see docs/ARCHITECTURE.md.

@@ -1,0 +1,186 @@
+import Foundation
+import ONNXProto
+import Testing
+
+@testable import Inference
+
+/// Deterministic pseudo-random values in [-1, 1) so failures reproduce.
+func pseudoRandom(_ count: Int, seed: UInt64) -> [Float] {
+    var state = seed &* 6364136223846793005 &+ 1442695040888963407
+    return (0..<count).map { _ in
+        state = state &* 6364136223846793005 &+ 1442695040888963407
+        return Float(Int64(bitPattern: state >> 11) % 2000) / 1000 - 1
+    }
+}
+
+/// Straightforward NCHW grouped convolution, the reference the XNNPACK path is checked against.
+func referenceConv(input: [Float], shape: [Int], weights: [Float], weightShape: [Int], bias: [Float], groups: Int,
+                   pads: [Int], strides: [Int], dilations: [Int]) -> (values: [Float], shape: [Int]) {
+    let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
+    let (o, cg, kh, kw) = (weightShape[0], weightShape[1], weightShape[2], weightShape[3])
+    let oh = (h + pads[0] + pads[2] - ((kh - 1) * dilations[0] + 1)) / strides[0] + 1
+    let ow = (w + pads[1] + pads[3] - ((kw - 1) * dilations[1] + 1)) / strides[1] + 1
+    let perGroup = o / groups
+    var out = [Float](repeating: 0, count: n * o * oh * ow)
+    for b in 0..<n {
+        for oc in 0..<o {
+            let group = oc / perGroup
+            for y in 0..<oh {
+                for x in 0..<ow {
+                    var sum = bias[oc]
+                    for ic in 0..<cg {
+                        let channel = group * cg + ic
+                        for ky in 0..<kh {
+                            for kx in 0..<kw {
+                                let iy = y * strides[0] - pads[0] + ky * dilations[0]
+                                let ix = x * strides[1] - pads[1] + kx * dilations[1]
+                                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                                sum += input[((b * c + channel) * h + iy) * w + ix] * weights[((oc * cg + ic) * kh + ky) * kw + kx]
+                            }
+                        }
+                    }
+                    out[((b * o + oc) * oh + y) * ow + x] = sum
+                }
+            }
+        }
+    }
+    return (out, [n, o, oh, ow])
+}
+
+func intsAttribute(_ name: String, _ values: [Int]) -> Onnx_AttributeProto {
+    var attribute = Onnx_AttributeProto()
+    attribute.name = name
+    attribute.type = .ints
+    attribute.ints = values.map { Int64($0) }
+    return attribute
+}
+
+func intAttribute(_ name: String, _ value: Int) -> Onnx_AttributeProto {
+    var attribute = Onnx_AttributeProto()
+    attribute.name = name
+    attribute.type = .int
+    attribute.i = Int64(value)
+    return attribute
+}
+
+/// Input x -> Conv -> BatchNormalization -> Clip(0, 6) -> y, with everything but x as initializers.
+func convBlockModel(inputShape: [Int], weightShape: [Int], groups: Int, pads: [Int], strides: [Int], dilations: [Int],
+                    weights: [Float], bias: [Float], bn: (scale: [Float], shift: [Float], mean: [Float], variance: [Float]))
+    -> Onnx_ModelProto
+{
+    var model = Onnx_ModelProto()
+    model.irVersion = 8
+    var opset = Onnx_OperatorSetIdProto()
+    opset.version = 13
+    model.opsetImport = [opset]
+    var conv = Onnx_NodeProto()
+    conv.opType = "Conv"
+    conv.input = ["x", "w", "b"]
+    conv.output = ["conv"]
+    conv.attribute = [intsAttribute("pads", pads), intsAttribute("strides", strides), intsAttribute("dilations", dilations),
+                      intAttribute("group", groups)]
+    var norm = Onnx_NodeProto()
+    norm.opType = "BatchNormalization"
+    norm.input = ["conv", "s", "sh", "m", "v"]
+    norm.output = ["bn"]
+    var clip = Onnx_NodeProto()
+    clip.opType = "Clip"
+    clip.input = ["bn", "lo", "hi"]
+    clip.output = ["y"]
+    model.graph.node = [conv, norm, clip]
+    var input = Onnx_ValueInfoProto()
+    input.name = "x"
+    input.type.tensorType.elemType = 1
+    input.type.tensorType.shape.dim = inputShape.map { size in
+        var dim = Onnx_TensorShapeProto.Dimension()
+        dim.dimValue = Int64(size)
+        return dim
+    }
+    var output = Onnx_ValueInfoProto()
+    output.name = "y"
+    model.graph.input = [input]
+    model.graph.output = [output]
+    let o = weightShape[0]
+    model.graph.initializer = [
+        floatTensor("w", shape: weightShape, values: weights), floatTensor("b", shape: [o], values: bias),
+        floatTensor("s", shape: [o], values: bn.scale), floatTensor("sh", shape: [o], values: bn.shift),
+        floatTensor("m", shape: [o], values: bn.mean), floatTensor("v", shape: [o], values: bn.variance),
+        floatTensor("lo", shape: [], values: [0]), floatTensor("hi", shape: [], values: [6]),
+    ]
+    return model
+}
+
+struct ConvCase: CustomTestStringConvertible, Sendable {
+    var label: String
+    var input: [Int]
+    var weight: [Int]
+    var groups: Int
+    var pads: [Int]
+    var strides: [Int]
+    var dilations: [Int]
+    var testDescription: String { label }
+}
+
+@Suite("Convolution variants against a reference implementation")
+struct ConvolutionTests {
+    static let cases = [
+        ConvCase(label: "depthwise 3x3 stride 2 asymmetric pads", input: [2, 8, 9, 9], weight: [8, 1, 3, 3], groups: 8,
+                 pads: [0, 0, 1, 1], strides: [2, 2], dilations: [1, 1]),
+        ConvCase(label: "depthwise multiplier 2, 5x5", input: [1, 4, 11, 7], weight: [8, 1, 5, 5], groups: 4,
+                 pads: [2, 2, 2, 2], strides: [1, 1], dilations: [1, 1]),
+        ConvCase(label: "grouped (4 groups) dilated", input: [1, 8, 10, 10], weight: [12, 2, 3, 3], groups: 4,
+                 pads: [1, 2, 1, 0], strides: [1, 2], dilations: [2, 1]),
+        ConvCase(label: "pointwise 1x1", input: [3, 16, 5, 5], weight: [24, 16, 1, 1], groups: 1,
+                 pads: [0, 0, 0, 0], strides: [1, 1], dilations: [1, 1]),
+        ConvCase(label: "dense 3x3 stride 2 asymmetric pads", input: [1, 3, 16, 16], weight: [8, 3, 3, 3], groups: 1,
+                 pads: [0, 0, 1, 1], strides: [2, 2], dilations: [1, 1]),
+    ]
+
+    /// Conv + BatchNormalization (folded into the conv) + Clip(0, 6) (fused as output bounds) matches the unfused
+    /// reference. Tolerance 1e-4 relative: folding BN changes the rounding of the weights slightly.
+    @Test(arguments: cases)
+    func convBatchNormClip(_ spec: ConvCase) throws {
+        let o = spec.weight[0]
+        let input = pseudoRandom(spec.input.reduce(1, *), seed: 1).map { $0 * 3 }
+        let weights = pseudoRandom(spec.weight.reduce(1, *), seed: 2)
+        let bias = pseudoRandom(o, seed: 3)
+        let bn = (scale: pseudoRandom(o, seed: 4).map { $0 + 1.5 }, shift: pseudoRandom(o, seed: 5),
+                  mean: pseudoRandom(o, seed: 6), variance: pseudoRandom(o, seed: 7).map { $0 + 1.2 })
+        let proto = convBlockModel(inputShape: spec.input, weightShape: spec.weight, groups: spec.groups, pads: spec.pads,
+                                   strides: spec.strides, dilations: spec.dilations, weights: weights, bias: bias, bn: bn)
+        let model = try ONNXModel(serializedData: proto.serializedData())
+
+        let lowered = try GraphLowering(model: model, batchSize: spec.input[0]).lower()
+        #expect(lowered.ops.filter(\.isXNN).count == 1, "BN and Clip should fold into the single conv node")
+
+        let reference = referenceConv(input: input, shape: spec.input, weights: weights, weightShape: spec.weight, bias: bias,
+                                      groups: spec.groups, pads: spec.pads, strides: spec.strides, dilations: spec.dilations)
+        let plane = reference.shape[2] * reference.shape[3]
+        let expected = reference.values.enumerated().map { index, value in
+            let channel = (index / plane) % o
+            let normalised = (value - bn.mean[channel]) / (bn.variance[channel] + 1e-5).squareRoot() * bn.scale[channel] + bn.shift[channel]
+            return min(max(normalised, 0), 6)
+        }
+        for threads in [1, 2] {
+            let session = try InferenceSession(model: model, batchSize: spec.input[0], threads: threads)
+            let output = try session.run(nchw: input)
+            #expect(output.count == expected.count)
+            let worst = zip(output, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
+            #expect(worst <= 1e-4, "\(spec.label), \(threads) threads: max error \(worst)")
+        }
+    }
+}
+
+@Suite("Lowering of EfficientNet-Lite0", .enabled(if: RepositoryPaths.haveEfficientNet))
+struct EfficientNetLoweringTests {
+    /// Every Clip (ReLU6) folds into its conv: one XNNPACK node per Conv, Add, GlobalAveragePool, Flatten and Gemm,
+    /// and no host kernels at all (the NHWC input needs no conversion).
+    @Test func clipsFuseIntoConvolutions() throws {
+        let model = try ONNXModel(contentsOf: RepositoryPaths.model)
+        let counted = model.proto.graph.node.filter { ["Conv", "Add", "GlobalAveragePool", "Flatten", "Gemm"].contains($0.opType) }.count
+        let lowered = try GraphLowering(model: model, batchSize: 1).lower()
+        let hostKernels = lowered.ops.filter { !$0.isXNN }.count
+        #expect(hostKernels == 0)
+        #expect(lowered.ops.count == counted)
+    }
+}

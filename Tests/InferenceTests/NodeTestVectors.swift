@@ -1,0 +1,96 @@
+import Foundation
+import ONNXProto
+import Testing
+
+@testable import Inference
+
+/// One ONNX backend node test from Debian's libonnx-testdata: model.onnx plus test_data_set_0 tensors.
+struct NodeTestCase {
+    static let root = URL(fileURLWithPath: "/usr/share/libonnx-testdata/data/node")
+
+    let name: String
+    var directory: URL { Self.root.appendingPathComponent(name) }
+
+    /// Loads the model, binding every input after the first as a constant (weights, bias, bounds) — how real
+    /// classifiers ship them — and returns the first input's data and the expected first output.
+    func load() throws -> (model: ONNXModel, input: ConstantTensor, expected: ConstantTensor) {
+        let model = try ONNXModel(contentsOf: directory.appendingPathComponent("model.onnx"))
+        let dataSet = directory.appendingPathComponent("test_data_set_0")
+        let graphInputs = model.inputNames
+        var tensors: [Onnx_TensorProto] = []
+        for index in graphInputs.indices {
+            let data = try Data(contentsOf: dataSet.appendingPathComponent("input_\(index).pb"))
+            tensors.append(try Onnx_TensorProto(serializedBytes: data))
+        }
+        var bound: [String: Onnx_TensorProto] = [:]
+        for index in graphInputs.indices.dropFirst() { bound[graphInputs[index]] = tensors[index] }
+        let output = try Onnx_TensorProto(serializedBytes: Data(contentsOf: dataSet.appendingPathComponent("output_0.pb")))
+        return (model.bindingInputs(bound), try ConstantTensor(tensors[0]), try ConstantTensor(output))
+    }
+
+    /// Runs the case through an XNNPACK session and returns the largest error relative to max(1, |expected|).
+    func run(threads: Int = 1) throws -> (maxError: Float, outputCount: Int, expectedCount: Int) {
+        let (model, input, expected) = try load()
+        let session = try InferenceSession(model: model, batchSize: input.shape.first ?? 1, threads: threads)
+        #expect(session.inputShape == input.shape)
+        let output = try session.run(nchw: input.values)
+        var worst: Float = 0
+        for (got, want) in zip(output, expected.values) {
+            worst = max(worst, abs(got - want) / max(1, abs(want)))
+        }
+        return (worst, output.count, expected.count)
+    }
+}
+
+/// The node tests for every supported operator. Inputs that are weights in real models (Conv W, Gemm B/C,
+/// BatchNormalization parameters, Clip bounds, Reshape shape, the second Add/Mul/Concat operand) are bound
+/// as initializers.
+let supportedNodeTests = [
+    "test_conv_with_strides_padding", "test_conv_with_strides_no_padding", "test_conv_with_strides_and_asymmetric_padding",
+    "test_conv_with_autopad_same",
+    "test_relu", "test_clip", "test_clip_example", "test_clip_inbounds", "test_clip_outbounds", "test_clip_splitbounds",
+    "test_clip_default_min", "test_clip_default_max", "test_clip_default_inbounds",
+    "test_hardswish", "test_sigmoid", "test_sigmoid_example",
+    "test_add", "test_add_bcast", "test_mul", "test_mul_bcast", "test_mul_example",
+    "test_globalaveragepool", "test_globalaveragepool_precomputed",
+    "test_averagepool_2d_default", "test_averagepool_2d_pads", "test_averagepool_2d_pads_count_include_pad",
+    "test_averagepool_2d_precomputed_pads", "test_averagepool_2d_precomputed_pads_count_include_pad",
+    "test_averagepool_2d_precomputed_same_upper", "test_averagepool_2d_precomputed_strides", "test_averagepool_2d_same_lower",
+    "test_averagepool_2d_same_upper", "test_averagepool_2d_strides", "test_averagepool_2d_ceil",
+    "test_maxpool_2d_default", "test_maxpool_2d_pads", "test_maxpool_2d_precomputed_pads", "test_maxpool_2d_precomputed_same_upper",
+    "test_maxpool_2d_precomputed_strides", "test_maxpool_2d_same_lower", "test_maxpool_2d_same_upper", "test_maxpool_2d_strides",
+    "test_maxpool_2d_ceil", "test_maxpool_2d_dilations",
+    "test_batchnorm_example", "test_batchnorm_epsilon",
+    "test_gemm_default_no_bias", "test_gemm_default_vector_bias", "test_gemm_default_zero_bias", "test_gemm_default_matrix_bias",
+    "test_gemm_default_scalar_bias", "test_gemm_default_single_elem_vector_bias", "test_gemm_alpha", "test_gemm_beta",
+    "test_gemm_transposeB", "test_gemm_transposeA", "test_gemm_all_attributes",
+    "test_matmul_2d",
+    "test_flatten_axis0", "test_flatten_axis1", "test_flatten_axis2", "test_flatten_axis3", "test_flatten_default_axis",
+    "test_flatten_negative_axis1", "test_flatten_negative_axis2", "test_flatten_negative_axis3", "test_flatten_negative_axis4",
+    "test_reshape_extended_dims", "test_reshape_negative_dim", "test_reshape_negative_extended_dims", "test_reshape_one_dim",
+    "test_reshape_reduced_dims", "test_reshape_reordered_all_dims", "test_reshape_reordered_last_dims",
+    "test_reshape_zero_and_negative_dim", "test_reshape_zero_dim",
+    "test_concat_1d_axis_0", "test_concat_1d_axis_negative_1", "test_concat_2d_axis_0", "test_concat_2d_axis_1",
+    "test_concat_2d_axis_negative_1", "test_concat_2d_axis_negative_2", "test_concat_3d_axis_0", "test_concat_3d_axis_1",
+    "test_concat_3d_axis_2", "test_concat_3d_axis_negative_1", "test_concat_3d_axis_negative_2", "test_concat_3d_axis_negative_3",
+    "test_softmax_axis_0", "test_softmax_axis_1", "test_softmax_axis_2", "test_softmax_default_axis", "test_softmax_example",
+    "test_softmax_large_number", "test_softmax_negative_axis",
+]
+
+@Suite("ONNX node test vectors")
+struct NodeVectorTests {
+    /// 1e-4 relative to max(1, |expected|): XNNPACK's sigmoid/exp are polynomial approximations accurate to a few
+    /// float ulps, and accumulation order differs from the reference implementation.
+    @Test(arguments: supportedNodeTests)
+    func matchesReference(_ name: String) throws {
+        let result = try NodeTestCase(name: name).run()
+        #expect(result.outputCount == result.expectedCount)
+        #expect(result.maxError <= 1e-4, "\(name): max error \(result.maxError)")
+    }
+
+    @Test(arguments: ["test_conv_with_strides_padding", "test_softmax_axis_1", "test_batchnorm_example"])
+    func matchesReferenceWithTwoThreads(_ name: String) throws {
+        let result = try NodeTestCase(name: name).run(threads: 2)
+        #expect(result.maxError <= 1e-4, "\(name): max error \(result.maxError)")
+    }
+}
