@@ -1,0 +1,84 @@
+import Foundation
+
+/// What `list-images` asks for: filters, order and page.
+public struct ImageQuery: Sendable, Equatable {
+    /// How several `labels` combine.
+    public enum LabelMatch: String, Sendable, CaseIterable {
+        /// An image matches when it carries at least one of the labels.
+        case any
+        /// An image matches only when it carries every one of the labels.
+        case all
+    }
+
+    /// Result order, newest or most confident first.
+    public enum Sort: String, Sendable, CaseIterable {
+        /// By recognition time, newest first.
+        case time
+        /// By the confidence of the best matching label (the top label without a label filter).
+        case confidence
+    }
+
+    /// Label or parent terms, matched case-insensitively (ASCII).
+    public var labels: [String]
+    public var labelMatch: LabelMatch
+    /// Lowest confidence (0-100) a matching label may have; without labels, the top label's.
+    public var minConfidence: Double?
+    /// Recognized at or after.
+    public var since: Date?
+    /// Recognized before.
+    public var until: Date?
+    /// Case-insensitive substring of the source URL.
+    public var sourceContains: String?
+    /// Case-insensitive substring of the image name.
+    public var nameContains: String?
+    public var limit: Int
+    public var offset: Int
+    public var sort: Sort
+
+    /// A query; the defaults list the 50 most recently recognized images.
+    public init(labels: [String] = [], labelMatch: LabelMatch = .any, minConfidence: Double? = nil,
+                since: Date? = nil, until: Date? = nil, sourceContains: String? = nil, nameContains: String? = nil,
+                limit: Int = 50, offset: Int = 0, sort: Sort = .time) {
+        self.labels = labels
+        self.labelMatch = labelMatch
+        self.minConfidence = minConfidence
+        self.since = since
+        self.until = until
+        self.sourceContains = sourceContains
+        self.nameContains = nameContains
+        self.limit = limit
+        self.offset = offset
+        self.sort = sort
+    }
+}
+
+/// What `list-images labels` asks for.
+public struct LabelCountQuery: Sendable, Equatable {
+    /// Case-insensitive substring the term must contain.
+    public var contains: String?
+    /// At most this many terms; nil for all.
+    public var limit: Int?
+
+    /// All terms by default.
+    public init(contains: String? = nil, limit: Int? = nil) {
+        self.contains = contains
+        self.limit = limit
+    }
+}
+
+/// A label or parent term and the number of images carrying it.
+public struct LabelCount: Sendable, Equatable, Codable {
+    public var term: String
+    public var imageCount: Int
+
+    /// A term and its count.
+    public init(term: String, imageCount: Int) {
+        self.term = term
+        self.imageCount = imageCount
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case term
+        case imageCount = "image_count"
+    }
+}

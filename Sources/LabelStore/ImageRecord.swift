@@ -1,0 +1,42 @@
+import Foundation
+import GRDB
+
+/// A row of `images`: one stored, recognized image.
+struct ImageRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
+    static let databaseTableName = "images"
+    // Unix seconds as REAL: compact in the time indexes, exact enough, and easy to compare in SQL.
+    static let databaseDateEncodingStrategy = DatabaseDateEncodingStrategy.timeIntervalSince1970
+    static let databaseDateDecodingStrategy = DatabaseDateDecodingStrategy.timeIntervalSince1970
+    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+
+    var id: String
+    var name: String
+    var sourceUrl: String
+    var storedPath: String
+    var byteSize: Int
+    var contentType: String
+    var width: Int
+    var height: Int
+    var fetchedAt: Date
+    var recognizedAt: Date
+    var modelName: String
+    var modelVersion: String
+    var notifiedAt: Date?
+
+    enum Columns {
+        static let id = Column("id")
+        static let name = Column("name")
+        static let sourceURL = Column("source_url")
+        static let storedPath = Column("stored_path")
+        static let byteSize = Column("byte_size")
+        static let contentType = Column("content_type")
+        static let width = Column("width")
+        static let height = Column("height")
+        static let fetchedAt = Column("fetched_at")
+        static let recognizedAt = Column("recognized_at")
+        static let modelName = Column("model_name")
+        static let modelVersion = Column("model_version")
+        static let notifiedAt = Column("notified_at")
+    }
+}

@@ -1,0 +1,118 @@
+import Foundation
+import GRDB
+
+extension LabelDatabase {
+    /// The SQL of an image listing. Three shapes, each chosen so that the common case reads one
+    /// index in result order and stops at LIMIT:
+    /// - no label filter: `images` by its time index;
+    /// - one label, or all of several: driven by the first term's `label_terms` index in the sort
+    ///   order, the other terms checked by primary-key lookups;
+    /// - any of several labels: the terms' rows grouped per image (needs a sort).
+    static func listingSQL(for query: ImageQuery) throws -> (String, StatementArguments) {
+        guard query.limit >= 0, query.offset >= 0 else {
+            throw LabelStoreError.invalidQuery("limit and offset must not be negative")
+        }
+        if let min = query.minConfidence, !(0...100).contains(min) {
+            throw LabelStoreError.invalidQuery("minimum confidence \(min) is outside 0-100")
+        }
+        let terms = query.labels.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
+        var seen = Set<String>()
+        let distinctTerms = terms.filter { seen.insert(LabelTermRecord.asciiFolded($0)).inserted }
+
+        var arguments = StatementArguments()
+        var conditions: [String] = []
+        var sql: String
+        let timeColumn: String
+        let idColumn: String
+        let confidenceExpression: String
+
+        if distinctTerms.isEmpty {
+            timeColumn = "images.recognized_at"
+            idColumn = "images.seq"
+            confidenceExpression = "(SELECT confidence FROM labels WHERE labels.image_id = images.id AND labels.rank = 0)"
+            sql = "SELECT images.*, \(confidenceExpression) AS match_confidence FROM images"
+            if let min = query.minConfidence {
+                conditions.append("\(confidenceExpression) >= ?")
+                _ = arguments.append(contentsOf: [min])
+            }
+        } else if distinctTerms.count == 1 || query.labelMatch == .all {
+            timeColumn = "t0.recognized_at"
+            idColumn = "t0.image_seq"
+            // Name the index: without statistics the planner may prefer the other one and sort.
+            let index = query.sort == .time ? "label_terms_by_time" : "label_terms_by_confidence"
+            var joins = ""
+            var confidences = ["t0.confidence"]
+            for (offset, term) in distinctTerms.dropFirst().enumerated() {
+                let alias = "t\(offset + 1)"
+                joins += " JOIN label_terms \(alias) ON \(alias).term = ? AND \(alias).image_seq = t0.image_seq"
+                _ = arguments.append(contentsOf: [term])
+                if let min = query.minConfidence {
+                    joins += " AND \(alias).confidence >= ?"
+                    _ = arguments.append(contentsOf: [min])
+                }
+                confidences.append("\(alias).confidence")
+            }
+            confidenceExpression = confidences.count == 1 ? "t0.confidence" : "max(\(confidences.joined(separator: ", ")))"
+            sql = "SELECT images.*, \(confidenceExpression) AS match_confidence FROM label_terms t0 INDEXED BY \(index)"
+                + joins + " JOIN images ON images.seq = t0.image_seq"
+            conditions.append("t0.term = ?")
+            _ = arguments.append(contentsOf: [distinctTerms[0]])
+            if let min = query.minConfidence {
+                conditions.append("t0.confidence >= ?")
+                _ = arguments.append(contentsOf: [min])
+            }
+        } else {
+            timeColumn = "m.recognized_at"
+            idColumn = "m.image_seq"
+            confidenceExpression = "m.best"
+            var inner = "SELECT image_seq, max(confidence) AS best, max(recognized_at) AS recognized_at FROM label_terms WHERE term IN ("
+                + Array(repeating: "?", count: distinctTerms.count).joined(separator: ", ") + ")"
+            _ = arguments.append(contentsOf: StatementArguments(distinctTerms))
+            if let min = query.minConfidence {
+                inner += " AND confidence >= ?"
+                _ = arguments.append(contentsOf: [min])
+            }
+            if let since = query.since {
+                inner += " AND recognized_at >= ?"
+                _ = arguments.append(contentsOf: [since.timeIntervalSince1970])
+            }
+            if let until = query.until {
+                inner += " AND recognized_at < ?"
+                _ = arguments.append(contentsOf: [until.timeIntervalSince1970])
+            }
+            inner += " GROUP BY image_seq"
+            sql = "SELECT images.*, m.best AS match_confidence FROM (\(inner)) m JOIN images ON images.seq = m.image_seq"
+        }
+
+        // The grouped shape applied the time range inside; the others filter here.
+        if distinctTerms.count <= 1 || query.labelMatch == .all {
+            if let since = query.since {
+                conditions.append("\(timeColumn) >= ?")
+                _ = arguments.append(contentsOf: [since.timeIntervalSince1970])
+            }
+            if let until = query.until {
+                conditions.append("\(timeColumn) < ?")
+                _ = arguments.append(contentsOf: [until.timeIntervalSince1970])
+            }
+        }
+        if let source = query.sourceContains, !source.isEmpty {
+            conditions.append("images.source_url LIKE ? ESCAPE '\\'")
+            _ = arguments.append(contentsOf: [likePattern(source)])
+        }
+        if let name = query.nameContains, !name.isEmpty {
+            conditions.append("images.name LIKE ? ESCAPE '\\'")
+            _ = arguments.append(contentsOf: [likePattern(name)])
+        }
+        if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
+
+        switch query.sort {
+        case .time:
+            sql += " ORDER BY \(timeColumn) DESC, \(idColumn) DESC"
+        case .confidence:
+            sql += " ORDER BY \(confidenceExpression) DESC, \(timeColumn) DESC, \(idColumn) DESC"
+        }
+        sql += " LIMIT ? OFFSET ?"
+        _ = arguments.append(contentsOf: [query.limit, query.offset])
+        return (sql, arguments)
+    }
+}

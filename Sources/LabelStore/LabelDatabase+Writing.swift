@@ -1,0 +1,133 @@
+import Foundation
+import GRDB
+import PipelineKit
+
+extension LabelDatabase {
+    /// Upserts the image and replaces its labels in one transaction.
+    public func saveRecognition(image: ImageStored, labels: [DetectedLabel], model: ModelInfo, recognizedAt: Date) throws {
+        try saveRecognitions([RecognitionRecord(image: image, labels: labels, model: model, recognizedAt: recognizedAt)])
+    }
+
+    /// Saves many recognitions in one transaction; a redelivered recognition leaves the same rows.
+    public func saveRecognitions(_ items: [RecognitionRecord]) throws {
+        guard !items.isEmpty else { return }
+        for item in items { try Self.validate(item) }
+        try Self.wrap(path, "save \(items.count) recognition(s)") {
+            // IMMEDIATE: take the write lock up front. A deferred transaction that reads first
+            // and writes later fails at once with SQLITE_BUSY when another process wrote in
+            // between, without waiting for the busy timeout.
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    for item in items { try Self.save(item, in: db) }
+                    return .commit
+                }
+            }
+        }
+        logger.debug("saved recognitions", metadata: ["db.images": "\(items.count)"])
+    }
+
+    /// Sets the image's `notified_at`; a no-op for an image the store does not know.
+    public func markNotified(imageID: String, at date: Date) throws {
+        try Self.wrap(path, "mark \(imageID) notified") {
+            try pool.writeWithoutTransaction { db in
+                try db.inTransaction(.immediate) {
+                    try db.cachedStatement(sql: "UPDATE images SET notified_at = ? WHERE id = ?")
+                        .execute(arguments: [date.timeIntervalSince1970, imageID.lowercased()])
+                    return .commit
+                }
+            }
+        }
+    }
+
+    static func validate(_ item: RecognitionRecord) throws {
+        let id = item.image.imageID
+        guard !id.isEmpty, id.allSatisfy({ $0.isHexDigit && !$0.isUppercase }) else {
+            throw LabelStoreError.invalidQuery("image id '\(id)' is not lowercase hexadecimal")
+        }
+        for label in item.labels where !(0...100).contains(label.confidence) {
+            throw LabelStoreError.invalidQuery("label '\(label.name)' of image \(id) has confidence \(label.confidence), outside 0-100")
+        }
+    }
+
+    /// Writes one recognition inside the caller's transaction.
+    ///
+    /// Terms that stay are updated in place rather than deleted and reinserted, so redelivery
+    /// touches no counts and leaves exactly the rows the first delivery wrote.
+    static func save(_ item: RecognitionRecord, in db: Database) throws {
+        let image = item.image
+        let recognizedAt = item.recognizedAt.timeIntervalSince1970
+
+        let oldLabels = try LabelRecord.filter(LabelRecord.Columns.imageID == image.imageID).fetchAll(db)
+        let oldTerms = Set(LabelTermRecord.terms(of: oldLabels.map { ($0.name, $0.confidence, $0.parents) })
+            .map { LabelTermRecord.asciiFolded($0.term) })
+        let newTerms = LabelTermRecord.terms(of: item.labels.map { ($0.name, $0.confidence, $0.parents) })
+        let newKeys = Set(newTerms.map { LabelTermRecord.asciiFolded($0.term) })
+
+        // notified_at is left alone: a re-recognition does not mean the notification is unsent.
+        let upsert = try db.cachedStatement(sql: """
+            INSERT INTO images (id, name, source_url, stored_path, byte_size, content_type, width, height,
+                                fetched_at, recognized_at, model_name, model_version, notified_at)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+            ON CONFLICT(id) DO UPDATE SET
+                name = excluded.name, source_url = excluded.source_url, stored_path = excluded.stored_path,
+                byte_size = excluded.byte_size, content_type = excluded.content_type,
+                width = excluded.width, height = excluded.height, fetched_at = excluded.fetched_at,
+                recognized_at = excluded.recognized_at, model_name = excluded.model_name,
+                model_version = excluded.model_version
+            RETURNING seq
+            """)
+        let seqValue = try Int64.fetchOne(upsert, arguments: [
+            image.imageID, image.name, image.sourceURL, image.storedPath, image.byteSize, image.contentType,
+            image.width, image.height, image.fetchedAt.timeIntervalSince1970, recognizedAt,
+            item.model.name, item.model.version,
+        ])
+        guard let seq = seqValue else {
+            throw DatabaseError(resultCode: .SQLITE_ERROR, message: "upsert of image \(image.imageID) returned no seq")
+        }
+
+        if !oldLabels.isEmpty {
+            try db.cachedStatement(sql: "DELETE FROM labels WHERE image_id = ?").execute(arguments: [image.imageID])
+        }
+        let insertLabel = try db.cachedStatement(sql: "INSERT INTO labels (image_id, rank, name, confidence, parents) VALUES (?, ?, ?, ?, ?)")
+        for (rank, label) in item.labels.enumerated() {
+            try insertLabel.execute(arguments: [image.imageID, rank, label.name, label.confidence, Self.parentsJSON(label.parents)])
+        }
+
+        let deleteTerm = try db.cachedStatement(sql: "DELETE FROM label_terms WHERE term = ? AND image_seq = ?")
+        for key in oldTerms.subtracting(newKeys) {
+            try deleteTerm.execute(arguments: [key, seq])
+        }
+        let insertTerm = try db.cachedStatement(sql: "INSERT INTO label_terms (term, image_seq, confidence, recognized_at) VALUES (?, ?, ?, ?)")
+        let updateTerm = try db.cachedStatement(sql: "UPDATE label_terms SET confidence = ?, recognized_at = ? WHERE term = ? AND image_seq = ?")
+        for (term, confidence) in newTerms {
+            if oldTerms.contains(LabelTermRecord.asciiFolded(term)) {
+                try updateTerm.execute(arguments: [confidence, recognizedAt, term, seq])
+            } else {
+                try insertTerm.execute(arguments: [term, seq, confidence, recognizedAt])
+            }
+        }
+    }
+
+    /// Parents as the JSON array text GRDB decodes back into `[String]`; written by hand because
+    /// a JSONEncoder per label is needless work in bulk saves of millions of labels.
+    static func parentsJSON(_ parents: [String]) -> String {
+        var json = "["
+        for (index, parent) in parents.enumerated() {
+            if index > 0 { json += "," }
+            json += "\""
+            for scalar in parent.unicodeScalars {
+                switch scalar {
+                case "\"": json += "\\\""
+                case "\\": json += "\\\\"
+                case "\n": json += "\\n"
+                case "\r": json += "\\r"
+                case "\t": json += "\\t"
+                case _ where scalar.value < 0x20: json += String(format: "\\u%04x", scalar.value)
+                default: json.unicodeScalars.append(scalar)
+                }
+            }
+            json += "\""
+        }
+        return json + "]"
+    }
+}

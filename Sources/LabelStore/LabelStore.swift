@@ -1,1 +1,0 @@
-// LabelStore: work in progress; see docs/ARCHITECTURE.md.

@@ -1,0 +1,36 @@
+import Foundation
+import PipelineKit
+
+/// The label store the workers and `list-images` talk to; SQLite today, another backend later.
+public protocol LabelStoring: Sendable {
+    /// Upserts the image and replaces its labels in one transaction; redelivery is idempotent (same rows).
+    func saveRecognition(image: ImageStored, labels: [DetectedLabel], model: ModelInfo, recognizedAt: Date) throws
+    /// Same as `saveRecognition` for many images in one transaction (batch inference writes a batch at once).
+    func saveRecognitions(_ items: [RecognitionRecord]) throws
+    /// Records when the notification for an image was sent; a no-op for an unknown image.
+    func markNotified(imageID: String, at: Date) throws
+    /// Images matching the query, each with its labels, in the query's order.
+    func images(matching query: ImageQuery) throws -> [ImageSummary]
+    /// Everything about one image, by full id or unambiguous id prefix; nil when nothing matches.
+    func image(idOrPrefix: String) throws -> ImageDetail?
+    /// Each label or parent term with the number of images it applies to, most frequent first.
+    func labelCounts(_ query: LabelCountQuery) throws -> [LabelCount]
+    /// Result lines of SQLite's integrity check plus the store's own consistency checks; `["ok"]` when sound.
+    func integrityCheck() throws -> [String]
+}
+
+/// One image's recognition result, as `saveRecognitions` takes it.
+public struct RecognitionRecord: Sendable, Equatable {
+    public var image: ImageStored
+    public var labels: [DetectedLabel]
+    public var model: ModelInfo
+    public var recognizedAt: Date
+
+    /// One recognition result.
+    public init(image: ImageStored, labels: [DetectedLabel], model: ModelInfo, recognizedAt: Date) {
+        self.image = image
+        self.labels = labels
+        self.model = model
+        self.recognizedAt = recognizedAt
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import GRDB
+
+/// A row of `label_terms`: one searchable term (a label or any of its parents) of one image.
+///
+/// Derived from `labels` so that "label or any parent matches, case-insensitively" is an index
+/// range scan instead of a JSON scan; the image's recognition time is copied in so that one
+/// index yields a term's images already in time order.
+struct LabelTermRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equatable {
+    static let databaseTableName = "label_terms"
+    static let databaseDateEncodingStrategy = DatabaseDateEncodingStrategy.timeIntervalSince1970
+    static let databaseDateDecodingStrategy = DatabaseDateDecodingStrategy.timeIntervalSince1970
+    static let databaseColumnEncodingStrategy = DatabaseColumnEncodingStrategy.convertToSnakeCase
+    static let databaseColumnDecodingStrategy = DatabaseColumnDecodingStrategy.convertFromSnakeCase
+
+    var term: String
+    /// `images.seq` of the image.
+    var imageSeq: Int64
+    /// Confidence of the most confident label that carries this term.
+    var confidence: Double
+    var recognizedAt: Date
+
+    enum Columns {
+        static let term = Column("term")
+        static let imageSeq = Column("image_seq")
+        static let confidence = Column("confidence")
+        static let recognizedAt = Column("recognized_at")
+    }
+
+    /// The distinct terms of a label set, each with the highest confidence of the labels carrying it.
+    static func terms(of labels: [(name: String, confidence: Double, parents: [String])]) -> [(term: String, confidence: Double)] {
+        var order: [String] = []
+        var best: [String: (term: String, confidence: Double)] = [:]
+        for label in labels {
+            for raw in [label.name] + label.parents {
+                let term = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+                guard !term.isEmpty else { continue }
+                // SQLite's NOCASE folds ASCII only; fold the same way so the two never disagree.
+                let key = asciiFolded(term)
+                if let existing = best[key] {
+                    if label.confidence > existing.confidence { best[key] = (existing.term, label.confidence) }
+                } else {
+                    best[key] = (term, label.confidence)
+                    order.append(key)
+                }
+            }
+        }
+        return order.compactMap { best[$0] }
+    }
+
+    /// Lowercases ASCII letters only, exactly like SQLite's NOCASE collation.
+    static func asciiFolded(_ text: String) -> String {
+        String(decoding: text.utf8.map { (65...90).contains($0) ? $0 + 32 : $0 }, as: UTF8.self)
+    }
+}

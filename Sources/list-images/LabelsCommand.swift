@@ -1,0 +1,31 @@
+import ArgumentParser
+import CLISupport
+import Foundation
+import LabelStore
+
+/// Every label and parent term with its image count, for discovering what to filter on.
+struct LabelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "labels", abstract: "List label and parent terms with their image counts, most frequent first.")
+
+    @Option(help: ArgumentHelp("Only terms containing this text (case-insensitive).", valueName: "text"))
+    var contains: String?
+    @Option(help: "At most this many terms (default: all).")
+    var limit: Int?
+    @Option(help: "Output: table, json, ndjson or csv.")
+    var format: OutputFormat = .table
+
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        if let limit, limit < 0 { throw ValidationError("--limit must not be negative") }
+    }
+
+    func run() throws {
+        let logger = logging.bootstrap(label: "list-images")
+        try StoreAccess.withStore(home, logger: logger) { store in
+            let counts = try store.labelCounts(LabelCountQuery(contains: contains, limit: limit))
+            StoreAccess.emit(try ListingFormatter(format: format, width: TerminalWidth.current()).labelCounts(counts))
+        }
+    }
+}

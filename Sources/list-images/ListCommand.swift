@@ -1,0 +1,63 @@
+import ArgumentParser
+import CLISupport
+import Foundation
+import LabelStore
+
+/// The default subcommand: images matching filters, newest first.
+struct ListCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List images and their labels (the default subcommand).")
+
+    @Option(name: .customLong("label"), help: ArgumentHelp("Label or parent label, case-insensitive; repeatable.", valueName: "name"))
+    var labels: [String] = []
+    @Flag var labelMatch: ImageQuery.LabelMatch = .any
+    @Option(help: ArgumentHelp("Lowest confidence (0-100) of the matching label (without --label: of the top label).", valueName: "percent"))
+    var minConfidence: Double?
+    @Option(help: ArgumentHelp("Recognized at or after: 30m, 2h, 7d, 2026-11-22, 2026-11-22T08:30[Z].", valueName: "time"))
+    var since: String?
+    @Option(help: ArgumentHelp("Recognized before (same forms as --since).", valueName: "time"))
+    var until: String?
+    @Option(help: ArgumentHelp("Source URL contains this text (case-insensitive).", valueName: "text"))
+    var source: String?
+    @Option(help: ArgumentHelp("Image name contains this text (case-insensitive).", valueName: "text"))
+    var name: String?
+    @Option(help: "At most this many images.")
+    var limit = 50
+    @Option(help: "Skip this many images first (paging).")
+    var offset = 0
+    @Option(help: "Order: time (newest first) or confidence (of the best matching label).")
+    var sort: ImageQuery.Sort = .time
+    @Option(help: "Output: table, json, ndjson or csv.")
+    var format: OutputFormat = .table
+
+    @OptionGroup var home: HomeOptions
+    @OptionGroup var logging: LoggingOptions
+
+    func validate() throws {
+        if let minConfidence, !(0...100).contains(minConfidence) { throw ValidationError("--min-confidence must be between 0 and 100") }
+        if limit < 0 { throw ValidationError("--limit must not be negative") }
+        if offset < 0 { throw ValidationError("--offset must not be negative") }
+        for (flag, value) in [("--since", since), ("--until", until)] {
+            if let value {
+                do { _ = try TimeExpression.parse(value) } catch { throw ValidationError("\(flag): \(error)") }
+            }
+        }
+    }
+
+    func run() throws {
+        let logger = logging.bootstrap(label: "list-images")
+        let now = Date()
+        let query = ImageQuery(
+            labels: labels, labelMatch: labelMatch, minConfidence: minConfidence,
+            since: try since.map { try TimeExpression.parse($0, now: now) },
+            until: try until.map { try TimeExpression.parse($0, now: now) },
+            sourceContains: source, nameContains: name, limit: limit, offset: offset, sort: sort)
+        try StoreAccess.withStore(home, logger: logger) { store in
+            let images = try store.images(matching: query)
+            let formatter = ListingFormatter(format: format, width: TerminalWidth.current())
+            StoreAccess.emit(try formatter.images(images, showMatch: !labels.isEmpty))
+            if images.isEmpty && format == .table {
+                FileHandle.standardError.write(Data("no images match\n".utf8))
+            }
+        }
+    }
+}

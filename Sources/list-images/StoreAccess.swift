@@ -1,0 +1,28 @@
+import ArgumentParser
+import CLISupport
+import Foundation
+import LabelStore
+import Logging
+
+/// Opens the label database read-only and maps store errors to the documented exit statuses.
+enum StoreAccess {
+    /// EX_NOINPUT from sysexits.h: the database to read does not exist.
+    static let noInput = ExitCode(66)
+
+    /// Runs `body` on the home's database, printing store errors as one clear message.
+    static func withStore(_ home: HomeOptions, logger: Logger, _ body: (LabelDatabase) throws -> Void) throws {
+        do {
+            let store = try LabelDatabase.openReadOnly(home: home.pipelineHome, logger: logger)
+            try body(store)
+        } catch let error as LabelStoreError {
+            FileHandle.standardError.write(Data("list-images: \(error)\n".utf8))
+            if case .databaseMissing = error { throw noInput }
+            throw ExitCode.failure
+        }
+    }
+
+    /// Writes `text` to standard output as is.
+    static func emit(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}
