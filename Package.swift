@@ -34,7 +34,7 @@ let package = Package(
         .target(name: "ONNXProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .target(name: "Inference", dependencies: ["CXNNPack", "ONNXProto", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Imaging", dependencies: ["CVips"]),
-        .target(name: "Recognition", dependencies: ["Imaging", "Inference", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Recognition", dependencies: ["Imaging", "Inference", "PipelineKit", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Bus", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "PipelineKit", dependencies: ["Bus", .product(name: "Logging", package: "swift-log")]),
         .target(name: "LabelStore", dependencies: ["PipelineKit", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),

@@ -32,14 +32,18 @@ extension Topology {
         visibilityTimeout: 60, maxReceiveCount: Int.max, deadLetterQueue: nil, retention: nil)
 
     /// Creates the pipeline's queues and subscriptions if they are missing (idempotent; every
-    /// worker calls it on start so any of them can be started first).
+    /// worker calls it on start so any of them can be started first). An existing queue keeps
+    /// its configuration: an operator's (or a test's) tuning is never overwritten.
     public static func ensure(on bus: any MessageBus) throws {
+        func create(_ queue: String, _ configuration: QueueConfiguration) throws {
+            if (try? bus.stats(of: queue)) == nil { try bus.createQueue(queue, configuration: configuration) }
+        }
         for queue in [recognizeDeadLetters, notifyDeadLetters,
                       archiveQueue(of: imageStoredTopic), archiveQueue(of: imageLabeledTopic)] {
-            try bus.createQueue(queue, configuration: keepConfiguration)
+            try create(queue, keepConfiguration)
         }
-        try bus.createQueue(recognizeQueue, configuration: recognizeConfiguration)
-        try bus.createQueue(notifyQueue, configuration: notifyConfiguration)
+        try create(recognizeQueue, recognizeConfiguration)
+        try create(notifyQueue, notifyConfiguration)
         try bus.subscribe(queue: recognizeQueue, to: imageStoredTopic, filter: AttributeFilter())
         try bus.subscribe(queue: notifyQueue, to: imageLabeledTopic, filter: AttributeFilter())
         try bus.subscribe(queue: archiveQueue(of: imageStoredTopic), to: imageStoredTopic, filter: AttributeFilter())

@@ -1,22 +1,11 @@
 import Foundation
 import Imaging
 import Inference
+import PipelineKit
 
-/// One label of one image, as a label-detection service reports it.
-public struct RecognizedLabel: Sendable, Equatable, Codable {
-    /// Class name, e.g. "tabby cat".
-    public var name: String
-    /// Confidence 0-100 (softmax probability × 100).
-    public var confidence: Double
-    /// More general labels, nearest first, e.g. ["cat", "animal"].
-    public var parents: [String]
-
-    public init(name: String, confidence: Double, parents: [String]) {
-        self.name = name
-        self.confidence = confidence
-        self.parents = parents
-    }
-}
+/// One label of one image (name, confidence 0-100, parent labels): the message schema's type,
+/// so that labels flow from the classifier into messages and the database unchanged.
+public typealias RecognizedLabel = DetectedLabel
 
 /// Which labels to report: at most `maxLabels`, none below `minConfidence` (0-100).
 public struct LabelOptions: Sendable, Equatable {

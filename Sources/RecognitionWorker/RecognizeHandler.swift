@@ -64,7 +64,7 @@ public struct RecognizeHandler: MessageHandler {
                 let event = ImageLabeled(
                     imageID: item.image.imageID, name: item.image.name, sourceURL: item.image.sourceURL,
                     byteSize: item.image.byteSize,
-                    labels: classification.labels.map { DetectedLabel(name: $0.name, confidence: $0.confidence, parents: $0.parents) },
+                    labels: classification.labels,
                     model: model, recognizedAt: recognizedAt,
                     timing: RecognitionTiming(decodeMs: classification.decodeMs, inferenceMs: classification.inferenceMs,
                                               databaseMs: 0, queueWaitMs: queueWait))

@@ -105,46 +105,35 @@ struct RunNotifier: AsyncParsableCommand {
         let handler = try NotifyHandler(configuration: try makeConfiguration())
         defer { handler.close() }
 
-        if let event {
+        if let event, dryRun {
             let body = try LocalEvent.read(from: event)
             let message = LocalEvent.message(body: body, topic: Topology.imageLabeledTopic, queue: Topology.notifyQueue)
-            if dryRun {
-                do {
-                    print(try handler.render(message))
-                } catch {
-                    print(OutcomeText.describe(.deadLetter(reason: "\(error)"), messageID: message.message.id))
-                    throw ExitCode(1)
-                }
-                return
+            do {
+                print(try handler.render(message))
+            } catch {
+                print(OutcomeText.describe(.deadLetter(reason: "\(error)"), messageID: message.message.id))
+                throw ExitCode(1)
             }
-            let outcome = await handler.deliver(message, logger: logger)
-            print(OutcomeText.describe(outcome, messageID: message.message.id))
-            if outcome != .completed { throw ExitCode(1) }
+            return
+        }
+        if let event {
+            try await WorkerRunner.runLocalEvent(from: event, topic: Topology.imageLabeledTopic, queue: Topology.notifyQueue,
+                                                 handler: handler, logger: logger)
             return
         }
 
         let home = self.home.pipelineHome
         try home.createDirectories()
         let bus = try FileBus(root: home.busDirectory, logger: logger)
-        // Bootstrap a fresh home, but never overwrite a queue configuration an operator (or a
-        // test) has set: createQueue replaces the configuration of an existing queue.
-        if (try? bus.stats(of: Topology.notifyQueue)) == nil { try Topology.ensure(on: bus) }
+        try Topology.ensure(on: bus)
 
         if dryRun {
             try await printQueuedDocuments(bus: bus, handler: handler)
             return
         }
-        let loop = WorkerLoop(bus: bus, handler: handler, options: WorkerOptions(
+        try await WorkerRunner.consume(bus: bus, handler: handler, options: WorkerOptions(
             queue: Topology.notifyQueue, batchSize: batchSize, concurrency: concurrency,
-            pollWait: pollWait, drainTimeout: drainTimeout), logger: logger)
-        if once {
-            let count = try await loop.runOnce(wait: pollWait)
-            let counts = loop.counts
-            print("processed \(count) message(s): \(counts.completed) completed, \(counts.retried) retried, \(counts.deadLettered) dead-lettered")
-            return
-        }
-        let exit = await loop.run(until: ShutdownSignal.listening())
-        if case .drainTimedOut = exit { throw ExitCode(75) }
+            pollWait: pollWait, drainTimeout: drainTimeout), once: once, logger: logger)
     }
 
     /// `--dry-run` on the queue: prints the documents of one batch and puts the messages back.

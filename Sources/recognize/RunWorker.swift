@@ -60,24 +60,12 @@ struct RunWorker: AsyncParsableCommand {
         let handler = RecognizeHandler(classifier: classifier, store: store, bus: bus, options: filter.labelOptions)
 
         if let event {
-            let body = try LocalEvent.read(from: event)
-            let message = LocalEvent.message(body: body, topic: Topology.imageStoredTopic, queue: Topology.recognizeQueue)
-            let outcome = await handler.handle([message], logger: logger).first ?? .retry(delay: 0, reason: "no outcome")
-            print(OutcomeText.describe(outcome, messageID: message.message.id))
-            if outcome != .completed { throw ExitCode(1) }
+            try await WorkerRunner.runLocalEvent(from: event, topic: Topology.imageStoredTopic, queue: Topology.recognizeQueue,
+                                                 handler: handler, logger: logger)
             return
         }
-
-        let loop = WorkerLoop(bus: bus, handler: handler, options: WorkerOptions(
+        try await WorkerRunner.consume(bus: bus, handler: handler, options: WorkerOptions(
             queue: Topology.recognizeQueue, batchSize: batchSize, concurrency: concurrency,
-            pollWait: pollWait, drainTimeout: drainTimeout), logger: logger)
-        if once {
-            let count = try await loop.runOnce(wait: pollWait)
-            let counts = loop.counts
-            print("processed \(count) message(s): \(counts.completed) completed, \(counts.retried) retried, \(counts.deadLettered) dead-lettered")
-            return
-        }
-        let exit = await loop.run(until: ShutdownSignal.listening())
-        if case .drainTimedOut = exit { throw ExitCode(75) }
+            pollWait: pollWait, drainTimeout: drainTimeout), once: once, logger: logger)
     }
 }
