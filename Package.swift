@@ -32,7 +32,10 @@ let package = Package(
 
         // MARK: Libraries, one per concern
         .target(name: "ONNXProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")]),
-        .target(name: "Inference", dependencies: ["CXNNPack", "ONNXProto", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Inference", dependencies: ["CXNNPack", "CKernels", "ONNXProto", .product(name: "Logging", package: "swift-log")]),
+        // AVX2/FMA code is selected per function (target attributes) and guarded by a CPU check at run time;
+        // -O3 keeps the kernel fast in debug builds too (at -O0 every accumulator lives on the stack).
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])], linkerSettings: [.linkedLibrary("pthreadpool")]),
         .target(name: "Imaging", dependencies: ["CVips"]),
         .target(name: "Recognition", dependencies: ["Imaging", "Inference", "PipelineKit", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Bus", dependencies: [.product(name: "Logging", package: "swift-log")]),

@@ -21,11 +21,14 @@ final class GraphLowering {
     /// The batch size fixed in the file's input declaration, if any (exporters bake it into Reshape targets).
     private var declaredBatch: Int?
     private let storage = ConstantStorage()
+    /// Whether 1x1 convolutions go to the CKernels GEMM rather than XNNPACK.
+    private let pointwiseKernels: Bool
 
-    init(model: ONNXModel, batchSize: Int) {
+    init(model: ONNXModel, batchSize: Int, pointwiseKernels: Bool = PointwiseConvolution.isSupported) {
         self.model = model
         self.batchSize = batchSize
         self.nodes = model.proto.graph.node
+        self.pointwiseKernels = pointwiseKernels && PointwiseConvolution.isSupported
     }
 
     /// Lowers the whole graph; throws on the first unsupported or malformed node.
@@ -442,6 +445,13 @@ final class GraphLowering {
         let x = try ensure(inputName, .nhwc, origin: node.displayName)
         let fused = fusedActivation(for: node.output[0])
         define(fused.output, shape: [n, o, outSize[0], outSize[1]], layout: .nhwc)
+        if pointwiseKernels && kh == 1 && kw == 1 && groups == 1 && strides == [1, 1] && pads == [0, 0, 0, 0] {
+            // NHWC makes a 1x1 convolution a plain GEMM over pixels, and OIHW weights are already [out][in].
+            let kernel = try PointwiseConvolution(pixels: n * h * w, inputChannels: c, outputChannels: o, weights: weights.values,
+                                                  bias: bias, low: fused.min, high: fused.max)
+            ops.append(LoweredOp(kind: .pointwise(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
+            return
+        }
         let biasID = addConstant(bias, shape: [o], name: "\(node.output[0]).bias")
         let (top, left, bottom, right) = (UInt32(pads[0]), UInt32(pads[1]), UInt32(pads[2]), UInt32(pads[3]))
         let (sh, sw, dh, dw) = (UInt32(strides[0]), UInt32(strides[1]), UInt32(dilations[0]), UInt32(dilations[1]))

@@ -17,6 +17,7 @@ public final class InferenceSession: @unchecked Sendable {
     private enum Step {
         case xnn(xnn_runtime_t)
         case host(HostKernel, inputs: [UnsafePointer<Float>], outputs: [UnsafeMutablePointer<Float>])
+        case pointwise(PointwiseConvolution, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, last: Bool)
     }
 
     private let lock = NSLock()
@@ -32,14 +33,19 @@ public final class InferenceSession: @unchecked Sendable {
     private let outputTotal: Int
 
     /// Compiles `model` for `batchSize` images using `threads` threads (1 runs on the caller's thread).
-    public init(model: ONNXModel, batchSize: Int, threads: Int, logger: Logger = Logger(label: "Inference")) throws {
+    public convenience init(model: ONNXModel, batchSize: Int, threads: Int, logger: Logger = Logger(label: "Inference")) throws {
+        try self.init(model: model, batchSize: batchSize, threads: threads, pointwiseKernels: PointwiseConvolution.isSupported, logger: logger)
+    }
+
+    /// As the public initializer; `pointwiseKernels: false` keeps 1x1 convolutions on XNNPACK (for comparisons).
+    init(model: ONNXModel, batchSize: Int, threads: Int, pointwiseKernels: Bool, logger: Logger = Logger(label: "Inference")) throws {
         guard batchSize >= 1, threads >= 1 else {
             throw InferenceError.invalidModel(detail: "batch size (\(batchSize)) and threads (\(threads)) must be at least 1")
         }
         let status = xnn_initialize(nil)
         guard status == xnn_status_success else { throw InferenceError.backend(call: "xnn_initialize", status: Int(status.rawValue)) }
 
-        let graph = try GraphLowering(model: model, batchSize: batchSize).lower()
+        let graph = try GraphLowering(model: model, batchSize: batchSize, pointwiseKernels: pointwiseKernels).lower()
         self.batchSize = batchSize
         storage = graph.storage
         inputShape = graph.inputShape
@@ -65,6 +71,8 @@ public final class InferenceSession: @unchecked Sendable {
         var producer: [String: Int] = [graph.input: -1]
         for (index, op) in graph.ops.enumerated() { for output in op.outputs { producer[output] = stepOf[index] } }
         var boundary: Set<String> = [graph.input, graph.output]
+        // Outputs of steps outside XNNPACK always get a buffer, even when nothing reads them.
+        for op in graph.ops where !op.isXNN { boundary.formUnion(op.outputs) }
         for (index, op) in graph.ops.enumerated() {
             for input in op.inputs where graph.values[input]?.constant == nil && producer[input] != stepOf[index] {
                 boundary.insert(input)
@@ -95,8 +103,8 @@ public final class InferenceSession: @unchecked Sendable {
             var end = start
             while end < graph.ops.count && stepOf[end] == stepOf[start] { end += 1 }
             let slice = Array(graph.ops[start..<end])
-            if case .host(let kernel) = slice[0].kind {
-                let op = slice[0]
+            let op = slice[0]
+            func buffers() throws -> (inputs: [UnsafePointer<Float>], outputs: [UnsafeMutablePointer<Float>]) {
                 let inputs = try op.inputs.map { name -> UnsafePointer<Float> in
                     if let constant = graph.values[name]?.constant { return UnsafePointer(constant) }
                     guard let found = pointer[name] else { throw InferenceError.invalidModel(detail: "no buffer for '\(name)' in \(op.origin)") }
@@ -106,9 +114,20 @@ public final class InferenceSession: @unchecked Sendable {
                     guard let found = pointer[name] else { throw InferenceError.invalidModel(detail: "no buffer for '\(name)' in \(op.origin)") }
                     return found
                 }
+                return (inputs, outputs)
+            }
+            if case .host(let kernel) = op.kind {
+                let (inputs, outputs) = try buffers()
                 steps.append(.host(kernel, inputs: inputs, outputs: outputs))
+            } else if case .pointwise(let kernel) = op.kind {
+                let (inputs, outputs) = try buffers()
+                guard inputs.count == 1, outputs.count == 1 else {
+                    throw InferenceError.invalidModel(detail: "1x1 convolution \(op.origin) needs one input and one output")
+                }
+                steps.append(.pointwise(kernel, input: inputs[0], output: outputs[0], last: end == graph.ops.count))
             } else {
-                let runtime = try Self.buildRuntime(slice, graph: graph, boundary: boundary, pointer: pointer, threadpool: threadpool)
+                let runtime = try Self.buildRuntime(slice, graph: graph, boundary: boundary, pointer: pointer, threadpool: threadpool,
+                                                    yieldWorkers: end == graph.ops.count)
                 runtimes.append(runtime)
                 steps.append(.xnn(runtime))
             }
@@ -117,12 +136,14 @@ public final class InferenceSession: @unchecked Sendable {
         logger.debug("compiled ONNX model for XNNPACK", metadata: [
             "model.source": "\(model.source)", "inference.batch": "\(batchSize)", "inference.threads": "\(threads)",
             "inference.xnn_nodes": "\(graph.ops.filter(\.isXNN).count)",
-            "inference.host_kernels": "\(graph.ops.filter { !$0.isXNN }.count)", "inference.steps": "\(steps.count)",
+            "inference.host_kernels": "\(graph.ops.filter { !$0.isXNN && !$0.isPointwise }.count)",
+            "inference.pointwise_kernels": "\(graph.ops.filter(\.isPointwise).count)", "inference.steps": "\(steps.count)",
         ])
     }
 
     private static func buildRuntime(_ ops: [LoweredOp], graph: LoweredGraph, boundary: Set<String>,
-                                     pointer: [String: UnsafeMutablePointer<Float>], threadpool: pthreadpool_t?) throws -> xnn_runtime_t {
+                                     pointer: [String: UnsafeMutablePointer<Float>], threadpool: pthreadpool_t?,
+                                     yieldWorkers: Bool) throws -> xnn_runtime_t {
         let produced = Set(ops.flatMap(\.outputs))
         var order: [String] = []
         var seen = Set<String>()
@@ -168,8 +189,9 @@ public final class InferenceSession: @unchecked Sendable {
             }
         }
         var runtimeOut: xnn_runtime_t?
-        // Yielding workers after each run keeps idle pool threads from spinning on a shared CPU between images.
-        let flags = threadpool == nil ? 0 : UInt32(XNN_FLAG_YIELD_WORKERS)
+        // Yielding workers after the last step keeps idle pool threads from spinning on a shared CPU between images;
+        // after earlier steps they should spin, as the next step follows at once (waking sleepers costs a futex each).
+        let flags = threadpool != nil && yieldWorkers ? UInt32(XNN_FLAG_YIELD_WORKERS) : 0
         status = xnn_create_runtime_v2(subgraph, threadpool, flags, &runtimeOut)
         guard status == xnn_status_success, let runtime = runtimeOut else {
             throw InferenceError.backend(call: "xnn_create_runtime_v2", status: Int(status.rawValue))
@@ -226,6 +248,8 @@ public final class InferenceSession: @unchecked Sendable {
                 guard status == xnn_status_success else { throw InferenceError.backend(call: "xnn_invoke_runtime", status: Int(status.rawValue)) }
             case .host(let kernel, let inputs, let outputs):
                 kernel(inputs, outputs)
+            case .pointwise(let kernel, let input, let output, let last):
+                kernel.run(input: input, output: output, threadpool: threadpool, yieldWorkers: last)
             }
         }
         return Array(UnsafeBufferPointer(start: outputBuffer, count: outputTotal))

@@ -17,11 +17,13 @@ typealias XNNDefine = (xnn_subgraph_t, [UInt32], [UInt32]) -> xnn_status
 /// Runs a CPU kernel that XNNPACK (this version) lacks, on raw buffers.
 typealias HostKernel = @Sendable ([UnsafePointer<Float>], [UnsafeMutablePointer<Float>]) -> Void
 
-/// One operation after lowering: either an XNNPACK subgraph node or a host kernel.
+/// One operation after lowering: an XNNPACK subgraph node, a host kernel, or a 1x1 convolution on CKernels.
 struct LoweredOp {
     enum Kind {
         case xnn(XNNDefine)
         case host(HostKernel)
+        /// Runs between XNNPACK runtimes like a host kernel, but on the session's thread pool.
+        case pointwise(PointwiseConvolution)
     }
     var kind: Kind
     var inputs: [String]
@@ -31,6 +33,11 @@ struct LoweredOp {
 
     var isXNN: Bool {
         if case .xnn = kind { return true }
+        return false
+    }
+
+    var isPointwise: Bool {
+        if case .pointwise = kind { return true }
         return false
     }
 }

@@ -151,7 +151,10 @@ struct ConvolutionTests {
         let model = try ONNXModel(serializedData: proto.serializedData())
 
         let lowered = try GraphLowering(model: model, batchSize: spec.input[0]).lower()
-        #expect(lowered.ops.filter(\.isXNN).count == 1, "BN and Clip should fold into the single conv node")
+        // The conv is the only compute node (XNNPACK or CKernels); the rest is the NHWC -> NCHW output transpose.
+        #expect(lowered.ops.filter { $0.isXNN || $0.isPointwise }.count == 1, "BN and Clip should fold into the single conv node")
+        let isPointwise = spec.weight[2] == 1 && spec.weight[3] == 1 && spec.groups == 1 && spec.strides == [1, 1]
+        #expect(lowered.ops.filter(\.isPointwise).count == (isPointwise && PointwiseConvolution.isSupported ? 1 : 0))
 
         let reference = referenceConv(input: input, shape: spec.input, weights: weights, weightShape: spec.weight, bias: bias,
                                       groups: spec.groups, pads: spec.pads, strides: spec.strides, dilations: spec.dilations)
@@ -162,25 +165,35 @@ struct ConvolutionTests {
             return min(max(normalised, 0), 6)
         }
         for threads in [1, 2] {
-            let session = try InferenceSession(model: model, batchSize: spec.input[0], threads: threads)
-            let output = try session.run(nchw: input)
-            #expect(output.count == expected.count)
-            let worst = zip(output, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
-            #expect(worst <= 1e-4, "\(spec.label), \(threads) threads: max error \(worst)")
+            for pointwiseKernels in [true, false] {
+                let session = try InferenceSession(model: model, batchSize: spec.input[0], threads: threads,
+                                                   pointwiseKernels: pointwiseKernels)
+                let output = try session.run(nchw: input)
+                #expect(output.count == expected.count)
+                let worst = zip(output, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
+                #expect(worst <= 1e-4, "\(spec.label), \(threads) threads, CKernels \(pointwiseKernels): max error \(worst)")
+            }
         }
     }
 }
 
 @Suite("Lowering of EfficientNet-Lite0", .enabled(if: RepositoryPaths.haveEfficientNet))
 struct EfficientNetLoweringTests {
-    /// Every Clip (ReLU6) folds into its conv: one XNNPACK node per Conv, Add, GlobalAveragePool, Flatten and Gemm,
-    /// and no host kernels at all (the NHWC input needs no conversion).
-    @Test func clipsFuseIntoConvolutions() throws {
+    /// Every Clip (ReLU6) folds into its conv: one node per Conv, Add, GlobalAveragePool, Flatten and Gemm, and no
+    /// host kernels at all (the NHWC input needs no conversion); 1x1 convolutions go to CKernels when the CPU allows.
+    @Test(arguments: [true, false])
+    func clipsFuseIntoConvolutions(pointwiseKernels: Bool) throws {
         let model = try ONNXModel(contentsOf: RepositoryPaths.model)
         let counted = model.proto.graph.node.filter { ["Conv", "Add", "GlobalAveragePool", "Flatten", "Gemm"].contains($0.opType) }.count
-        let lowered = try GraphLowering(model: model, batchSize: 1).lower()
-        let hostKernels = lowered.ops.filter { !$0.isXNN }.count
+        let pointwise = model.proto.graph.node.filter { node in
+            node.opType == "Conv" && node.attribute.first { $0.name == "kernel_shape" }?.ints == [1, 1]
+                && (node.attribute.first { $0.name == "group" }?.i ?? 1) == 1
+        }.count
+        let lowered = try GraphLowering(model: model, batchSize: 1, pointwiseKernels: pointwiseKernels).lower()
+        let hostKernels = lowered.ops.filter { !$0.isXNN && !$0.isPointwise }.count
         #expect(hostKernels == 0)
         #expect(lowered.ops.count == counted)
+        #expect(pointwise > 0)
+        #expect(lowered.ops.filter(\.isPointwise).count == (pointwiseKernels && PointwiseConvolution.isSupported ? pointwise : 0))
     }
 }

@@ -72,25 +72,28 @@ struct EfficientNetTests {
         let environment = ProcessInfo.processInfo.environment
         let batches = (environment["INFERENCE_BENCH_BATCHES"] ?? "1,8").split(separator: ",").compactMap { Int($0) }
         let threadCounts = (environment["INFERENCE_BENCH_THREADS"] ?? "1,2").split(separator: ",").compactMap { Int($0) }
-        for batch in batches {
-            for threads in threadCounts {
-                let session = try InferenceSession(model: model, batchSize: batch, threads: threads)
-                let input = Array([[Float]](repeating: one, count: batch).joined())
-                try input.withUnsafeBufferPointer { buffer in
-                    for _ in 0..<3 { _ = try session.run(nhwc: buffer) }
-                    var wall: [Double] = []
-                    var cpu: [Double] = []
-                    for _ in 0..<iterations {
-                        // Thread CPU time is robust on a loaded shared machine; wall time is what users see.
-                        let (wallStart, cpuStart) = (Self.now(CLOCK_MONOTONIC), Self.now(CLOCK_THREAD_CPUTIME_ID))
-                        _ = try session.run(nhwc: buffer)
-                        cpu.append((Self.now(CLOCK_THREAD_CPUTIME_ID) - cpuStart) / Double(batch))
-                        wall.append((Self.now(CLOCK_MONOTONIC) - wallStart) / Double(batch))
-                    }
-                    let median = { (values: [Double]) in values.sorted()[values.count / 2] }
-                    print(String(format: "BENCH xnnpack batch=%d threads=%d wall_median=%.2f wall_best=%.2f thread_cpu_median=%.2f ms/image",
-                                 batch, threads, median(wall), wall.min() ?? 0, median(cpu)))
+        // INFERENCE_BENCH_COMPARE=1 also times the pure XNNPACK path (1x1 convolutions not on CKernels).
+        let engines = environment["INFERENCE_BENCH_COMPARE"] == "1" ? [true, false] : [true]
+        let configurations = batches.flatMap { batch in threadCounts.flatMap { threads in engines.map { (batch, threads, $0) } } }
+        for (batch, threads, pointwiseKernels) in configurations {
+            let session = try InferenceSession(model: model, batchSize: batch, threads: threads, pointwiseKernels: pointwiseKernels)
+            let input = Array([[Float]](repeating: one, count: batch).joined())
+            try input.withUnsafeBufferPointer { buffer in
+                for _ in 0..<3 { _ = try session.run(nhwc: buffer) }
+                var wall: [Double] = []
+                var cpu: [Double] = []
+                for _ in 0..<iterations {
+                    // Thread CPU time is robust on a loaded shared machine; wall time is what users see.
+                    let (wallStart, cpuStart) = (Self.now(CLOCK_MONOTONIC), Self.now(CLOCK_THREAD_CPUTIME_ID))
+                    _ = try session.run(nhwc: buffer)
+                    cpu.append((Self.now(CLOCK_THREAD_CPUTIME_ID) - cpuStart) / Double(batch))
+                    wall.append((Self.now(CLOCK_MONOTONIC) - wallStart) / Double(batch))
                 }
+                let median = { (values: [Double]) in values.sorted()[values.count / 2] }
+                // "xnnpack" is the engine as shipped (what Scripts/bench-inference.py reads); "xnnpack-only" skips CKernels.
+                let engine = pointwiseKernels ? "xnnpack" : "xnnpack-only"
+                print("BENCH \(engine) " + String(format: "batch=%d threads=%d wall_median=%.2f wall_best=%.2f thread_cpu_median=%.2f ms/image",
+                                                  batch, threads, median(wall), wall.min() ?? 0, median(cpu)))
             }
         }
     }

@@ -1,0 +1,33 @@
+// Hand-written CPU kernels the Debian XNNPACK build runs slowly: an AVX2/FMA f32 GEMM for 1x1 convolutions.
+#pragma once
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Weights of a pointwise (1x1) convolution packed for ck_pointwise_run; opaque.
+typedef struct ck_pointwise ck_pointwise;
+
+/// 1 when this CPU has AVX2 and FMA (the kernel needs both), else 0.
+int ck_pointwise_supported(void);
+
+/// Packs `weights` ([output_channels][input_channels], ONNX OIHW with 1x1 kernels) and `bias`
+/// ([output_channels], may be NULL) once; outputs are clamped to [output_min, output_max].
+/// Returns NULL when out of memory. Free with ck_pointwise_destroy.
+ck_pointwise *ck_pointwise_create(size_t input_channels, size_t output_channels, const float *weights,
+                                  const float *bias, float output_min, float output_max);
+
+/// Frees packed weights (NULL is fine).
+void ck_pointwise_destroy(ck_pointwise *op);
+
+/// output[pixels][output_channels] = clamp(input[pixels][input_channels] x weights^T + bias), NHWC rows,
+/// split into tiles across `threadpool` (a pthreadpool_t; NULL runs on the calling thread).
+/// `yield_workers` non-zero puts the pool's threads to sleep afterwards instead of letting them spin for the next job.
+/// Must only be called when ck_pointwise_supported() returned 1.
+void ck_pointwise_run(const ck_pointwise *op, size_t pixels, const float *input, float *output, void *threadpool,
+                      int yield_workers);
+
+#ifdef __cplusplus
+}
+#endif
