@@ -174,11 +174,9 @@ public final class Fetcher: Sendable {
         let header: ImageHeader
         do {
             header = try ImageInspector.inspect(reply.body, limits: limits)
+            try ImageInspector.requireComplete(reply.body, format: header.format)
         } catch {
             throw .notAnImage(url: url, reason: error)
-        }
-        if let missing = ImageCompleteness.missingEnd(reply.body, format: header.format) {
-            throw .notAnImage(url: url, reason: .truncated(format: header.format, detail: missing))
         }
         let stored: StoredImage
         do {

@@ -9,6 +9,15 @@ public enum ImageInspector {
         try withHeader(of: data, limits: limits) { header, _ in header }
     }
 
+    /// Refuses bytes whose format's end marker is missing (a cut file that a header read alone
+    /// would accept, e.g. a server sending a truncated file with a matching Content-Length).
+    public static func requireComplete(_ data: Data, format: ImageFormat) throws(ImagingError) {
+        let endsEarly = data.withUnsafeBytes { DecodeFailure.endsEarly(format: format, bytes: $0) }
+        if endsEarly {
+            throw .truncated(format: format, detail: "the file ends before the \(format.rawValue) end marker")
+        }
+    }
+
     /// Reads the header of an image file; see `inspect(_:limits:)`.
     public static func inspect(fileAt path: String, limits: ImageLimits = .default) throws(ImagingError) -> ImageHeader {
         try inspect(ImageFile.read(path, limit: limits.maxFileBytes), limits: limits)

@@ -88,18 +88,7 @@ func convBlockModel(inputShape: [Int], weightShape: [Int], groups: Int, pads: [I
     clip.input = ["bn", "lo", "hi"]
     clip.output = ["y"]
     model.graph.node = [conv, norm, clip]
-    var input = Onnx_ValueInfoProto()
-    input.name = "x"
-    input.type.tensorType.elemType = 1
-    input.type.tensorType.shape.dim = inputShape.map { size in
-        var dim = Onnx_TensorShapeProto.Dimension()
-        dim.dimValue = Int64(size)
-        return dim
-    }
-    var output = Onnx_ValueInfoProto()
-    output.name = "y"
-    model.graph.input = [input]
-    model.graph.output = [output]
+    model.graph.declareInputAndOutput(shape: inputShape)
     let o = weightShape[0]
     model.graph.initializer = [
         floatTensor("w", shape: weightShape, values: weights), floatTensor("b", shape: [o], values: bias),

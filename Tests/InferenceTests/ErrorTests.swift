@@ -25,21 +25,28 @@ func singleNodeModel(op: String, inputs extra: [String] = [], attributes: [Onnx_
     node.input = ["x"] + extra
     node.output = ["y"]
     node.attribute = attributes
-    var input = Onnx_ValueInfoProto()
-    input.name = "x"
-    input.type.tensorType.elemType = 1
-    input.type.tensorType.shape.dim = [1, 2, 4, 4].map { size in
-        var dim = Onnx_TensorShapeProto.Dimension()
-        dim.dimValue = Int64(size)
-        return dim
-    }
-    var output = Onnx_ValueInfoProto()
-    output.name = "y"
     model.graph.node = [node]
-    model.graph.input = [input]
-    model.graph.output = [output]
+    model.graph.declareInputAndOutput(shape: [1, 2, 4, 4])
     model.graph.initializer = initializers
     return model
+}
+
+extension Onnx_GraphProto {
+    /// Declares the graph's single float input `x` with `shape` and its output `y`.
+    mutating func declareInputAndOutput(shape: [Int]) {
+        var input = Onnx_ValueInfoProto()
+        input.name = "x"
+        input.type.tensorType.elemType = 1
+        input.type.tensorType.shape.dim = shape.map { size in
+            var dim = Onnx_TensorShapeProto.Dimension()
+            dim.dimValue = Int64(size)
+            return dim
+        }
+        var output = Onnx_ValueInfoProto()
+        output.name = "y"
+        self.input = [input]
+        self.output = [output]
+    }
 }
 
 func floatTensor(_ name: String, shape: [Int], values: [Float]) -> Onnx_TensorProto {

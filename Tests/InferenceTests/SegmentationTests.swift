@@ -38,18 +38,7 @@ struct SegmentationTests {
             node("Conv", ["cat", "b", "bb"], "c2"),
             node("Flatten", ["c2"], "y"),
         ]
-        var input = Onnx_ValueInfoProto()
-        input.name = "x"
-        input.type.tensorType.elemType = 1
-        input.type.tensorType.shape.dim = shape.map { size in
-            var dim = Onnx_TensorShapeProto.Dimension()
-            dim.dimValue = Int64(size)
-            return dim
-        }
-        var output = Onnx_ValueInfoProto()
-        output.name = "y"
-        model.graph.input = [input]
-        model.graph.output = [output]
+        model.graph.declareInputAndOutput(shape: shape)
         model.graph.initializer = [floatTensor("a", shape: aShape, values: a), floatTensor("ab", shape: [4], values: aBias),
                                    floatTensor("b", shape: bShape, values: b), floatTensor("bb", shape: [2], values: bBias)]
 
