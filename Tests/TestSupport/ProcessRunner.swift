@@ -21,7 +21,7 @@ public enum ProcessRunner {
         process.standardOutput = out
         process.standardError = err
         process.standardInput = input
-        try process.run()
+        try launch(process)
         if let stdin { input.fileHandleForWriting.write(stdin) }
         try? input.fileHandleForWriting.close()
 
@@ -41,6 +41,8 @@ public enum ProcessRunner {
         var timedOut = false
         if process.isRunning {
             timedOut = true
+            // A hung script's children (servers, workers) would otherwise outlive the test.
+            for pid in descendants(of: process.processIdentifier) { kill(pid, SIGKILL) }
             kill(process.processIdentifier, SIGKILL)
         }
         process.waitUntilExit()
@@ -62,9 +64,54 @@ public enum ProcessRunner {
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try launch(process)
         return process
     }
+
+    /// Starts `process` from a thread that blocks no signals. A child inherits the spawning
+    /// thread's signal mask, and the test runner's threads block SIGTERM and SIGINT: a shell
+    /// script started from them could never run its traps (and `kill -TERM` would not stop it).
+    static func launch(_ process: Process) throws {
+        let outcome = LaunchOutcome()
+        let thread = Thread {
+            var none = sigset_t()
+            sigemptyset(&none)
+            pthread_sigmask(SIG_SETMASK, &none, nil)
+            do { try process.run() } catch { outcome.error = error }
+            outcome.done.signal()
+        }
+        thread.start()
+        outcome.done.wait()
+        if let error = outcome.error { throw error }
+    }
+
+    /// Every process below `root` in the process tree (from /proc), deepest last.
+    static func descendants(of root: pid_t) -> [pid_t] {
+        var children: [pid_t: [pid_t]] = [:]
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for entry in entries {
+            guard let pid = pid_t(entry),
+                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { continue }
+            // Fields after "(comm)": state, ppid, ...
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            if fields.count > 1, let parent = pid_t(fields[1]) { children[parent, default: []].append(pid) }
+        }
+        var result: [pid_t] = []
+        var frontier = [root]
+        while let next = frontier.popLast() {
+            for child in children[next] ?? [] {
+                result.append(child)
+                frontier.append(child)
+            }
+        }
+        return result
+    }
+}
+
+private final class LaunchOutcome: @unchecked Sendable {
+    let done = DispatchSemaphore(value: 0)
+    var error: (any Error)?
 }
 
 private final class Collected: @unchecked Sendable {
