@@ -1,6 +1,7 @@
 import Bus
 import ImageStore
 import Fetching
+import Imaging
 import Foundation
 import PipelineKit
 import TestSupport
@@ -132,4 +133,49 @@ extension FetchImageCommandTests {
 /// Test-side shorthand for the store's hash.
 enum SHA256Hex {
     static func of(_ data: Data) -> String { SHA256.hex(of: data) }
+}
+
+/// A real full disk: the image store on a tiny tmpfs mount (needs root to mount; CI runs as
+/// root, elsewhere the injected-failure tests in FetcherTests cover the same path).
+@Suite(.enabled(if: getuid() == 0, "mounting a tmpfs needs root"))
+struct FullDiskTests {
+    @Test func fullImageStoreGivesAClearErrorAndLeavesNothing() async throws {
+        let executable = try BuiltExecutable.url("fetch-image")
+        // Noise does not compress: about 150 KB of JPEG, more than the 64 KiB mount holds.
+        var generator = SystemRandomNumberGenerator()
+        let noise = (0..<(300 * 300 * 3)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let big = try ImageEncoder.encode(Raster(width: 300, height: 300, bands: 3, samples: noise), as: .jpeg)
+        let small = try #require(Fixtures.image(.jpeg))
+        #expect(big.count > 100_000)
+        let server = try await TestHTTPServer.started { server in
+            await server.route("GET /big.jpg") { _ in TestResponses.ok(big, contentType: "image/jpeg") }
+            await server.route("GET /small.jpg") { _ in TestResponses.ok(small, contentType: "image/jpeg") }
+        }
+        let dir = try TemporaryDirectory("fetch-image-full-disk")
+        defer { dir.remove() }
+        let home = dir.url.appendingPathComponent("home")
+        let images = home.appendingPathComponent("images")
+        try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
+        let mount = try ProcessRunner.run(URL(fileURLWithPath: "/bin/mount"),
+                                          ["-t", "tmpfs", "-o", "size=64k", "tmpfs", images.path], timeout: 30)
+        try #require(mount.status == 0, "mount failed: \(mount.stderr)")
+        defer { _ = try? ProcessRunner.run(URL(fileURLWithPath: "/bin/umount"), [images.path], timeout: 30) }
+
+        let common = ["--home", home.path, "--retries", "0", "--log-level", "warning", "--allow-private"]
+        let full = try ProcessRunner.run(executable, common + [server.url("/big.jpg")], timeout: 120)
+        #expect(full.status == 2, "stderr: \(full.stderr)")
+        #expect(full.stdout.contains("FAIL  \(server.url("/big.jpg"))"), "\(full.stdout)")
+        #expect(full.stdout.contains("No space left on device"), "\(full.stdout)")
+        #expect(full.stdout.contains("free disk space"), "\(full.stdout)")
+        #expect(Fixtures.files(under: images).isEmpty, "no partial or temporary file is left")
+
+        // Nothing was announced, and the store still works for what fits.
+        let bus = try FileBus(root: home.appendingPathComponent("bus"))
+        let none = try await bus.receive(from: Topology.recognizeQueue, maxMessages: 10, visibilityTimeout: 60, wait: 0)
+        #expect(none.isEmpty)
+        let fits = try ProcessRunner.run(executable, common + [server.url("/small.jpg")], timeout: 120)
+        #expect(fits.status == 0, "stderr: \(fits.stderr)")
+        #expect(Fixtures.files(under: images).count == 1)
+        await server.stop()
+    }
 }
