@@ -40,12 +40,14 @@ public final class Fetcher: Sendable {
             var summary = FetchSummary()
             var inFlight = 0
             for await input in inputs {
+                // Latency counts from here, waiting for a free slot included.
+                let requestedAt = Date()
                 if inFlight >= parallel, let done = await group.next() {
                     inFlight -= 1
                     summary.add(done)
                 }
                 group.addTask {
-                    let result = await self.fetch(input)
+                    let result = await self.fetch(input, requestedAt: requestedAt)
                     report(result)
                     return result
                 }
@@ -69,8 +71,9 @@ public final class Fetcher: Sendable {
         return await run(inputs: stream, report: report)
     }
 
-    /// Fetches one input: download with retries, verify, store, publish.
-    public func fetch(_ input: FetchInput) async -> FetchResult {
+    /// Fetches one input: download with retries, verify, store, publish. `requestedAt` (when
+    /// the input was read) goes into the event's timing.
+    public func fetch(_ input: FetchInput, requestedAt: Date = Date()) async -> FetchResult {
         let url: String, givenName: String?
         switch input {
         case .request(let requested, let name):
@@ -87,13 +90,15 @@ public final class Fetcher: Sendable {
         }
 
         var attempt = 0
+        let downloadStarted = ContinuousClock.now
         while true {
             attempt += 1
             let outcome = await download(url)
             switch outcome {
             case .success(let reply):
+                let timing = FetchTiming(requestedAt: requestedAt, downloadMs: Self.milliseconds(since: downloadStarted), storeMs: 0)
                 do {
-                    return try await accept(reply, url: url, name: name, attempts: attempt, metadata: &metadata)
+                    return try await accept(reply, url: url, name: name, attempts: attempt, timing: timing, metadata: &metadata)
                 } catch {
                     logger.warning("fetch failed", metadata: metadata.merging(["error": "\(error)", "attempts": "\(attempt)"]) { $1 })
                     return .failure(url: url, name: name, error: error, attempts: attempt, httpStatus: reply.status == 0 ? nil : reply.status)
@@ -158,6 +163,11 @@ public final class Fetcher: Sendable {
         }
     }
 
+    private static func milliseconds(since start: ContinuousClock.Instant) -> Double {
+        let elapsed = ContinuousClock.now - start
+        return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+    }
+
     private static func scheme(in message: String) -> String? {
         // libcurl: "Protocol \"ftp\" not supported or disabled in libcurl"
         let parts = message.split(separator: "\"")
@@ -165,8 +175,9 @@ public final class Fetcher: Sendable {
     }
 
     /// Verifies the body is an acceptable image, stores it and publishes `image.stored`.
-    private func accept(_ reply: HTTPReply, url: String, name: String, attempts: Int,
+    private func accept(_ reply: HTTPReply, url: String, name: String, attempts: Int, timing: FetchTiming,
                         metadata: inout Logger.Metadata) async throws(FetchError) -> FetchResult {
+        let started = ContinuousClock.now
         if reply.redirects > 0 { metadata["final.url"] = "\(reply.effectiveURL)" }
         // The server's claim is logged for diagnosis only; the bytes decide the type.
         if let claimed = reply.contentType { metadata["http.content.type"] = "\(claimed)" }
@@ -194,9 +205,11 @@ public final class Fetcher: Sendable {
             logger.info("image already stored; not published again", metadata: metadata)
             return result
         }
+        var timing = timing
+        timing.storeMs = Self.milliseconds(since: started)
         let event = ImageStored(imageID: stored.id, name: name, sourceURL: url, storedPath: stored.url.path,
                                 byteSize: stored.byteSize, contentType: header.mimeType,
-                                width: header.width, height: header.height, fetchedAt: Date())
+                                width: header.width, height: header.height, fetchedAt: Date(), timing: timing)
         do {
             let body = try MessageCoding.encoder().encode(event)
             let message = try bus.publish(topic: Topology.imageStoredTopic, body: body, attributes: [

@@ -68,10 +68,13 @@ public final class NotifyHandler: MessageHandler {
     private let inFlight: AsyncSemaphore
     private let validator: SchemaValidator?
     private let counters = Counters()
+    private let trace: (@Sendable (DeliveryTrace) -> Void)?
 
-    /// Starts the HTTP client; call `close()` when done.
-    public init(configuration: NotifierConfiguration) throws {
+    /// Starts the HTTP client; call `close()` when done. `trace` is called once per delivered
+    /// notification with the image's timings.
+    public init(configuration: NotifierConfiguration, trace: (@Sendable (DeliveryTrace) -> Void)? = nil) throws {
         self.configuration = configuration
+        self.trace = trace
         client = try CurlMultiClient(maxConnections: configuration.maxInFlight)
         inFlight = AsyncSemaphore(permits: configuration.maxInFlight)
         validator = configuration.validateDocuments ? try SchemaValidator.notification.get() : nil
@@ -98,6 +101,10 @@ public final class NotifyHandler: MessageHandler {
 
     /// The XML that would be sent for `message` (decoded, mapped, and validated if enabled).
     public func render(_ message: ReceivedMessage, notifiedAt: Date = Date()) throws -> String {
+        try document(for: message, notifiedAt: notifiedAt).xml
+    }
+
+    private func document(for message: ReceivedMessage, notifiedAt: Date = Date()) throws -> (labeled: ImageLabeled, xml: String) {
         let labeled = try message.decodeBody(ImageLabeled.self)
         guard labeled.schemaVersion <= ImageLabeled.currentSchemaVersion else {
             throw NotificationError.unsupportedSchemaVersion(messageID: message.message.id, version: labeled.schemaVersion,
@@ -106,19 +113,22 @@ public final class NotifyHandler: MessageHandler {
         let xml = try NotificationDocument.xml(for: labeled, messageID: message.message.id,
                                                settings: configuration.settings, notifiedAt: notifiedAt)
         try validator?.validate(xml)
-        return xml
+        return (labeled, xml)
     }
 
     /// Delivers one message: tries in-process with backoff, then hands it back to the queue.
     public func deliver(_ message: ReceivedMessage, logger: Logger) async -> MessageOutcome {
+        let received = Date()
         var metadata = message.logMetadata
-        let xml: String
+        let renderStarted = ContinuousClock.now
+        let labeled: ImageLabeled, xml: String
         do {
-            xml = try render(message)
+            (labeled, xml) = try document(for: message)
         } catch {
             counters.update { $0.deadLettered += 1 }
             return .deadLetter(reason: "\(error)")
         }
+        let renderMs = (ContinuousClock.now - renderStarted).fractionalMilliseconds
         let post = HTTPPost(url: configuration.gatewayURL, body: Data(xml.utf8), headers: headers(for: message),
                             connectTimeout: configuration.policy.connectTimeout, timeout: configuration.policy.timeout)
         let policy = configuration.policy
@@ -142,6 +152,12 @@ public final class NotifyHandler: MessageHandler {
                 counters.update { $0.delivered += 1 }
                 metadata["http.status"] = "\(status)"
                 logger.info("notification delivered", metadata: metadata)
+                trace?(DeliveryTrace(
+                    imageID: labeled.imageID, messageID: message.message.id, fetch: labeled.fetchTiming,
+                    recognition: labeled.timing, recognizedAt: labeled.recognizedAt,
+                    notifyQueueWaitMs: max(0, received.timeIntervalSince(message.message.publishedAt) * 1000),
+                    renderMs: renderMs, postMs: (ContinuousClock.now - started).fractionalMilliseconds,
+                    attempts: attempt, deliveredAt: Date()))
                 return .completed
             case .permanent(let reason):
                 counters.update { $0.deadLettered += 1 }
@@ -190,4 +206,6 @@ private final class Counters: @unchecked Sendable {
 extension Duration {
     /// Whole milliseconds.
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
+    /// Milliseconds with fractions.
+    var fractionalMilliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
 }

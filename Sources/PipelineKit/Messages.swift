@@ -31,9 +31,11 @@ public struct ImageStored: Codable, Sendable, Equatable {
     public var width: Int
     public var height: Int
     public var fetchedAt: Date
+    /// How long fetching took (absent in messages from before it was recorded).
+    public var timing: FetchTiming?
 
     public init(imageID: String, name: String, sourceURL: String, storedPath: String, byteSize: Int,
-                contentType: String, width: Int, height: Int, fetchedAt: Date) {
+                contentType: String, width: Int, height: Int, fetchedAt: Date, timing: FetchTiming? = nil) {
         self.schemaVersion = Self.currentSchemaVersion
         self.imageID = imageID
         self.name = name
@@ -44,6 +46,23 @@ public struct ImageStored: Codable, Sendable, Equatable {
         self.width = width
         self.height = height
         self.fetchedAt = fetchedAt
+        self.timing = timing
+    }
+}
+
+/// When fetch-image read an image's URL, and how long downloading and storing it took.
+public struct FetchTiming: Codable, Sendable, Equatable {
+    /// When the URL was read from the input: the start of the image's end-to-end latency.
+    public var requestedAt: Date
+    /// Downloading, every attempt included.
+    public var downloadMs: Double
+    /// Checking the bytes, hashing and durably writing the file (publishing comes after: its
+    /// time counts in the recognizer's queue wait).
+    public var storeMs: Double
+    public init(requestedAt: Date, downloadMs: Double, storeMs: Double) {
+        self.requestedAt = requestedAt
+        self.downloadMs = downloadMs
+        self.storeMs = storeMs
     }
 }
 
@@ -100,9 +119,11 @@ public struct ImageLabeled: Codable, Sendable, Equatable {
     public var model: ModelInfo
     public var recognizedAt: Date
     public var timing: RecognitionTiming
+    /// The fetch timing of the `image.stored` message, carried along for end-to-end latency.
+    public var fetchTiming: FetchTiming?
 
     public init(imageID: String, name: String, sourceURL: String, byteSize: Int, labels: [DetectedLabel],
-                model: ModelInfo, recognizedAt: Date, timing: RecognitionTiming) {
+                model: ModelInfo, recognizedAt: Date, timing: RecognitionTiming, fetchTiming: FetchTiming? = nil) {
         self.schemaVersion = Self.currentSchemaVersion
         self.imageID = imageID
         self.name = name
@@ -112,6 +133,7 @@ public struct ImageLabeled: Codable, Sendable, Equatable {
         self.model = model
         self.recognizedAt = recognizedAt
         self.timing = timing
+        self.fetchTiming = fetchTiming
     }
 }
 

@@ -67,7 +67,8 @@ public struct RecognizeHandler: MessageHandler {
                     labels: classification.labels,
                     model: model, recognizedAt: recognizedAt,
                     timing: RecognitionTiming(decodeMs: classification.decodeMs, inferenceMs: classification.inferenceMs,
-                                              databaseMs: 0, queueWaitMs: queueWait))
+                                              databaseMs: 0, queueWaitMs: queueWait),
+                    fetchTiming: item.image.timing)
                 labeled.append((item.index, item.image, event))
             }
         }

@@ -67,6 +67,9 @@ struct RunNotifier: AsyncParsableCommand {
     @Option(help: "Seconds to finish messages in hand after SIGTERM before releasing them.")
     var drainTimeout: Double = 30
 
+    @Option(help: ArgumentHelp("Append one JSON line per delivered notification to FILE: the image's timings from URL read to gateway acceptance (used by Scripts/bench pipeline).", valueName: "file"))
+    var trace: String?
+
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -102,7 +105,12 @@ struct RunNotifier: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap(label: "notify-xml")
-        let handler = try NotifyHandler(configuration: try makeConfiguration())
+        var onDelivered: (@Sendable (DeliveryTrace) -> Void)?
+        if let trace {
+            let file = try JSONLinesFile(path: trace, encoder: MessageCoding.encoder())
+            onDelivered = { record in file.append(record) }
+        }
+        let handler = try NotifyHandler(configuration: try makeConfiguration(), trace: onDelivered)
         defer { handler.close() }
 
         if let event, dryRun {

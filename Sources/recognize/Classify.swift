@@ -7,7 +7,7 @@ import Recognition
 struct Classify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Label image files directly and print the labels.",
-        discussion: "Exit status 0 when every file was labelled, 1 when any could not be read or decoded.")
+        discussion: "With several files, a summary with the rate (model loading excluded) goes to stderr. Exit status 0 when every file was labelled, 1 when any could not be read or decoded.")
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, json }
 
@@ -33,6 +33,7 @@ struct Classify: AsyncParsableCommand {
         var failures = 0
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let started = ContinuousClock.now
         for start in stride(from: 0, to: photos.count, by: batchSize) {
             let chunk = Array(photos[start..<min(start + batchSize, photos.count)])
             let results = classifier.classify(files: chunk, options: filter.labelOptions)
@@ -66,6 +67,14 @@ struct Classify: AsyncParsableCommand {
                     }
                 }
             }
+        }
+        let elapsed = ContinuousClock.now - started
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        if photos.count > 1 {
+            // Model loading excluded: the rate is what a running recognizer sustains.
+            let summary = String(format: "recognize: %d image(s) in %.2f s (%.1f images/s), %d failed\n",
+                                 photos.count, seconds, Double(photos.count) / max(seconds, 1e-9), failures)
+            FileHandle.standardError.write(Data(summary.utf8))
         }
         if failures > 0 { throw ExitCode(1) }
     }
