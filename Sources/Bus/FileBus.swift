@@ -22,8 +22,11 @@ public final class FileBus: MessageBus, @unchecked Sendable {
     static let moveLease: TimeInterval = 60
     /// A pending fan-out older than this is presumed abandoned by a crashed publisher.
     static let pendingGrace: TimeInterval = 30
-    /// Sleep between looks at the queue while long polling.
+    /// Sleep between looks at the queue while long polling without inotify.
     static let pollInterval: Duration = .milliseconds(25)
+    /// With inotify, the longest a long-polling receiver goes without looking (delayed
+    /// messages and expired claims become visible by time, which inotify does not report).
+    static let idleLookInterval: Duration = .milliseconds(250)
 
     let lock = NSLock()
     var configurations: [String: (configuration: QueueConfiguration, modified: Date)] = [:]
@@ -31,6 +34,7 @@ public final class FileBus: MessageBus, @unchecked Sendable {
     var readyCache: [String: [WaitingName]] = [:]  // per queue, sorted descending (popLast = oldest)
     var lastMaintenance: [String: Date] = [:]
     var lastPendingSweep = Date.distantPast
+    var arrivalWatchers: [String: ArrivalWatcher?] = [:]  // per queue; nil entry: inotify unavailable
 
     /// A queue's subscription to a topic.
     struct Subscription: Sendable { var queue: String; var filter: AttributeFilter }
@@ -264,14 +268,35 @@ public final class FileBus: MessageBus, @unchecked Sendable {
         try BusNames.validate(queue, what: "queue")
         let deadline = ContinuousClock.now + .milliseconds(Int64(max(0, wait) * 1000))
         sweepPendingIfDue()
+        let watcher = wait > 0 ? arrivalWatcher(for: queue) : nil
         while true {
+            let seen = watcher?.currentGeneration ?? 0
             let batch = try claim(from: queue, maxMessages: max(1, maxMessages), visibilityTimeout: visibilityTimeout)
             if !batch.isEmpty || ContinuousClock.now >= deadline || Task.isCancelled { return batch }
-            do {
-                try await Task.sleep(for: min(Self.pollInterval, deadline - ContinuousClock.now))
-            } catch {
-                return []
+            if let watcher {
+                await watcher.wait(after: seen, timeout: min(Self.idleLookInterval, deadline - ContinuousClock.now))
+                if Task.isCancelled { return [] }
+            } else {
+                do {
+                    try await Task.sleep(for: min(Self.pollInterval, deadline - ContinuousClock.now))
+                } catch {
+                    return []
+                }
             }
+        }
+    }
+
+    /// The queue's arrival watcher, made on first use; nil when inotify is unavailable.
+    func arrivalWatcher(for queue: String) -> ArrivalWatcher? {
+        lock.withLock {
+            if let known = arrivalWatchers[queue] { return known }
+            let directory = queuePath(queue) + "/ready"
+            let watcher = ArrivalWatcher(directory: directory)
+            // A queue that does not exist yet gets its watcher once it does.
+            guard watcher != nil || FileManager.default.fileExists(atPath: directory) else { return nil }
+            if watcher == nil { logger.debug("no inotify for queue; polling", metadata: ["queue": "\(queue)"]) }
+            arrivalWatchers[queue] = watcher
+            return watcher
         }
     }
 

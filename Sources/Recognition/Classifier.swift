@@ -91,9 +91,19 @@ public final class Classifier: @unchecked Sendable {
                 preprocessor.normalize(pixels, into: slice)
             }
         }
-        let logits: [Float] = try lock.withLock {
-            let session = try session(batchSize: batch.count)
-            return try input.withUnsafeBufferPointer { try session.run(nhwc: $0) }
+        // Runs in power-of-two chunks (a batch of 7 is 4 + 2 + 1): a few sessions, made ahead by
+        // `prepare(maxBatchSize:)`, cover every batch size; each session holds its own buffers.
+        var logits: [Float] = []
+        logits.reserveCapacity(batch.count * classNames.count)
+        try lock.withLock {
+            var offset = 0
+            for size in Self.chunkSizes(batch.count) {
+                let session = try session(batchSize: size)
+                logits += try input.withUnsafeBufferPointer { whole in
+                    try session.run(nhwc: UnsafeBufferPointer(rebasing: whole[(offset * inputPixels)..<((offset + size) * inputPixels)]))
+                }
+                offset += size
+            }
         }
         let classes = classNames.count
         return (0..<batch.count).map { index in
@@ -111,6 +121,31 @@ public final class Classifier: @unchecked Sendable {
             labels.append(RecognizedLabel(name: classNames[index], confidence: confidence, parents: taxonomy.parents[index]))
         }
         return labels
+    }
+
+    /// Builds the inference sessions that batches of up to `maxBatchSize` images will use, so
+    /// that the first batch of a new size does not pay for building one (~100-200 ms).
+    public func prepare(maxBatchSize: Int) throws {
+        var size = 1
+        try lock.withLock {
+            while size <= max(1, maxBatchSize) {
+                _ = try session(batchSize: size)
+                size *= 2
+            }
+        }
+    }
+
+    /// Powers of two adding up to `count`, largest first.
+    static func chunkSizes(_ count: Int) -> [Int] {
+        var sizes: [Int] = []
+        var remaining = count
+        while remaining > 0 {
+            var size = 1
+            while size * 2 <= remaining { size *= 2 }
+            sizes.append(size)
+            remaining -= size
+        }
+        return sizes
     }
 
     /// The number of threads inference uses.

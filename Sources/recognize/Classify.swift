@@ -30,6 +30,7 @@ struct Classify: AsyncParsableCommand {
 
     func run() async throws {
         let classifier = try model.loadClassifier()
+        try classifier.prepare(maxBatchSize: min(batchSize, photos.count))
         var failures = 0
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]

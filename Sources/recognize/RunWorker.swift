@@ -54,6 +54,7 @@ struct RunWorker: AsyncParsableCommand {
         try Topology.ensure(on: bus)
         let store = try LabelDatabase(home: home, logger: logger)
         let classifier = try model.loadClassifier()
+        try classifier.prepare(maxBatchSize: batchSize)
         logger.info("classifier loaded", metadata: [
             "model": "\(classifier.name)", "version": "\(classifier.version)", "threads": "\(classifier.threadCount)",
         ])
