@@ -128,6 +128,7 @@ class Sampler(threading.Thread):
         self.stop = threading.Event()
         self.peak = {}        # pid -> (role, peak kB)
         self.fds = {}         # pid -> (role, first count, last count)
+        self.jiffies = {}     # pid -> (role, last CPU jiffies seen), for processes that exit
 
     def role(self, cmd):
         if not cmd or not cmd[0].startswith(self.bin_dir):
@@ -137,10 +138,11 @@ class Sampler(threading.Thread):
 
     def run(self):
         while not self.stop.is_set():
-            for pid, (cmd, _, rss, hwm) in process_table().items():
+            for pid, (cmd, jiffies, rss, hwm) in process_table().items():
                 role = self.role(cmd)
                 if role is None:
                     continue
+                self.jiffies[pid] = (role, jiffies)
                 self.peak[pid] = (role, max(hwm, self.peak.get(pid, (role, 0))[1]))
                 try:
                     count = len(os.listdir(f"/proc/{pid}/fd"))
@@ -320,11 +322,14 @@ def main():
         busy = 1 - (idle_after - idle_before) / max(1, total_after - total_before)
         cpu_by_role = {}
         ticks = os.sysconf("SC_CLK_TCK")
+        seen = dict(sampler.jiffies)
         for pid, (cmd, jiffies, _, _) in procs_after.items():
             role = sampler.role(cmd)
             if role:
-                used = (jiffies - procs_before.get(pid, 0)) / ticks
-                cpu_by_role[role] = round(cpu_by_role.get(role, 0) + used / (end - start) * 100, 1)
+                seen[pid] = (role, jiffies)
+        for pid, (role, jiffies) in seen.items():
+            used = (jiffies - procs_before.get(pid, 0)) / ticks
+            cpu_by_role[role] = round(cpu_by_role.get(role, 0) + used / (end - start) * 100, 1)
         latencies1 = [(parse_date(t["deliveredAt"]) - parse_date(t["fetch"]["requestedAt"])) * 1000 for t in phase1]
 
         # Phase 2: paced at half the maximum rate.

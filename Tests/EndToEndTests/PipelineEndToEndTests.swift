@@ -1,4 +1,5 @@
 import Foundation
+import PipelineKit
 import Testing
 import TestSupport
 
@@ -50,11 +51,13 @@ struct PipelineEndToEndTests {
         #expect(fetch.stdout.contains("not-a-photo.jpg"))
 
         // Both workers running as services, stopped with SIGTERM once everything is delivered.
+        let traceFile = temp.url.appendingPathComponent("trace.jsonl")
         let recognize = try ProcessRunner.start(try BuiltExecutable.url("recognize"),
                                                 ["run", "--home", home.path, "--batch-size", "4", "--threads", "2"],
                                                 logFile: temp.url.appendingPathComponent("recognize.log"))
         let notify = try ProcessRunner.start(try BuiltExecutable.url("notify-xml"),
-                                             ["--home", home.path, "--gateway-url", gateway, "--to", "ops@example.org"],
+                                             ["--home", home.path, "--gateway-url", gateway, "--to", "ops@example.org",
+                                              "--trace", traceFile.path],
                                              logFile: temp.url.appendingPathComponent("notify.log"))
         let delivered = try await Self.waitForFiles(in: outbox, count: photos.count, timeout: 240)
         for worker in [recognize, notify] { worker.terminate() }
@@ -74,6 +77,20 @@ struct PipelineEndToEndTests {
             #expect(document.contains(name))
             #expect(expected[photo, default: []].contains { document.contains($0) }, "\(photo): \(document)")
             #expect(document.contains("ops@example.org"))
+        }
+
+        // The trace has each image's journey: URL read before download, download before
+        // recognition, recognition before acceptance, and every stage measured.
+        let traces = try String(contentsOf: traceFile, encoding: .utf8).split(separator: "\n").map {
+            try MessageCoding.decoder().decode(TraceLine.self, from: Data($0.utf8))
+        }
+        #expect(traces.count == photos.count)
+        for trace in traces {
+            let fetch = try #require(trace.fetch, "fetch timing travels with the messages")
+            #expect(fetch.requestedAt <= trace.recognizedAt && trace.recognizedAt <= trace.deliveredAt)
+            #expect(fetch.downloadMs > 0 && fetch.storeMs > 0)
+            #expect(trace.recognition.decodeMs > 0 && trace.recognition.inferenceMs > 0 && trace.recognition.databaseMs > 0)
+            #expect(trace.renderMs > 0 && trace.postMs > 0 && trace.attempts == 1)
         }
 
         // The labels are in SQLite, queryable by a parent label.
@@ -153,4 +170,15 @@ struct PipelineEndToEndTests {
                 && $0.pathExtension == "xml"
         }
     }
+}
+
+/// The fields of a `notify-xml --trace` line this test reads.
+private struct TraceLine: Decodable {
+    var fetch: FetchTiming?
+    var recognition: RecognitionTiming
+    var recognizedAt: Date
+    var renderMs: Double
+    var postMs: Double
+    var attempts: Int
+    var deliveredAt: Date
 }
