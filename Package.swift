@@ -26,6 +26,7 @@ let package = Package(
     targets: [
         // MARK: C shims (system libraries from Debian's -dev packages)
         .systemLibrary(name: "CVips", pkgConfig: "vips", providers: [.apt(["libvips-dev"])]),
+        .systemLibrary(name: "CCrypto", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0", providers: [.apt(["libxml2-dev"])]),
         .systemLibrary(name: "CXNNPack", providers: [.apt(["libxnnpack-dev", "libpthreadpool-dev"])]),
@@ -41,7 +42,7 @@ let package = Package(
         .target(name: "Bus", dependencies: [.product(name: "Logging", package: "swift-log")]),
         .target(name: "PipelineKit", dependencies: ["Bus", .product(name: "Logging", package: "swift-log")]),
         .target(name: "LabelStore", dependencies: ["PipelineKit", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
-        .target(name: "ImageStore", dependencies: ["PipelineKit"]),
+        .target(name: "ImageStore", dependencies: ["CCrypto", "PipelineKit"]),
         .target(name: "Fetching", dependencies: ["CCurl", "Imaging", "ImageStore", "PipelineKit", "Bus", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Notification", dependencies: ["CCurl", "CLibXML2", "PipelineKit", "Bus", .product(name: "Logging", package: "swift-log")]),
         .target(name: "RecognitionWorker", dependencies: ["Recognition", "LabelStore", "PipelineKit", "Bus"]),

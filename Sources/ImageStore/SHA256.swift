@@ -1,109 +1,79 @@
+import CCrypto
+
 /// SHA-256 (FIPS 180-4), used to name stored images by their content.
 ///
-/// Written here because CryptoKit does not exist on Linux and swift-crypto would add minutes of
-/// build time for one hash function. Incremental: feed bytes with `update`, read `finalize`.
-public struct SHA256: Sendable {
-    private static let roundConstants: [UInt32] = [
-        0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
-        0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
-        0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
-        0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
-        0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
-        0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
-        0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
-        0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
-    ]
-
-    private var state: (UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32) =
-        (0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a, 0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19)
-    private var pending: [UInt8] = []
-    private var totalBytes: UInt64 = 0
+/// OpenSSL's libcrypto does the work (SHA-NI / AVX2 assembly, ~1.5 GB/s here): hashing every
+/// downloaded image was a fifth of fetch-image's CPU time with a portable Swift version.
+/// Incremental: feed bytes with `update`, read `finalize`. A value owns its hashing state;
+/// copies share it, so hash with one value at a time.
+public struct SHA256: @unchecked Sendable {
+    private let context: Context
 
     /// A fresh hash of no bytes.
     public init() {
-        pending.reserveCapacity(64)
+        context = Context()
     }
 
     /// The digest of `bytes` as 64 lowercase hex characters.
     public static func hex(of bytes: some Sequence<UInt8>) -> String {
         var hasher = SHA256()
         hasher.update(bytes)
-        return hasher.finalize().map { hexDigits[Int($0 >> 4)] + hexDigits[Int($0 & 0x0f)] }.joined()
+        return hex(hasher.finalize())
     }
 
-    private static let hexDigits = (0..<16).map { String($0, radix: 16) }
-
-    /// Feeds more bytes.
+    /// Adds bytes to the hash.
     public mutating func update(_ bytes: some Sequence<UInt8>) {
-        if let done = bytes.withContiguousStorageIfAvailable({ update(buffer: UnsafeRawBufferPointer($0)) }) {
-            return done
+        let handled: Void? = bytes.withContiguousStorageIfAvailable { buffer in
+            context.update(UnsafeRawBufferPointer(buffer))
         }
-        let array = Array(bytes)
-        array.withUnsafeBytes { update(buffer: $0) }
+        if handled == nil {
+            let copy = Array(bytes)
+            copy.withUnsafeBytes { context.update($0) }
+        }
     }
 
-    private mutating func update(buffer: UnsafeRawBufferPointer) {
-        totalBytes &+= UInt64(buffer.count)
-        var offset = 0
-        if !pending.isEmpty {
-            let take = min(64 - pending.count, buffer.count)
-            pending.append(contentsOf: buffer[0..<take])
-            offset = take
-            if pending.count == 64 {
-                pending.withUnsafeBytes { compress(block: $0) }
-                pending.removeAll(keepingCapacity: true)
-            }
-        }
-        // Whole blocks straight from the caller's buffer: no copy on the hot path.
-        while buffer.count - offset >= 64 {
-            compress(block: UnsafeRawBufferPointer(rebasing: buffer[offset..<offset + 64]))
-            offset += 64
-        }
-        if offset < buffer.count { pending.append(contentsOf: buffer[offset...]) }
-    }
-
-    /// Pads, processes the last block and returns the 32-byte digest.
+    /// The 32-byte digest of everything added; the hash is then spent.
     public mutating func finalize() -> [UInt8] {
-        let bitLength = totalBytes &* 8
-        var tail = pending
-        tail.append(0x80)
-        while tail.count % 64 != 56 { tail.append(0) }
-        for shift in stride(from: 56, through: 0, by: -8) { tail.append(UInt8(truncatingIfNeeded: bitLength >> UInt64(shift))) }
-        tail.withUnsafeBytes { bytes in
-            for start in stride(from: 0, to: bytes.count, by: 64) {
-                compress(block: UnsafeRawBufferPointer(rebasing: bytes[start..<start + 64]))
+        context.finalize()
+    }
+
+    /// Lowercase hex of `digest`.
+    static func hex(_ digest: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(digest.count * 2)
+        for byte in digest {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0f)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    /// The OpenSSL digest context; freed with the last value that holds it.
+    private final class Context {
+        private let pointer: OpaquePointer?
+
+        init() {
+            pointer = EVP_MD_CTX_new()
+            // Allocation or initialisation failing means the process is out of memory or the
+            // library is broken: nothing sensible can be stored either way.
+            guard let pointer, EVP_DigestInit_ex(pointer, EVP_sha256(), nil) == 1 else {
+                fatalError("OpenSSL could not start a SHA-256 digest")
             }
         }
-        pending.removeAll()
-        let words = [state.0, state.1, state.2, state.3, state.4, state.5, state.6, state.7]
-        return words.flatMap { word in (0..<4).map { UInt8(truncatingIfNeeded: word >> (24 - 8 * UInt32($0))) } }
-    }
 
-    private mutating func compress(block: UnsafeRawBufferPointer) {
-        var w = [UInt32](repeating: 0, count: 64)
-        for i in 0..<16 {
-            w[i] = UInt32(block[4 * i]) << 24 | UInt32(block[4 * i + 1]) << 16 | UInt32(block[4 * i + 2]) << 8 | UInt32(block[4 * i + 3])
-        }
-        for i in 16..<64 {
-            let s0 = w[i - 15].rotatedRight(7) ^ w[i - 15].rotatedRight(18) ^ (w[i - 15] >> 3)
-            let s1 = w[i - 2].rotatedRight(17) ^ w[i - 2].rotatedRight(19) ^ (w[i - 2] >> 10)
-            w[i] = w[i - 16] &+ s0 &+ w[i - 7] &+ s1
-        }
-        var (a, b, c, d, e, f, g, h) = state
-        for i in 0..<64 {
-            let s1 = e.rotatedRight(6) ^ e.rotatedRight(11) ^ e.rotatedRight(25)
-            let choose = (e & f) ^ (~e & g)
-            let t1 = h &+ s1 &+ choose &+ Self.roundConstants[i] &+ w[i]
-            let s0 = a.rotatedRight(2) ^ a.rotatedRight(13) ^ a.rotatedRight(22)
-            let majority = (a & b) ^ (a & c) ^ (b & c)
-            let t2 = s0 &+ majority
-            (h, g, f, e, d, c, b, a) = (g, f, e, d &+ t1, c, b, a, t1 &+ t2)
-        }
-        state = (state.0 &+ a, state.1 &+ b, state.2 &+ c, state.3 &+ d,
-                 state.4 &+ e, state.5 &+ f, state.6 &+ g, state.7 &+ h)
-    }
-}
+        deinit { EVP_MD_CTX_free(pointer) }
 
-extension UInt32 {
-    fileprivate func rotatedRight(_ count: UInt32) -> UInt32 { (self >> count) | (self << (32 - count)) }
+        func update(_ bytes: UnsafeRawBufferPointer) {
+            guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+            guard EVP_DigestUpdate(pointer, base, bytes.count) == 1 else { fatalError("OpenSSL SHA-256 update failed") }
+        }
+
+        func finalize() -> [UInt8] {
+            var digest = [UInt8](repeating: 0, count: Int(EVP_MAX_MD_SIZE))
+            var length: UInt32 = 0
+            guard EVP_DigestFinal_ex(pointer, &digest, &length) == 1 else { fatalError("OpenSSL SHA-256 final failed") }
+            return Array(digest.prefix(Int(length)))
+        }
+    }
 }
