@@ -149,39 +149,72 @@ public final class FileBus: MessageBus, @unchecked Sendable {
 
     @discardableResult
     public func publish(topic: String, body: Data, attributes: [String: String], id: String?) throws -> BusMessage {
-        try BusNames.validate(topic, what: "topic")
-        let now = clock.now()
-        let id = id ?? BusNames.newID(at: now)
-        try BusNames.validateID(id)
-        let message = BusMessage(id: id, topic: topic, attributes: attributes, body: body, publishedAt: now)
+        try publish([OutgoingMessage(topic: topic, body: body, attributes: attributes, id: id)])[0]
+    }
+
+    /// Publishes a batch with one directory fsync per target queue for the whole batch rather
+    /// than per message: each message file is written and fsynced under its topic's tmp/,
+    /// renamed to pending/, then all are linked into their queues, those directories synced
+    /// once, and the pending names dropped.
+    public func publish(_ batch: [OutgoingMessage]) throws -> [BusMessage] {
         sweepPendingIfDue()
-        let targets = try subscriptions(of: topic).filter { $0.filter.matches(attributes) }.map(\.queue)
-        guard !targets.isEmpty else {
-            logger.debug("published to a topic without matching subscriptions; message dropped",
-                         metadata: ["topic": "\(topic)", "message.id": "\(id)"])
-            return message
+        var published: [BusMessage] = []
+        var fanOuts: [(pending: String, name: String, targets: [String], operation: String)] = []
+        for item in batch {
+            try BusNames.validate(item.topic, what: "topic")
+            let now = clock.now()
+            let id = item.id ?? BusNames.newID(at: now)
+            try BusNames.validateID(id)
+            let message = BusMessage(id: id, topic: item.topic, attributes: item.attributes, body: item.body, publishedAt: now)
+            published.append(message)
+            let targets = try subscriptions(of: item.topic).filter { $0.filter.matches(item.attributes) }.map(\.queue)
+            guard !targets.isEmpty else {
+                logger.debug("published to a topic without matching subscriptions; message dropped",
+                             metadata: ["topic": "\(item.topic)", "message.id": "\(id)"])
+                continue
+            }
+            let operation = "publish to \(item.topic)"
+            let data = try encodeOrThrow(StoredMessage(message: message, enqueuedAt: now), what: "message")
+            let name = WaitingName(time: now, count: 0, id: id).fileName
+            let base = topicPath(item.topic)
+            // Written once under tmp/, made durable, then renamed: a reader never sees half a file.
+            let tmp = "\(base)/tmp/\(temporaryName(name))"
+            try DurableFiles.writeNew(data, to: tmp, operation: operation)
+            let pending = "\(base)/pending/\(name)"
+            guard try DurableFiles.rename(tmp, pending, operation: operation) == .moved else {
+                throw BusError(.io, operation: operation, path: tmp,
+                               hint: "The temporary message file vanished; is `bus-admin check --repair` running with --tmp-age 0?")
+            }
+            fanOuts.append((pending, name, targets, operation))
         }
-        let stored = StoredMessage(message: message, enqueuedAt: now)
-        let data = try encodeOrThrow(stored, what: "message")
-        let name = WaitingName(time: now, count: 0, id: id).fileName
-        let base = topicPath(topic)
-        // Written once under tmp/, made durable, then renamed: a reader never sees half a file.
-        let tmp = "\(base)/tmp/\(temporaryName(name))"
-        try DurableFiles.writeNew(data, to: tmp, operation: "publish to \(topic)")
-        let pending = "\(base)/pending/\(name)"
-        guard try DurableFiles.rename(tmp, pending, operation: "publish to \(topic)") == .moved else {
-            throw BusError(.io, operation: "publish to \(topic)", path: tmp,
-                           hint: "The temporary message file vanished; is `bus-admin check --repair` running with --tmp-age 0?")
+        var toSync: [String] = []
+        var linked: [String] = []
+        for fanOut in fanOuts {
+            guard let directories = try link(pendingPath: fanOut.pending, name: fanOut.name, targets: fanOut.targets,
+                                             operation: fanOut.operation) else { continue }
+            for directory in directories where !toSync.contains(directory) { toSync.append(directory) }
+            linked.append(fanOut.pending)
         }
-        try fanOut(pendingPath: pending, name: name, targets: targets, operation: "publish to \(topic)")
-        logger.trace("published", metadata: ["topic": "\(topic)", "message.id": "\(id)", "queues": "\(targets.count)"])
-        return message
+        for directory in toSync { try DurableFiles.syncDirectory(directory, operation: "publish") }
+        for pending in linked { try DurableFiles.unlink(pending, operation: "publish") }
+        for message in published {
+            logger.trace("published", metadata: ["topic": "\(message.topic)", "message.id": "\(message.id)"])
+        }
+        return published
     }
 
     /// Hard-links a pending message into each target queue's ready/ under its deterministic
     /// name (a repeat finds the name taken and moves on), syncs those directories, then drops
     /// the pending name. Crashing anywhere in here leaves the pending file for completion.
     func fanOut(pendingPath: String, name: String, targets: [String], operation: String) throws {
+        guard let directories = try link(pendingPath: pendingPath, name: name, targets: targets, operation: operation) else { return }
+        for dir in directories { try DurableFiles.syncDirectory(dir, operation: operation) }
+        try DurableFiles.unlink(pendingPath, operation: operation)
+    }
+
+    /// The linking step of a fan-out: returns the ready/ directories to sync, or nil when
+    /// another process already completed this fan-out.
+    private func link(pendingPath: String, name: String, targets: [String], operation: String) throws -> [String]? {
         var synced: [String] = []
         for queue in targets {
             let ready = queuePath(queue) + "/ready"
@@ -189,12 +222,11 @@ public final class FileBus: MessageBus, @unchecked Sendable {
             case .moved, .targetExists: synced.append(ready)
             case .sourceGone:
                 // Someone else completed this fan-out and removed the pending name.
-                if FileManager.default.fileExists(atPath: ready) { return }
+                if FileManager.default.fileExists(atPath: ready) { return nil }
                 logger.warning("subscribed queue is missing; skipping it", metadata: ["queue": "\(queue)"])
             }
         }
-        for dir in synced { try DurableFiles.syncDirectory(dir, operation: operation) }
-        try DurableFiles.unlink(pendingPath, operation: operation)
+        return synced
     }
 
     /// Completes the fan-out of pending messages left by crashed publishers (all of them when

@@ -107,6 +107,11 @@ public protocol MessageBus: Sendable {
     /// downstream de-duplication (e.g. the notifier's Idempotency-Key) recognises the repeat.
     @discardableResult
     func publish(topic: String, body: Data, attributes: [String: String], id: String?) throws -> BusMessage
+    /// Publishes several messages, each with the guarantees of `publish`; an implementation may
+    /// share durability work among them. If it throws, any of them may have been published:
+    /// give them deterministic ids and publish again.
+    @discardableResult
+    func publish(_ batch: [OutgoingMessage]) throws -> [BusMessage]
     /// Puts a message straight into one queue (used for redrive and replay), optionally delayed.
     func send(_ message: BusMessage, to queue: String, delay: TimeInterval) throws
     /// Claims up to `maxMessages` visible messages, waiting up to `wait` for the first one.
@@ -123,7 +128,28 @@ public protocol MessageBus: Sendable {
     func stats(of queue: String) throws -> QueueStats
 }
 
+/// A message to publish (see `MessageBus.publish(_:)`).
+public struct OutgoingMessage: Sendable {
+    public var topic: String
+    public var body: Data
+    public var attributes: [String: String]
+    /// Nil assigns a fresh id.
+    public var id: String?
+    public init(topic: String, body: Data, attributes: [String: String], id: String? = nil) {
+        self.topic = topic
+        self.body = body
+        self.attributes = attributes
+        self.id = id
+    }
+}
+
 extension MessageBus {
+    /// One message after another.
+    @discardableResult
+    public func publish(_ batch: [OutgoingMessage]) throws -> [BusMessage] {
+        try batch.map { try publish(topic: $0.topic, body: $0.body, attributes: $0.attributes, id: $0.id) }
+    }
+
     /// Publishes with a freshly assigned message id.
     @discardableResult
     public func publish(topic: String, body: Data, attributes: [String: String]) throws -> BusMessage {

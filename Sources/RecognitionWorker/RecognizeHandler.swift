@@ -85,28 +85,37 @@ public struct RecognizeHandler: MessageHandler {
                 labeled.removeAll()
             }
             let databaseMs = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000
+            // One batch publish: the queues' directories are synced once for all of them.
             let encoder = MessageCoding.encoder()
+            var outgoing: [(index: Int, event: ImageLabeled, message: OutgoingMessage)] = []
             for item in labeled {
-                let message = batch[item.index]
                 var event = item.event
                 event.timing.databaseMs = databaseMs
                 do {
-                    let body = try encoder.encode(event)
-                    try bus.publish(topic: Topology.imageLabeledTopic, body: body, attributes: [
-                        MessageAttribute.type: Topology.imageLabeledTopic,
-                        MessageAttribute.schemaVersion: "\(ImageLabeled.currentSchemaVersion)",
-                        MessageAttribute.imageID: event.imageID,
-                    ], id: Self.labeledMessageID(for: message.message.id))
+                    outgoing.append((item.index, event, OutgoingMessage(
+                        topic: Topology.imageLabeledTopic, body: try encoder.encode(event), attributes: [
+                            MessageAttribute.type: Topology.imageLabeledTopic,
+                            MessageAttribute.schemaVersion: "\(ImageLabeled.currentSchemaVersion)",
+                            MessageAttribute.imageID: event.imageID,
+                        ], id: Self.labeledMessageID(for: batch[item.index].message.id))))
+                } catch {
+                    outcomes[item.index] = .retry(delay: 2, reason: "encode image.labeled: \(error)")
+                }
+            }
+            do {
+                try bus.publish(outgoing.map(\.message))
+                for item in outgoing {
                     outcomes[item.index] = .completed
-                    var metadata = message.logMetadata
-                    metadata["labels"] = "\(event.labels.map { "\($0.name) \(Int($0.confidence.rounded()))%" }.joined(separator: ", "))"
-                    metadata["decode.ms"] = "\(Self.rounded(event.timing.decodeMs))"
-                    metadata["inference.ms"] = "\(Self.rounded(event.timing.inferenceMs))"
+                    var metadata = batch[item.index].logMetadata
+                    metadata["labels"] = "\(item.event.labels.map { "\($0.name) \(Int($0.confidence.rounded()))%" }.joined(separator: ", "))"
+                    metadata["decode.ms"] = "\(Self.rounded(item.event.timing.decodeMs))"
+                    metadata["inference.ms"] = "\(Self.rounded(item.event.timing.inferenceMs))"
                     metadata["batch"] = "\(batch.count)"
                     logger.info("image labeled", metadata: metadata)
-                } catch {
-                    outcomes[item.index] = .retry(delay: 2, reason: "publish image.labeled: \(error)")
                 }
+            } catch {
+                // Ids are deterministic: a retry republishes the same messages, never doubles.
+                for item in outgoing { outcomes[item.index] = .retry(delay: 2, reason: "publish image.labeled: \(error)") }
             }
         }
         return outcomes.map { $0 ?? .retry(delay: 0, reason: "not processed") }

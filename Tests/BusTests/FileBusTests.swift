@@ -29,6 +29,26 @@ import TestSupport
         #expect(try bus.stats(of: "archive.t").visible == 3)
     }
 
+    @Test func batchPublishFansOutEveryMessageOnceAndLeavesNothingPending() async throws {
+        let f = try BusFixture(.file)
+        let bus = try #require(f.bus as? FileBus)
+        try f.queue("a")
+        try f.queue("b")
+        let batch = (0..<3).map { OutgoingMessage(topic: "t", body: Data(text: "m\($0)"), attributes: ["n": "\($0)"], id: "id-\($0)") }
+        let published = try bus.publish(batch)
+        #expect(published.map(\.id) == ["id-0", "id-1", "id-2"])
+        // Publishing the same batch again (a retried handler) adds nothing.
+        try bus.publish(batch)
+        for queue in ["a", "b"] {
+            let received = try await f.receive(queue)
+            #expect(received.map(\.message.id).sorted() == ["id-0", "id-1", "id-2"], "\(queue)")
+            #expect(received.map { String(decoding: $0.message.body, as: UTF8.self) }.sorted() == ["m0", "m1", "m2"])
+        }
+        let pending = try FileManager.default.contentsOfDirectory(atPath: "\(bus.root.path)/topics/t/pending")
+        let tmp = try FileManager.default.contentsOfDirectory(atPath: "\(bus.root.path)/topics/t/tmp")
+        #expect(pending.isEmpty && tmp.isEmpty)
+    }
+
     @Test func folderNamesShowTheState() async throws {
         let f = try BusFixture(.file)
         let bus = try #require(f.bus as? FileBus)
