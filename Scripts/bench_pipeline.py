@@ -235,16 +235,20 @@ def main():
     parser.add_argument("--root", required=True)
     parser.add_argument("--images", type=int, default=300, help="images in phase 1 (all at once)")
     parser.add_argument("--paced-images", type=int, default=0, help="images in phase 2 (default: images / 2)")
-    parser.add_argument("--recognizers", type=int, default=1)
+    cores = os.cpu_count() or 2
+    parser.add_argument("--recognizers", type=int, default=cores, help="default: one per core, as Scripts/supervise")
     parser.add_argument("--notifiers", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--threads", type=int, default=0, help="inference threads per recognizer (default: cores / recognizers)")
+    parser.add_argument("--bound-threads", type=int, default=os.cpu_count() or 2,
+                        help="threads of the classifier-alone run (default: all cores, its best)")
     parser.add_argument("--recognize-args", default="", help="extra arguments for every recognizer")
     parser.add_argument("--notify-args", default="", help="extra arguments for every notifier")
     parser.add_argument("--report", help="JSON report path (default: bench-pipeline.json in the work dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
     args = parser.parse_args()
     paced_count = args.paced_images or max(1, args.images // 2)
+    args.threads = args.threads or max(1, cores // max(1, args.recognizers))
     bin_dir = os.path.realpath(args.bin)
 
     variants = make_images(args.root, os.path.join(args.root, ".bench-cache", "pipeline-images"))
@@ -271,8 +275,8 @@ def main():
     try:
         # The classifier alone first, on a quiet machine, on the same images in the same mix.
         bound_files = [variants[i % len(variants)] for i in range(max(48, min(args.images, 96)))]
-        log(f"classifier alone: {len(bound_files)} images, batch {args.batch_size}, {args.threads} thread(s)")
-        bound = classifier_bound(bin_dir, args.root, bound_files, args.batch_size, args.threads)
+        log(f"classifier alone: {len(bound_files)} images, batch {args.batch_size}, {args.bound_threads} thread(s)")
+        bound = classifier_bound(bin_dir, args.root, bound_files, args.batch_size, args.bound_threads)
 
         server = subprocess.Popen([sys.executable, os.path.join(args.root, "Scripts/chaos_server.py"), variants_dir,
                                    os.path.join(args.root, "Tests/Fixtures/bad"), os.path.join(work, "http.port")],
@@ -354,6 +358,7 @@ def main():
         report = {
             "configuration": {"images": args.images, "paced_images": paced_count, "recognizers": args.recognizers,
                               "notifiers": args.notifiers, "batch_size": args.batch_size, "threads": args.threads,
+                              "classifier_alone_threads": args.bound_threads,
                               "cores": os.cpu_count(), "image_mix": [s[0] for s in SIZES]},
             "classifier_alone_images_per_s": round(bound, 2),
             "phase1": {"images": len(phase1), "seconds": round(end - start, 2), "images_per_s": round(rate, 2),
