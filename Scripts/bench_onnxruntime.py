@@ -2,7 +2,7 @@
 
 Prints one JSON line per configuration, in the same shape as `recognize bench`, so that
 Scripts/bench can put both side by side. Preprocessing uses pyvips with exactly the calls the
-Swift Preprocessor makes (thumbnail with centre crop to `resize`, sRGB, flatten, crop).
+Swift Preprocessor makes (Scripts/vips_preprocess.py).
 """
 import argparse
 import json
@@ -11,21 +11,13 @@ import time
 
 import numpy as np
 import onnxruntime as ort
-import pyvips
+import vips_preprocess  # Scripts/: the Swift Preprocessor's libvips calls
 
 
 def preprocess(path, resize, size, mean, std):
-    image = pyvips.Image.thumbnail(path, resize, height=resize, crop="centre")
-    if image.interpretation != "srgb":
-        image = image.colourspace("srgb")
-    if image.hasalpha():
-        image = image.flatten(background=[255, 255, 255])
-    image = image.cast("uchar")
-    if image.bands > 3:
-        image = image.extract_band(0, n=3)
-    offset = (resize - size) // 2
-    image = image.crop(offset, offset, size, size)
-    pixels = np.frombuffer(image.write_to_memory(), dtype=np.uint8).reshape(size, size, 3).astype(np.float32)
+    with open(path, "rb") as file:
+        rgb = vips_preprocess.rgb(file.read(), resize, size, size)
+    pixels = np.frombuffer(rgb, dtype=np.uint8).reshape(size, size, 3).astype(np.float32)
     return ((pixels - np.array(mean, np.float32)) / np.array(std, np.float32)).transpose(2, 0, 1)
 
 

@@ -33,6 +33,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pyvips
+import vips_preprocess  # Scripts/: the Swift Preprocessor's libvips calls
 from onnx import TensorProto, helper, numpy_helper
 
 MODEL_NAME = "efficientnet-lite0"
@@ -462,23 +463,11 @@ def build_onnx(layers, weights, eps) -> onnx.ModelProto:
 
 
 # --------------------------------------------------------------------------------------------
-# Preprocessing (the Swift side does the very same libvips calls)
+# Preprocessing (Scripts/vips_preprocess.py replays the Swift side's libvips calls)
 # --------------------------------------------------------------------------------------------
 
 def preprocess_rgb(path: Path) -> bytes:
-    im = pyvips.Image.thumbnail(str(path), RESIZE, height=RESIZE, crop="centre")
-    if im.interpretation != "srgb":
-        im = im.colourspace("srgb")
-    if im.hasalpha():
-        im = im.flatten(background=[255, 255, 255])
-    im = im.cast("uchar")
-    if im.bands == 1:
-        im = im.bandjoin([im, im])
-    elif im.bands > 3:
-        im = im.extract_band(0, n=3)
-    off = (RESIZE - IMAGE_SIZE) // 2
-    im = im.crop(off, off, IMAGE_SIZE, IMAGE_SIZE)
-    data = im.write_to_memory()
+    data = vips_preprocess.rgb(path.read_bytes(), RESIZE, IMAGE_SIZE, IMAGE_SIZE)
     if len(data) != IMAGE_SIZE * IMAGE_SIZE * 3:
         raise ConversionError(f"preprocess {path}: got {len(data)} bytes")
     return data

@@ -31,6 +31,24 @@ static inline int shim_vips_thumbnail_buffer(const void *buf, size_t len, VipsIm
                                  NULL);
 }
 
+/// Decodes a JPEG scaled down by `shrink` (1, 2, 4 or 8) inside libjpeg (DCT scaling): the
+/// cheapest way to shrink, since only a 1/shrink-sized image is ever reconstructed. `fail_on`
+/// decides which damage is an error. `buf` must outlive `*out`.
+static inline int shim_vips_jpegload_buffer(const void *buf, size_t len, VipsImage **out,
+                                            int shrink, VipsFailOn fail_on) {
+    return vips_jpegload_buffer((void *)buf, len, out,
+                                "shrink", shrink,
+                                "fail_on", fail_on,
+                                "access", VIPS_ACCESS_SEQUENTIAL,
+                                NULL);
+}
+
+/// Resamples by `hscale` x `vscale` with vips_resize's default kernel (lanczos3), as
+/// vips_thumbnail does after shrink-on-load.
+static inline int shim_vips_resize(VipsImage *in, VipsImage **out, double hscale, double vscale) {
+    return vips_resize(in, out, hscale, "vscale", vscale, NULL);
+}
+
 static inline int shim_vips_colourspace(VipsImage *in, VipsImage **out, VipsInterpretation space) {
     return vips_colourspace(in, out, space, NULL);
 }

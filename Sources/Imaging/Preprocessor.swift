@@ -4,7 +4,8 @@ import Foundation
 /// Turns untrusted encoded images into classifier input: HWC RGB uint8, then normalised floats.
 ///
 /// The steps are fixed because golden tensors made with pyvips replay them call for call on the
-/// same libvips: thumbnail (shrink-on-load, EXIF auto-rotate, centre crop to resize x resize),
+/// same libvips (Scripts/vips_preprocess.py): a thumbnail (shrink-on-load, EXIF auto-rotate,
+/// centre crop to resize x resize; for JPEG spelled out step by step, see `jpegThumbnail`),
 /// colourspace sRGB unless already sRGB, flatten alpha onto white, cast uchar, force 3 bands,
 /// extract the centre width x height, write to memory.
 public struct Preprocessor: Sendable {
@@ -40,14 +41,14 @@ public struct Preprocessor: Sendable {
         let spec = spec
         return try ImageInspector.withHeader(of: data, limits: limits) { header, bytes throws(ImagingError) in
             guard let base = bytes.baseAddress else { throw .empty }
-            var out: UnsafeMutablePointer<VipsImage>?
-            guard shim_vips_thumbnail_buffer(base, bytes.count, &out, Int32(spec.resize), Int32(spec.resize),
-                                             VIPS_INTERESTING_CENTRE, Self.loaderOptions) == 0,
-                  let thumbnailPointer = out
-            else {
-                throw DecodeFailure.classify(Vips.takeError(), format: header.format, bytes: bytes)
+            var image: VipsImageRef
+            do throws(ImagingError) {
+                image = header.format == .jpeg
+                    ? try Self.jpegThumbnail(base, count: bytes.count, header: header, size: spec.resize)
+                    : try Self.thumbnail(base, count: bytes.count, size: spec.resize)
+            } catch {
+                throw Self.classifyDecodeFailure(error, format: header.format, bytes: bytes)
             }
-            var image = VipsImageRef(thumbnailPointer)
             if image.interpretation != VIPS_INTERPRETATION_sRGB {
                 image = try image.apply("colourspace") { shim_vips_colourspace($0, $1, VIPS_INTERPRETATION_sRGB) }
             }
@@ -74,15 +75,13 @@ public struct Preprocessor: Sendable {
             image = try image.apply("extract_area") {
                 shim_vips_extract_area($0, $1, Int32(left), Int32(top), Int32(spec.width), Int32(spec.height))
             }
-            // Decoding is lazy: loader errors (a truncated file) surface only here.
+            // Decoding is lazy: loader errors (a truncated file) surface here (or in the JPEG
+            // path's copy to memory before rotating).
             let pixels: [UInt8]
             do throws(ImagingError) {
                 pixels = try image.writeToMemory()
             } catch {
-                if case .processingFailed(_, let detail) = error {
-                    throw DecodeFailure.classify(detail, format: header.format, bytes: bytes)
-                }
-                throw error
+                throw Self.classifyDecodeFailure(error, format: header.format, bytes: bytes)
             }
             guard pixels.count == spec.byteCount else {
                 throw .processingFailed(operation: "write_to_memory",
@@ -90,6 +89,71 @@ public struct Preprocessor: Sendable {
             }
             return (header, pixels)
         }
+    }
+
+    /// libvips' own thumbnail: picks the loader, shrinks on load where the format allows it,
+    /// auto-rotates and cuts the centre `size` x `size`.
+    private static func thumbnail(_ base: UnsafeRawPointer, count: Int, size: Int) throws(ImagingError) -> VipsImageRef {
+        var out: UnsafeMutablePointer<VipsImage>?
+        guard shim_vips_thumbnail_buffer(base, count, &out, Int32(size), Int32(size),
+                                         VIPS_INTERESTING_CENTRE, loaderOptions) == 0,
+              let pointer = out
+        else {
+            throw .processingFailed(operation: "thumbnail", detail: Vips.takeError())
+        }
+        return VipsImageRef(pointer)
+    }
+
+    /// The JPEG shrink-on-load factor: the largest of 1, 2, 4, 8 that keeps the shorter side at
+    /// least `size`, so that only the final lanczos3 step (a factor below 2) remains. libvips
+    /// 8.14's thumbnail leaves a factor of 2 or more for that step (shrink 2 for a 2 MP photo),
+    /// and decoding plus resampling the 4x larger image was most of the preprocessing time.
+    static func jpegShrink(width: Int, height: Int, size: Int) -> Int {
+        let shorter = min(width, height)
+        return [8, 4, 2].first { shorter >= size * $0 } ?? 1
+    }
+
+    /// What `vips_thumbnail` does for a JPEG, step for step, but with `jpegShrink`'s factor and
+    /// without its copy to memory before cropping: load shrunk, sRGB (or B_W) processing space,
+    /// resize so the shorter side is `size`, auto-rotate (the one step that needs the image in
+    /// memory), and a lazy centre crop of at most `size` x `size`, so only the pixels kept are
+    /// computed. Byte-identical to `vips_thumbnail` when both pick the same shrink factor.
+    private static func jpegThumbnail(_ base: UnsafeRawPointer, count: Int, header: ImageHeader,
+                                      size: Int) throws(ImagingError) -> VipsImageRef {
+        let shrink = jpegShrink(width: header.width, height: header.height, size: size)
+        var out: UnsafeMutablePointer<VipsImage>?
+        guard shim_vips_jpegload_buffer(base, count, &out, Int32(shrink), VIPS_FAIL_ON_TRUNCATED) == 0,
+              let pointer = out
+        else {
+            throw .processingFailed(operation: "jpegload", detail: Vips.takeError())
+        }
+        var image = VipsImageRef(pointer)
+        let orientation = vips_image_get_orientation(image.pointer)
+        let space = image.bands < 3 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB
+        image = try image.apply("colourspace") { shim_vips_colourspace($0, $1, space) }
+        // Computed as vips_thumbnail does (shrink per axis, the smaller wins for a crop), so the
+        // scale, and so every resampled pixel, is the one pyvips' replay gets.
+        let shrinkFactor = min(Double(image.width) / Double(size), Double(image.height) / Double(size))
+        image = try image.apply("resize") { shim_vips_resize($0, $1, 1 / shrinkFactor, 1 / shrinkFactor) }
+        if orientation != 1 {
+            image = try image.copyToMemory()
+            image = try image.apply("autorot") { shim_vips_autorot($0, $1) }
+        }
+        let cropWidth = min(size, image.width), cropHeight = min(size, image.height)
+        let left = (image.width - cropWidth) / 2, top = (image.height - cropHeight) / 2
+        return try image.apply("extract_area") {
+            shim_vips_extract_area($0, $1, Int32(left), Int32(top), Int32(cropWidth), Int32(cropHeight))
+        }
+    }
+
+    /// Decoding is lazy, so a loader's complaint (a cut file) can surface in any step that
+    /// computes pixels; this turns it into `.truncated` or `.corrupt`.
+    private static func classifyDecodeFailure(_ error: ImagingError, format: ImageFormat,
+                                              bytes: UnsafeRawBufferPointer) -> ImagingError {
+        if case .processingFailed(_, let detail) = error {
+            return DecodeFailure.classify(detail, format: format, bytes: bytes)
+        }
+        return error
     }
 
     /// Writes `(pixel - mean[c]) / std[c]` for every byte of `pixels` (HWC RGB) into `output`

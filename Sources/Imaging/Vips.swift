@@ -119,6 +119,15 @@ final class VipsImageRef {
         return VipsImageRef(result)
     }
 
+    /// Computes every pixel into a new in-memory image, for operations that read the input in an
+    /// order a sequential (streaming) load cannot serve, such as rotation.
+    func copyToMemory() throws(ImagingError) -> VipsImageRef {
+        guard let copy = vips_image_copy_memory(pointer) else {
+            throw .processingFailed(operation: "copy_memory", detail: Vips.takeError())
+        }
+        return VipsImageRef(copy)
+    }
+
     /// Computes every pixel and copies them out, band-interleaved, row by row.
     func writeToMemory() throws(ImagingError) -> [UInt8] {
         var size = 0

@@ -56,6 +56,36 @@ struct PreprocessorTests {
         #expect(near(rgb(rotated, width: 224, x: 14, y: 5), [255, 0, 0]))
     }
 
+    @Test("JPEGs shrunk on load (factor 2, 4, 8) show the same picture as a PNG of it",
+          arguments: [(600, 520), (1600, 1200), (1200, 1600), (2100, 2050)])
+    func jpegShrinkOnLoad(size: (width: Int, height: Int)) throws {
+        // The PNG goes through libvips' own thumbnail; the JPEG is decoded at 1/2, 1/4 or 1/8
+        // scale first. A smooth gradient leaves only JPEG and resampling noise between them.
+        let raster = Raster.gradient(width: size.width, height: size.height)
+        let fromJPEG = try preprocessor.pixels(from: ImageEncoder.encode(raster, as: .jpeg, quality: 95))
+        let fromPNG = try preprocessor.pixels(from: ImageEncoder.encode(raster, as: .png))
+        try #require(fromJPEG.count == fromPNG.count)
+        let worst = zip(fromJPEG, fromPNG).map { abs(Int($0) - Int($1)) }.max() ?? 0
+        #expect(worst <= 8, "\(size): max |JPEG - PNG| = \(worst)")
+    }
+
+    @Test("EXIF orientation is applied to a JPEG shrunk on load", arguments: [3, 6])
+    func exifRotationShrunk(orientation: Int) throws {
+        let raster = TestImages.landmarks(width: 1600, height: 1200)
+        let pixels = try preprocessor.pixels(from: ImageEncoder.encode(raster, as: .jpeg, orientation: orientation))
+        if orientation == 6 {
+            // 90° clockwise: red (left) on top, blue (right) below, green corner top-right.
+            #expect(near(rgb(pixels, width: 224, x: 112, y: 60), [255, 0, 0]))
+            #expect(near(rgb(pixels, width: 224, x: 112, y: 170), [0, 0, 255]))
+            #expect(near(rgb(pixels, width: 224, x: 210, y: 5), [0, 255, 0]))
+        } else {
+            // 180°: blue left, red right, green corner bottom-right.
+            #expect(near(rgb(pixels, width: 224, x: 60, y: 112), [0, 0, 255]))
+            #expect(near(rgb(pixels, width: 224, x: 170, y: 112), [255, 0, 0]))
+            #expect(near(rgb(pixels, width: 224, x: 218, y: 218), [0, 255, 0]))
+        }
+    }
+
     @Test("grey images become 3 equal bands")
     func grey() throws {
         var samples = [UInt8](repeating: 0, count: 300 * 300)
@@ -188,6 +218,19 @@ struct PreprocessorBadInputTests {
     @Test("a real 2 MP JPEG cut in half is truncated (shrink-on-load path)")
     func truncatedLargeJPEG() throws {
         let data = try ImageEncoder.encode(.gradient(width: 1600, height: 1200), as: .jpeg)
+        #expect(try preprocessor.pixels(from: data).count == 224 * 224 * 3)
+        let error = try #require(throws: ImagingError.self) {
+            try preprocessor.pixels(from: data.prefix(data.count / 2))
+        }
+        guard case .truncated(format: .jpeg, _) = error else {
+            Issue.record("expected truncated JPEG, got \(error)")
+            return
+        }
+    }
+
+    @Test("a cut 2 MP JPEG with an EXIF rotation is truncated (fails while rotating in memory)")
+    func truncatedRotatedJPEG() throws {
+        let data = try ImageEncoder.encode(.gradient(width: 1600, height: 1200), as: .jpeg, orientation: 6)
         #expect(try preprocessor.pixels(from: data).count == 224 * 224 * 3)
         let error = try #require(throws: ImagingError.self) {
             try preprocessor.pixels(from: data.prefix(data.count / 2))
