@@ -1,16 +1,26 @@
 """onnxruntime on the same ONNX file and the same preprocessed images as `recognize bench`.
 
-Prints one JSON line per configuration, in the same shape as `recognize bench`, so that
-Scripts/bench can put both side by side. Preprocessing uses pyvips with exactly the calls the
-Swift Preprocessor makes (Scripts/vips_preprocess.py).
+Three modes (preprocessing uses pyvips with exactly the calls the Swift Preprocessor makes,
+Scripts/vips_preprocess.py):
+  default            time one configuration, print one JSON line shaped like `recognize bench`'s.
+  --serve            timing server: print a ready line, then for each stdin line N run N timed
+                     inferences and print their ms per batch (the protocol of `recognize bench --serve`).
+  --compare RECOGNIZE  start `RECOGNIZE bench --serve` and this script with --serve side by side and
+                     alternate short timing rounds between them (order swapped every round; the idle
+                     engine is SIGSTOPped), so both engines see the same machine load; print medians
+                     per engine, their ratio, and the median and range of the per-round ratios
+                     ours/onnxruntime as one JSON line.
 """
 import argparse
 import json
+import os
+import signal
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
-import onnxruntime as ort
 import vips_preprocess  # Scripts/: the Swift Preprocessor's libvips calls
 
 
@@ -21,37 +31,127 @@ def preprocess(path, resize, size, mean, std):
     return ((pixels - np.array(mean, np.float32)) / np.array(std, np.float32)).transpose(2, 0, 1)
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--model", required=True)
-    parser.add_argument("--descriptor", required=True)
-    parser.add_argument("--batch", type=int, required=True)
-    parser.add_argument("--threads", type=int, required=True)
-    parser.add_argument("--iterations", type=int, default=20)
-    parser.add_argument("photos", nargs="+")
-    args = parser.parse_args()
+def make_session(args):
+    import onnxruntime as ort  # only the engine processes need it
 
     with open(args.descriptor) as handle:
         spec = json.load(handle)["input"]
     images = [preprocess(p, spec["resize"], spec["width"], spec["mean"], spec["std"]) for p in args.photos]
     batch = np.stack([images[i % len(images)] for i in range(args.batch)])
-
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     session = ort.InferenceSession(args.model, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    session.run(None, {name: batch})  # warm-up
+    feed = {session.get_inputs()[0].name: batch}
+    session.run(None, feed)  # warm-up
+    return lambda: session.run(None, feed)
+
+
+def timed(run, count):
     samples = []
-    for _ in range(args.iterations):
+    for _ in range(count):
         start = time.perf_counter()
-        session.run(None, {name: batch})
+        run()
         samples.append((time.perf_counter() - start) * 1000)
-    median = statistics.median(samples)
-    print(json.dumps({"stage": "inference", "engine": "onnxruntime", "batch": args.batch, "threads": args.threads,
-                      "median_ms_per_batch": median, "median_ms_per_image": median / args.batch,
-                      "images_per_s": args.batch * 1000 / median}, sort_keys=True))
+    return samples
+
+
+def serve(args):
+    run = make_session(args)
+    print(json.dumps({"ready": True, "engine": "onnxruntime", "batch": args.batch, "threads": args.threads}), flush=True)
+    for line in sys.stdin:
+        count = int(line.strip() or 0)
+        if count <= 0:
+            break
+        print(json.dumps({"samples_ms_per_batch": timed(run, count)}), flush=True)
+
+
+class Engine:
+    """A `--serve` process: one configuration loaded, answering timing requests on its pipes.
+
+    Stopped (SIGSTOP) between its rounds: both engines' thread pools spin for tens of ms after a run
+    (onnxruntime's for ~50-70 ms), which on 2 cores would slow the other engine's next round.
+    """
+
+    def __init__(self, command):
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        ready = json.loads(self.process.stdout.readline() or "{}")
+        if not ready.get("ready"):
+            sys.exit(f"bench: engine did not start: {' '.join(command)}")
+        self.pause()
+
+    def pause(self):
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def round(self, count):
+        os.kill(self.process.pid, signal.SIGCONT)
+        self.process.stdin.write(f"{count}\n")
+        self.process.stdin.flush()
+        samples = json.loads(self.process.stdout.readline())["samples_ms_per_batch"]
+        self.pause()
+        return samples
+
+    def close(self):
+        os.kill(self.process.pid, signal.SIGCONT)
+        self.process.stdin.close()
+        self.process.wait()
+
+
+def compare(args):
+    config = ["--batch-sizes", str(args.batch), "--thread-counts", str(args.threads)]
+    ours = Engine([args.compare, "bench", "--serve", *config, *args.photos])
+    theirs = Engine([sys.executable, __file__, "--serve", "--model", args.model, "--descriptor", args.descriptor,
+                     "--batch", str(args.batch), "--threads", str(args.threads), *args.photos])
+    samples = {"ours": [], "theirs": []}
+    ratios = []
+    try:
+        for index in range(args.rounds):
+            # Swap who goes first each round so neither engine always follows the other's cache/thread state.
+            order = [("ours", ours), ("theirs", theirs)]
+            if index % 2:
+                order.reverse()
+            medians = {}
+            for name, engine in order:
+                values = engine.round(args.round_iterations)
+                samples[name] += values
+                medians[name] = statistics.median(values)
+            ratios.append(medians["ours"] / medians["theirs"])
+    finally:
+        ours.close()
+        theirs.close()
+    a, b = statistics.median(samples["ours"]), statistics.median(samples["theirs"])
+    print(json.dumps({"stage": "inference-compare", "batch": args.batch, "threads": args.threads,
+                      "rounds": args.rounds, "round_iterations": args.round_iterations,
+                      "ours_median_ms_per_image": a / args.batch, "theirs_median_ms_per_image": b / args.batch,
+                      "ours_images_per_s": args.batch * 1000 / a, "theirs_images_per_s": args.batch * 1000 / b,
+                      "ratio_of_medians": a / b, "median_round_ratio": statistics.median(ratios),
+                      "round_ratio_min": min(ratios), "round_ratio_max": max(ratios)}, sort_keys=True))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--descriptor", required=True)
+    parser.add_argument("--batch", type=int, required=True)
+    parser.add_argument("--threads", type=int, required=True)
+    parser.add_argument("--iterations", type=int, default=20, help="timed runs in the default mode")
+    parser.add_argument("--serve", action="store_true")
+    parser.add_argument("--compare", metavar="RECOGNIZE", help="path of the recognize executable to compare against")
+    parser.add_argument("--rounds", type=int, default=10, help="alternating rounds in --compare mode")
+    parser.add_argument("--round-iterations", type=int, default=5, help="timed runs per engine per round")
+    parser.add_argument("photos", nargs="+")
+    args = parser.parse_args()
+    if args.serve:
+        serve(args)
+    elif args.compare:
+        compare(args)
+    else:
+        samples = timed(make_session(args), args.iterations)
+        median = statistics.median(samples)
+        print(json.dumps({"stage": "inference", "engine": "onnxruntime", "batch": args.batch, "threads": args.threads,
+                          "median_ms_per_batch": median, "median_ms_per_image": median / args.batch,
+                          "images_per_s": args.batch * 1000 / median}, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -24,12 +24,16 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Timed runs per configuration (after one warm-up run).")
     var iterations: Int = 20
 
+    @Flag(help: "Serve timing rounds for Scripts/bench: load one configuration (first batch size and thread count), print a ready line, then for each stdin line N run N timed inferences and print their ms per batch.")
+    var serve = false
+
     func validate() throws {
         guard !photos.isEmpty else { throw ValidationError("give at least one image file") }
         guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
     }
 
     func run() async throws {
+        if serve { return try serveRounds() }
         let batches = batchSizes.split(separator: ",").compactMap { Int($0) }
         let threads = threadCounts.split(separator: ",").compactMap { Int($0) }
         var options = model
@@ -64,6 +68,33 @@ struct Bench: AsyncParsableCommand {
                       "median_ms_per_batch": median, "median_ms_per_image": median / Double(batch),
                       "images_per_s": Double(batch) * 1000 / median])
             }
+        }
+    }
+
+    /// One engine of an interleaved comparison: the driver alternates rounds between this process and
+    /// onnxruntime's (Scripts/bench_onnxruntime.py --serve), so both see the same machine load.
+    private func serveRounds() throws {
+        guard let batch = batchSizes.split(separator: ",").compactMap({ Int($0) }).first,
+              let threadCount = threadCounts.split(separator: ",").compactMap({ Int($0) }).first
+        else { throw ValidationError("--serve needs a batch size and a thread count") }
+        var options = model
+        options.threads = threadCount
+        let classifier = try options.loadClassifier()
+        let pixels = try photos.map { try classifier.preprocessor.pixels(fromFile: $0) }
+        let input = (0..<batch).map { pixels[$0 % pixels.count] }
+        _ = try classifier.probabilities(for: input)  // warm-up: first run allocates and packs weights
+        emit(["ready": true, "engine": "xnnpack", "batch": batch, "threads": threadCount])
+        fflush(nil)  // all streams: the driver waits for this line
+        while let line = readLine() {
+            guard let count = Int(line.trimmingCharacters(in: .whitespaces)), count > 0 else { break }
+            var samples: [Double] = []
+            for _ in 0..<count {
+                let start = DispatchTime.now()
+                _ = try classifier.probabilities(for: input)
+                samples.append(Self.ms(since: start))
+            }
+            emit(["samples_ms_per_batch": samples])
+            fflush(nil)  // all streams: the driver waits for this line
         }
     }
 
