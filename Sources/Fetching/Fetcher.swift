@@ -58,7 +58,7 @@ public final class Fetcher: Sendable {
         }
         var final = summary
         let elapsed = ContinuousClock.now - started
-        final.seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        final.seconds = elapsed.inSeconds
         return final
     }
 
@@ -96,7 +96,7 @@ public final class Fetcher: Sendable {
             let outcome = await download(url)
             switch outcome {
             case .success(let reply):
-                let timing = FetchTiming(requestedAt: requestedAt, downloadMs: Self.milliseconds(since: downloadStarted), storeMs: 0)
+                let timing = FetchTiming(requestedAt: requestedAt, downloadMs: (ContinuousClock.now - downloadStarted).inMilliseconds, storeMs: 0)
                 do {
                     return try await accept(reply, url: url, name: name, attempts: attempt, timing: timing, metadata: &metadata)
                 } catch {
@@ -163,11 +163,6 @@ public final class Fetcher: Sendable {
         }
     }
 
-    private static func milliseconds(since start: ContinuousClock.Instant) -> Double {
-        let elapsed = ContinuousClock.now - start
-        return Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-    }
-
     private static func scheme(in message: String) -> String? {
         // libcurl: "Protocol \"ftp\" not supported or disabled in libcurl"
         let parts = message.split(separator: "\"")
@@ -206,7 +201,7 @@ public final class Fetcher: Sendable {
             return result
         }
         var timing = timing
-        timing.storeMs = Self.milliseconds(since: started)
+        timing.storeMs = (ContinuousClock.now - started).inMilliseconds
         let event = ImageStored(imageID: stored.id, name: name, sourceURL: url, storedPath: stored.url.path,
                                 byteSize: stored.byteSize, contentType: header.mimeType,
                                 width: header.width, height: header.height, fetchedAt: Date(), timing: timing)

@@ -24,9 +24,4 @@ public struct DeliveryTrace: Codable, Sendable, Equatable {
     public var attempts: Int
     /// When the gateway accepted the notification: the end of the end-to-end latency.
     public var deliveredAt: Date
-
-    /// URL read to notification accepted, if the fetch timing is known.
-    public var endToEndMs: Double? {
-        fetch.map { deliveredAt.timeIntervalSince($0.requestedAt) * 1000 }
-    }
 }

@@ -128,7 +128,7 @@ public final class NotifyHandler: MessageHandler {
             counters.update { $0.deadLettered += 1 }
             return .deadLetter(reason: "\(error)")
         }
-        let renderMs = (ContinuousClock.now - renderStarted).fractionalMilliseconds
+        let renderMs = (ContinuousClock.now - renderStarted).inMilliseconds
         let post = HTTPPost(url: configuration.gatewayURL, body: Data(xml.utf8), headers: headers(for: message),
                             connectTimeout: configuration.policy.connectTimeout, timeout: configuration.policy.timeout)
         let policy = configuration.policy
@@ -156,7 +156,7 @@ public final class NotifyHandler: MessageHandler {
                     imageID: labeled.imageID, messageID: message.message.id, fetch: labeled.fetchTiming,
                     recognition: labeled.timing, recognizedAt: labeled.recognizedAt,
                     notifyQueueWaitMs: max(0, received.timeIntervalSince(message.message.publishedAt) * 1000),
-                    renderMs: renderMs, postMs: (ContinuousClock.now - started).fractionalMilliseconds,
+                    renderMs: renderMs, postMs: (ContinuousClock.now - started).inMilliseconds,
                     attempts: attempt, deliveredAt: Date()))
                 return .completed
             case .permanent(let reason):
@@ -206,6 +206,4 @@ private final class Counters: @unchecked Sendable {
 extension Duration {
     /// Whole milliseconds.
     var milliseconds: Int64 { components.seconds * 1000 + components.attoseconds / 1_000_000_000_000_000 }
-    /// Milliseconds with fractions.
-    var fractionalMilliseconds: Double { Double(components.seconds) * 1000 + Double(components.attoseconds) / 1e15 }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLISupport
 import Foundation
+import PipelineKit
 import Recognition
 
 /// `recognize classify`: label image files directly, without queues or database.
@@ -69,8 +70,7 @@ struct Classify: AsyncParsableCommand {
                 }
             }
         }
-        let elapsed = ContinuousClock.now - started
-        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        let seconds = (ContinuousClock.now - started).inSeconds
         if photos.count > 1 {
             // Model loading excluded: the rate is what a running recognizer sustains.
             let summary = String(format: "recognize: %d image(s) in %.2f s (%.1f images/s), %d failed\n",
