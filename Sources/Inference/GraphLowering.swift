@@ -452,6 +452,14 @@ final class GraphLowering {
             ops.append(LoweredOp(kind: .pointwise(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
             return
         }
+        if pointwiseKernels && groups > 1 && groups == c && cg == 1 && o == c && dilations == [1, 1] && pads[0] < kh && pads[1] < kw {
+            // Depthwise (multiplier 1): grouped OIHW weights are already [channel][kh][kw].
+            let kernel = try DepthwiseConvolution(batch: n, channels: c, input: [h, w], output: outSize, kernel: [kh, kw],
+                                                  strides: strides, pads: pads, weights: weights.values, bias: bias,
+                                                  low: fused.min, high: fused.max)
+            ops.append(LoweredOp(kind: .depthwise(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
+            return
+        }
         let biasID = addConstant(bias, shape: [o], name: "\(node.output[0]).bias")
         let (top, left, bottom, right) = (UInt32(pads[0]), UInt32(pads[1]), UInt32(pads[2]), UInt32(pads[3]))
         let (sh, sw, dh, dw) = (UInt32(strides[0]), UInt32(strides[1]), UInt32(dilations[0]), UInt32(dilations[1]))

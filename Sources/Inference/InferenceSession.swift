@@ -18,10 +18,15 @@ public final class InferenceSession: @unchecked Sendable {
         case xnn(xnn_runtime_t)
         case host(HostKernel, inputs: [UnsafePointer<Float>], outputs: [UnsafeMutablePointer<Float>])
         case pointwise(PointwiseConvolution, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, last: Bool)
+        case depthwise(DepthwiseConvolution, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, last: Bool)
     }
 
     private let lock = NSLock()
     private var steps: [Step] = []
+    /// What each step runs (its ONNX nodes), and its run times in nanoseconds while profiling is on.
+    private var stepNames: [String] = []
+    private var stepSamples: [[UInt64]] = []
+    private var profiling = false
     private var runtimes: [xnn_runtime_t] = []
     private var buffers: [UnsafeMutablePointer<Float>] = []
     private var threadpool: pthreadpool_t?
@@ -37,7 +42,7 @@ public final class InferenceSession: @unchecked Sendable {
         try self.init(model: model, batchSize: batchSize, threads: threads, pointwiseKernels: PointwiseConvolution.isSupported, logger: logger)
     }
 
-    /// As the public initializer; `pointwiseKernels: false` keeps 1x1 convolutions on XNNPACK (for comparisons).
+    /// As the public initializer; `pointwiseKernels: false` keeps 1x1 and depthwise convolutions on XNNPACK (for comparisons).
     init(model: ONNXModel, batchSize: Int, threads: Int, pointwiseKernels: Bool, logger: Logger = Logger(label: "Inference")) throws {
         guard batchSize >= 1, threads >= 1 else {
             throw InferenceError.invalidModel(detail: "batch size (\(batchSize)) and threads (\(threads)) must be at least 1")
@@ -78,19 +83,25 @@ public final class InferenceSession: @unchecked Sendable {
                 boundary.insert(input)
             }
         }
+        // Boundary tensors share a few buffers (see BufferPlan): live from their producing step to their last reader.
+        var lastReader: [String: Int] = [graph.output: Int.max]
+        for (index, op) in graph.ops.enumerated() {
+            for input in op.inputs where boundary.contains(input) { lastReader[input] = max(lastReader[input] ?? -1, stepOf[index]) }
+        }
+        let plan = BufferPlan(boundary.compactMap { name -> BufferPlan.Tensor? in
+            guard let value = graph.values[name], value.constant == nil, let first = producer[name] else { return nil }
+            return BufferPlan.Tensor(name: name, count: value.count, first: first, last: lastReader[name] ?? first)
+        })
+        let owned = plan.capacities.map { capacity -> UnsafeMutablePointer<Float> in
+            // XNNPACK reads up to XNN_EXTRA_BYTES past tensors (16 floats cover it); 64-byte alignment keeps the
+            // CKernels' vector loads within cache lines.
+            let bytes = (capacity + 16) * MemoryLayout<Float>.stride
+            let raw = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+            raw.initializeMemory(as: UInt8.self, repeating: 0, count: bytes)
+            return raw.bindMemory(to: Float.self, capacity: capacity + 16)
+        }
         var pointer: [String: UnsafeMutablePointer<Float>] = [:]
-        var owned: [UnsafeMutablePointer<Float>] = []
-        func allocate(_ count: Int) -> UnsafeMutablePointer<Float> {
-            // XNNPACK reads up to XNN_EXTRA_BYTES past tensors; 16 floats covers it.
-            let buffer = UnsafeMutablePointer<Float>.allocate(capacity: count + 16)
-            buffer.initialize(repeating: 0, count: count + 16)
-            owned.append(buffer)
-            return buffer
-        }
-        for name in boundary.sorted() {
-            guard let value = graph.values[name] else { continue }
-            pointer[name] = allocate(value.count)
-        }
+        for (name, index) in plan.assignment { pointer[name] = owned[index] }
         buffers = owned
         guard let input = pointer[graph.input], let output = pointer[graph.output] else {
             throw InferenceError.invalidModel(detail: "no buffer for the graph input or output")
@@ -104,6 +115,7 @@ public final class InferenceSession: @unchecked Sendable {
             while end < graph.ops.count && stepOf[end] == stepOf[start] { end += 1 }
             let slice = Array(graph.ops[start..<end])
             let op = slice[0]
+            stepNames.append(slice.map(\.origin).joined(separator: " + "))
             func buffers() throws -> (inputs: [UnsafePointer<Float>], outputs: [UnsafeMutablePointer<Float>]) {
                 let inputs = try op.inputs.map { name -> UnsafePointer<Float> in
                     if let constant = graph.values[name]?.constant { return UnsafePointer(constant) }
@@ -125,6 +137,12 @@ public final class InferenceSession: @unchecked Sendable {
                     throw InferenceError.invalidModel(detail: "1x1 convolution \(op.origin) needs one input and one output")
                 }
                 steps.append(.pointwise(kernel, input: inputs[0], output: outputs[0], last: end == graph.ops.count))
+            } else if case .depthwise(let kernel) = op.kind {
+                let (inputs, outputs) = try buffers()
+                guard inputs.count == 1, outputs.count == 1 else {
+                    throw InferenceError.invalidModel(detail: "depthwise convolution \(op.origin) needs one input and one output")
+                }
+                steps.append(.depthwise(kernel, input: inputs[0], output: outputs[0], last: end == graph.ops.count))
             } else {
                 let runtime = try Self.buildRuntime(slice, graph: graph, boundary: boundary, pointer: pointer, threadpool: threadpool,
                                                     yieldWorkers: end == graph.ops.count)
@@ -136,8 +154,9 @@ public final class InferenceSession: @unchecked Sendable {
         logger.debug("compiled ONNX model for XNNPACK", metadata: [
             "model.source": "\(model.source)", "inference.batch": "\(batchSize)", "inference.threads": "\(threads)",
             "inference.xnn_nodes": "\(graph.ops.filter(\.isXNN).count)",
-            "inference.host_kernels": "\(graph.ops.filter { !$0.isXNN && !$0.isPointwise }.count)",
-            "inference.pointwise_kernels": "\(graph.ops.filter(\.isPointwise).count)", "inference.steps": "\(steps.count)",
+            "inference.host_kernels": "\(graph.ops.filter { !$0.isXNN && !$0.isCKernel }.count)",
+            "inference.pointwise_kernels": "\(graph.ops.filter(\.isPointwise).count)",
+            "inference.depthwise_kernels": "\(graph.ops.filter(\.isDepthwise).count)", "inference.steps": "\(steps.count)",
         ])
     }
 
@@ -207,7 +226,7 @@ public final class InferenceSession: @unchecked Sendable {
     deinit {
         for runtime in runtimes { xnn_delete_runtime(runtime) }
         if let threadpool { pthreadpool_destroy(threadpool) }
-        for buffer in buffers { buffer.deallocate() }
+        for buffer in buffers { UnsafeMutableRawPointer(buffer).deallocate() }
     }
 
     /// Runs a batch given in NHWC order (height, width, channels per image) — what image decoders produce.
@@ -240,8 +259,30 @@ public final class InferenceSession: @unchecked Sendable {
         return try execute()
     }
 
+    /// Starts (clearing earlier samples) or stops timing each step of every run; see `stepProfile()`.
+    public func setProfiling(_ enabled: Bool) {
+        lock.withLock {
+            profiling = enabled
+            stepSamples = Array(repeating: [], count: steps.count)
+        }
+    }
+
+    /// Median time of each step (in execution order) over the runs since `setProfiling(true)`: where an
+    /// inference spends its time, for `recognize bench --profile`.
+    public func stepProfile() -> [StepTiming] {
+        lock.withLock {
+            zip(stepNames, stepSamples).map { name, samples in
+                let sorted = samples.sorted()
+                let median = sorted.isEmpty ? 0 : Double(sorted[sorted.count / 2]) / 1000
+                return StepTiming(nodes: name, medianMicroseconds: median, runs: samples.count)
+            }
+        }
+    }
+
     private func execute() throws -> [Float] {
-        for step in steps {
+        for (index, step) in steps.enumerated() {
+            let start = profiling ? DispatchTime.now().uptimeNanoseconds : 0
+            defer { if profiling { stepSamples[index].append(DispatchTime.now().uptimeNanoseconds - start) } }
             switch step {
             case .xnn(let runtime):
                 let status = xnn_invoke_runtime(runtime)
@@ -250,8 +291,19 @@ public final class InferenceSession: @unchecked Sendable {
                 kernel(inputs, outputs)
             case .pointwise(let kernel, let input, let output, let last):
                 kernel.run(input: input, output: output, threadpool: threadpool, yieldWorkers: last)
+            case .depthwise(let kernel, let input, let output, let last):
+                kernel.run(input: input, output: output, threadpool: threadpool, yieldWorkers: last)
             }
         }
         return Array(UnsafeBufferPointer(start: outputBuffer, count: outputTotal))
     }
+}
+
+/// The median time of one step of an inference (an XNNPACK runtime, a CKernels convolution or a host kernel).
+public struct StepTiming: Sendable {
+    /// The ONNX nodes the step runs, joined by " + ".
+    public let nodes: String
+    public let medianMicroseconds: Double
+    /// Runs measured.
+    public let runs: Int
 }

@@ -17,13 +17,15 @@ typealias XNNDefine = (xnn_subgraph_t, [UInt32], [UInt32]) -> xnn_status
 /// Runs a CPU kernel that XNNPACK (this version) lacks, on raw buffers.
 typealias HostKernel = @Sendable ([UnsafePointer<Float>], [UnsafeMutablePointer<Float>]) -> Void
 
-/// One operation after lowering: an XNNPACK subgraph node, a host kernel, or a 1x1 convolution on CKernels.
+/// One operation after lowering: an XNNPACK subgraph node, a host kernel, or a 1x1 or depthwise convolution on CKernels.
 struct LoweredOp {
     enum Kind {
         case xnn(XNNDefine)
         case host(HostKernel)
         /// Runs between XNNPACK runtimes like a host kernel, but on the session's thread pool.
         case pointwise(PointwiseConvolution)
+        /// Like `pointwise`, for depthwise convolutions.
+        case depthwise(DepthwiseConvolution)
     }
     var kind: Kind
     var inputs: [String]
@@ -40,6 +42,14 @@ struct LoweredOp {
         if case .pointwise = kind { return true }
         return false
     }
+
+    var isDepthwise: Bool {
+        if case .depthwise = kind { return true }
+        return false
+    }
+
+    /// Runs on a CKernels kernel (pointwise or depthwise).
+    var isCKernel: Bool { isPointwise || isDepthwise }
 }
 
 /// The whole model lowered for a fixed batch size: ops in execution order plus every value they touch.

@@ -135,6 +135,16 @@ public final class Classifier: @unchecked Sendable {
         }
     }
 
+    /// Starts (clearing earlier samples) or stops timing each inference step in every session.
+    public func setProfiling(_ enabled: Bool) {
+        lock.withLock { for session in sessions.values { session.setProfiling(enabled) } }
+    }
+
+    /// Per-step median times of the session for `batchSize` images (empty if there is none).
+    public func stepProfile(batchSize: Int) -> [StepTiming] {
+        lock.withLock { sessions[batchSize]?.stepProfile() ?? [] }
+    }
+
     /// Powers of two adding up to `count`, largest first.
     static func chunkSizes(_ count: Int) -> [Int] {
         var sizes: [Int] = []

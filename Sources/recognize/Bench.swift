@@ -24,6 +24,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Timed runs per configuration (after one warm-up run).")
     var iterations: Int = 20
 
+    @Flag(help: "Also print each inference step's median time (one JSON line per step) for every configuration.")
+    var profile = false
+
     @Flag(help: "Serve timing rounds for Scripts/bench: load one configuration (first batch size and thread count), print a ready line, then for each stdin line N run N timed inferences and print their ms per batch.")
     var serve = false
 
@@ -57,6 +60,10 @@ struct Bench: AsyncParsableCommand {
             let classifier = try options.loadClassifier()
             for batch in batches {
                 let input = (0..<batch).map { pixels[$0 % pixels.count] }
+                if profile {
+                    try classifier.prepare(maxBatchSize: batch)
+                    classifier.setProfiling(true)
+                }
                 var samples: [Double] = []
                 for run in 0...iterations {
                     let start = DispatchTime.now()
@@ -67,6 +74,11 @@ struct Bench: AsyncParsableCommand {
                 emit(["stage": "inference", "engine": "xnnpack", "batch": batch, "threads": threadCount,
                       "median_ms_per_batch": median, "median_ms_per_image": median / Double(batch),
                       "images_per_s": Double(batch) * 1000 / median])
+                for step in classifier.stepProfile(batchSize: batch) where profile {
+                    emit(["stage": "step", "batch": batch, "threads": threadCount, "nodes": step.nodes,
+                          "median_us": step.medianMicroseconds, "runs": step.runs])
+                }
+                classifier.setProfiling(false)
             }
         }
     }

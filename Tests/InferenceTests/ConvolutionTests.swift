@@ -115,6 +115,21 @@ struct ConvolutionTests {
     static let cases = [
         ConvCase(label: "depthwise 3x3 stride 2 asymmetric pads", input: [2, 8, 9, 9], weight: [8, 1, 3, 3], groups: 8,
                  pads: [0, 0, 1, 1], strides: [2, 2], dilations: [1, 1]),
+        // 43 channels: CKernels' 8-channel strips and the per-pixel tail; uneven pads make edge taps vary by side.
+        ConvCase(label: "depthwise 5x5 stride 2, 43 channels, uneven pads", input: [2, 43, 10, 9], weight: [43, 1, 5, 5], groups: 43,
+                 pads: [2, 1, 1, 2], strides: [2, 2], dilations: [1, 1]),
+        ConvCase(label: "depthwise 3x3 stride 1, 40 channels", input: [1, 40, 6, 5], weight: [40, 1, 3, 3], groups: 40,
+                 pads: [1, 1, 1, 1], strides: [1, 1], dilations: [1, 1]),
+        // Wide rows: whole 8-pixel strips inside the image (unchecked) between checked edge strips.
+        ConvCase(label: "depthwise 3x3 stride 1, 24 channels, 21 wide", input: [1, 24, 5, 21], weight: [24, 1, 3, 3], groups: 24,
+                 pads: [1, 1, 1, 1], strides: [1, 1], dilations: [1, 1]),
+        ConvCase(label: "depthwise 5x5 stride 2, 16 channels, 40 wide", input: [1, 16, 7, 40], weight: [16, 1, 5, 5], groups: 16,
+                 pads: [2, 2, 1, 1], strides: [2, 2], dilations: [1, 1]),
+        ConvCase(label: "depthwise 3x3 strides 1x2, batch 2", input: [2, 16, 6, 20], weight: [16, 1, 3, 3], groups: 16,
+                 pads: [1, 0, 1, 1], strides: [1, 2], dilations: [1, 1]),
+        // No strip kernel for 7-wide windows: every pixel takes the per-pixel path.
+        ConvCase(label: "depthwise 7x7, 12 channels", input: [1, 12, 9, 10], weight: [12, 1, 7, 7], groups: 12,
+                 pads: [3, 3, 3, 3], strides: [1, 1], dilations: [1, 1]),
         ConvCase(label: "depthwise multiplier 2, 5x5", input: [1, 4, 11, 7], weight: [8, 1, 5, 5], groups: 4,
                  pads: [2, 2, 2, 2], strides: [1, 1], dilations: [1, 1]),
         ConvCase(label: "grouped (4 groups) dilated", input: [1, 8, 10, 10], weight: [12, 2, 3, 3], groups: 4,
@@ -141,9 +156,11 @@ struct ConvolutionTests {
 
         let lowered = try GraphLowering(model: model, batchSize: spec.input[0]).lower()
         // The conv is the only compute node (XNNPACK or CKernels); the rest is the NHWC -> NCHW output transpose.
-        #expect(lowered.ops.filter { $0.isXNN || $0.isPointwise }.count == 1, "BN and Clip should fold into the single conv node")
+        #expect(lowered.ops.filter { $0.isXNN || $0.isCKernel }.count == 1, "BN and Clip should fold into the single conv node")
         let isPointwise = spec.weight[2] == 1 && spec.weight[3] == 1 && spec.groups == 1 && spec.strides == [1, 1]
         #expect(lowered.ops.filter(\.isPointwise).count == (isPointwise && PointwiseConvolution.isSupported ? 1 : 0))
+        let isDepthwise = spec.groups > 1 && spec.groups == spec.input[1] && spec.weight[0] == spec.input[1] && spec.dilations == [1, 1]
+        #expect(lowered.ops.filter(\.isDepthwise).count == (isDepthwise && PointwiseConvolution.isSupported ? 1 : 0))
 
         let reference = referenceConv(input: input, shape: spec.input, weights: weights, weightShape: spec.weight, bias: bias,
                                       groups: spec.groups, pads: spec.pads, strides: spec.strides, dilations: spec.dilations)
@@ -179,7 +196,7 @@ struct EfficientNetLoweringTests {
                 && (node.attribute.first { $0.name == "group" }?.i ?? 1) == 1
         }.count
         let lowered = try GraphLowering(model: model, batchSize: 1, pointwiseKernels: pointwiseKernels).lower()
-        let hostKernels = lowered.ops.filter { !$0.isXNN && !$0.isPointwise }.count
+        let hostKernels = lowered.ops.filter { !$0.isXNN && !$0.isCKernel }.count
         #expect(hostKernels == 0)
         #expect(lowered.ops.count == counted)
         #expect(pointwise > 0)

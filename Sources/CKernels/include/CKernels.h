@@ -1,4 +1,5 @@
-// Hand-written CPU kernels the Debian XNNPACK build runs slowly: an AVX2/FMA f32 GEMM for 1x1 convolutions.
+// Hand-written CPU kernels the Debian XNNPACK build runs slowly: an AVX2/FMA f32 GEMM for 1x1 convolutions
+// and a direct depthwise convolution.
 #pragma once
 #include <stddef.h>
 
@@ -26,6 +27,26 @@ void ck_pointwise_destroy(ck_pointwise *op);
 /// `yield_workers` non-zero puts the pool's threads to sleep afterwards instead of letting them spin for the next job.
 /// Must only be called when ck_pointwise_supported() returned 1.
 void ck_pointwise_run(const ck_pointwise *op, size_t pixels, const float *input, float *output, void *threadpool,
+                      int yield_workers);
+
+/// Weights of a depthwise convolution (one filter per channel, NHWC) packed for ck_depthwise_run; opaque.
+typedef struct ck_depthwise ck_depthwise;
+
+/// Packs `weights` ([channels][kernel_h][kernel_w], ONNX grouped OIHW) and `bias` ([channels], may be NULL) for
+/// fixed input/output sizes, strides and leading pads (trailing pads follow from the sizes); dilation 1.
+/// Outputs are clamped to [output_min, output_max]. Returns NULL on bad sizes or when out of memory.
+/// Uses the same CPU features as the pointwise kernel (check ck_pointwise_supported()).
+ck_depthwise *ck_depthwise_create(size_t channels, size_t kernel_h, size_t kernel_w, size_t stride_h, size_t stride_w,
+                                  size_t pad_top, size_t pad_left, size_t input_h, size_t input_w, size_t output_h,
+                                  size_t output_w, const float *weights, const float *bias, float output_min,
+                                  float output_max);
+
+/// Frees packed weights (NULL is fine).
+void ck_depthwise_destroy(ck_depthwise *op);
+
+/// output[batch][output_h][output_w][channels] from input[batch][input_h][input_w][channels], split by output rows
+/// across `threadpool` (NULL runs on the calling thread); `yield_workers` as for ck_pointwise_run.
+void ck_depthwise_run(const ck_depthwise *op, size_t batch, const float *input, float *output, void *threadpool,
                       int yield_workers);
 
 #ifdef __cplusplus

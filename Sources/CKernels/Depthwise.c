@@ -1,0 +1,273 @@
+// A register-tiled f32 depthwise convolution (NHWC, one filter per channel) with fused bias and clamp, written
+// because Debian's XNNPACK build computes each output pixel's taps into one or two accumulators and waits on
+// FMA latency (EfficientNet-Lite0's 5x5 layers ran at about half of onnxruntime's speed).
+//
+// Layout: weights are packed once as the bias row, then one row per tap (ky, kx), each row `channels` wide
+// rounded up to 16, so a tap's channels are contiguous like the NHWC input.
+// Output pixels whose window lies inside the image horizontally are computed in tiles of up to 6 neighbouring
+// pixels x 16 channels: 12 ymm accumulators and 2 weight vectors; each input vector feeds one FMA straight
+// from memory, so a tap costs 2 weight loads + 12 FMAs and nothing waits on FMA latency. Pixels near the left
+// and right edges (their windows reach into the padding) are computed one at a time, 64 channels at once,
+// skipping the padding taps; rows at the top and bottom skip the padding rows. Tasks are blocks of output rows
+// times channel ranges, so a 7x7 layer still splits over threads.
+#include "CKernels.h"
+
+#include <pthreadpool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define CK_HAVE_X86 1
+#else
+#define CK_HAVE_X86 0
+#endif
+
+enum { CK_DW_PIXELS = 8, CK_DW_CHANNELS = 16 };
+
+struct ck_depthwise {
+    size_t channels, stride_c;  // channels, and the packed row width (channels rounded up to 16)
+    size_t kh, kw, sh, sw, pad_top, pad_left;
+    size_t in_h, in_w, out_h, out_w;
+    float bounds[2];
+    float *packed;  // (1 + kh * kw) rows of stride_c floats: bias, then taps
+};
+
+ck_depthwise *ck_depthwise_create(size_t channels, size_t kernel_h, size_t kernel_w, size_t stride_h, size_t stride_w,
+                                  size_t pad_top, size_t pad_left, size_t input_h, size_t input_w, size_t output_h,
+                                  size_t output_w, const float *weights, const float *bias, float output_min,
+                                  float output_max) {
+    if (channels == 0 || kernel_h == 0 || kernel_w == 0 || stride_h == 0 || stride_w == 0 || input_h == 0 ||
+        input_w == 0 || output_h == 0 || output_w == 0 || pad_top >= kernel_h || pad_left >= kernel_w) {
+        return NULL;
+    }
+    ck_depthwise *op = calloc(1, sizeof *op);
+    if (op == NULL) return NULL;
+    const size_t stride_c = (channels + CK_DW_CHANNELS - 1) & ~(size_t)(CK_DW_CHANNELS - 1);
+    *op = (ck_depthwise){channels, stride_c, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, input_h, input_w,
+                         output_h, output_w, {output_min, output_max}, NULL};
+    const size_t taps = kernel_h * kernel_w;
+    size_t bytes = (1 + taps) * stride_c * sizeof(float);
+    bytes = (bytes + 63) & ~(size_t)63;  // aligned_alloc wants a multiple of the alignment
+    op->packed = aligned_alloc(64, bytes);
+    if (op->packed == NULL) {
+        free(op);
+        return NULL;
+    }
+    memset(op->packed, 0, bytes);
+    for (size_t c = 0; c < channels; c++) {
+        op->packed[c] = bias != NULL ? bias[c] : 0.0f;
+        for (size_t t = 0; t < taps; t++) op->packed[(1 + t) * stride_c + c] = weights[c * taps + t];
+    }
+    return op;
+}
+
+void ck_depthwise_destroy(ck_depthwise *op) {
+    if (op == NULL) return;
+    free(op->packed);
+    free(op);
+}
+
+#if CK_HAVE_X86
+#define CK_TARGET __attribute__((target("avx2,fma")))
+
+typedef struct {
+    const ck_depthwise *op;
+    const float *input;
+    float *output;
+} ck_depthwise_job;
+
+// One output row's window: its image, the input row of its first tap row (negative in the top padding) and the
+// tap rows [ky_begin, ky_end) that lie inside the image.
+typedef struct {
+    const float *image;
+    ptrdiff_t iy0;
+    size_t ky_begin, ky_end;
+} ck_window;
+
+// `pixels` neighbouring output pixels from column ox0, channels [c_begin, c_end) in groups of 8 (c_end - c_begin a
+// multiple of 8), for a kw-wide window moving `stride` columns per pixel; all three compile-time constants at every
+// call site. Each input vector of a window row is loaded once and feeds every pixel whose window covers it (up
+// to kw FMAs), with the row's kw weight vectors and the pixels' accumulators in registers. With `checked`, input
+// columns outside the image (the horizontal padding) are skipped; without, the strip must lie inside.
+static inline __attribute__((always_inline)) CK_TARGET void
+ck_dw_strip(const int pixels, const int kw, const int stride, const int checked, const ck_depthwise *op,
+            const ck_window *win, size_t ox0, size_t c_begin, size_t c_end, float *out) {
+    const size_t C = op->channels, S = op->stride_c, row = op->in_w * C;
+    const int span = (pixels - 1) * stride + kw;  // input columns the strip reads
+    const ptrdiff_t ix0 = (ptrdiff_t)(ox0 * (size_t)stride) - (ptrdiff_t)op->pad_left;
+    // Input columns j in [j_begin, j_end) of the strip lie inside the image.
+    const ptrdiff_t limit = (ptrdiff_t)op->in_w - ix0;
+    const int j_begin = checked && ix0 < 0 ? (int)(-ix0) : 0;
+    const int j_end = checked && limit < span ? (int)limit : span;
+    const __m256 low = _mm256_broadcast_ss(&op->bounds[0]), high = _mm256_broadcast_ss(&op->bounds[1]);
+    for (size_t c = c_begin; c < c_end; c += 8) {
+        __m256 acc[8];
+        const __m256 bias = _mm256_load_ps(op->packed + c);
+        for (int p = 0; p < pixels; p++) acc[p] = bias;
+        for (size_t ky = win->ky_begin; ky < win->ky_end; ky++) {
+            const float *x = win->image + (size_t)(win->iy0 + (ptrdiff_t)ky) * row + c;
+            const float *w = op->packed + (1 + ky * (size_t)kw) * S + c;
+            __m256 wv[5];
+#pragma clang loop unroll(full)
+            for (int kx = 0; kx < kw; kx++) wv[kx] = _mm256_load_ps(w + kx * S);
+            // Fully unrolled, so acc[] and wv[] are registers and the kx test below is decided at compile time.
+#pragma clang loop unroll(full)
+            for (int j = 0; j < span; j++) {
+                if (checked && (j < j_begin || j >= j_end)) continue;
+                const __m256 xv = _mm256_loadu_ps(x + (ptrdiff_t)(ix0 + j) * (ptrdiff_t)C);
+#pragma clang loop unroll(full)
+                for (int p = 0; p < pixels; p++) {
+                    const int kx = j - p * stride;
+                    if (kx >= 0 && kx < kw) acc[p] = _mm256_fmadd_ps(xv, wv[kx], acc[p]);
+                }
+            }
+        }
+        for (int p = 0; p < pixels; p++) _mm256_storeu_ps(out + p * C + c, _mm256_min_ps(_mm256_max_ps(acc[p], low), high));
+    }
+}
+
+typedef void (*ck_dw_strip_fn)(const ck_depthwise *, const ck_window *, size_t, size_t, size_t, float *);
+
+#define CK_DEFINE_DW_STRIP(PIXELS, KW, STRIDE, CHECKED)                                                               \
+    static CK_TARGET void ck_dw_strip_##PIXELS##_##KW##_##STRIDE##_##CHECKED(                                          \
+        const ck_depthwise *op, const ck_window *win, size_t ox0, size_t c0, size_t c1, float *out) {                   \
+        ck_dw_strip(PIXELS, KW, STRIDE, CHECKED, op, win, ox0, c0, c1, out);                                           \
+    }
+#define CK_DEFINE_DW_STRIPS(KW, STRIDE, CHECKED)                                                                      \
+    CK_DEFINE_DW_STRIP(1, KW, STRIDE, CHECKED) CK_DEFINE_DW_STRIP(2, KW, STRIDE, CHECKED)                              \
+    CK_DEFINE_DW_STRIP(3, KW, STRIDE, CHECKED) CK_DEFINE_DW_STRIP(4, KW, STRIDE, CHECKED)                              \
+    CK_DEFINE_DW_STRIP(5, KW, STRIDE, CHECKED) CK_DEFINE_DW_STRIP(6, KW, STRIDE, CHECKED)                              \
+    CK_DEFINE_DW_STRIP(7, KW, STRIDE, CHECKED) CK_DEFINE_DW_STRIP(8, KW, STRIDE, CHECKED)                              \
+    static const ck_dw_strip_fn ck_dw_strips_##KW##_##STRIDE##_##CHECKED[CK_DW_PIXELS + 1] = {                         \
+        NULL, ck_dw_strip_1_##KW##_##STRIDE##_##CHECKED, ck_dw_strip_2_##KW##_##STRIDE##_##CHECKED,                    \
+        ck_dw_strip_3_##KW##_##STRIDE##_##CHECKED, ck_dw_strip_4_##KW##_##STRIDE##_##CHECKED,                          \
+        ck_dw_strip_5_##KW##_##STRIDE##_##CHECKED, ck_dw_strip_6_##KW##_##STRIDE##_##CHECKED,                          \
+        ck_dw_strip_7_##KW##_##STRIDE##_##CHECKED, ck_dw_strip_8_##KW##_##STRIDE##_##CHECKED};
+CK_DEFINE_DW_STRIPS(3, 1, 0) CK_DEFINE_DW_STRIPS(3, 2, 0) CK_DEFINE_DW_STRIPS(5, 1, 0) CK_DEFINE_DW_STRIPS(5, 2, 0)
+CK_DEFINE_DW_STRIPS(3, 1, 1) CK_DEFINE_DW_STRIPS(3, 2, 1) CK_DEFINE_DW_STRIPS(5, 1, 1) CK_DEFINE_DW_STRIPS(5, 2, 1)
+
+// The strip kernels for this window width and stride (unchecked [0] and checked [1]), or NULL: other geometries
+// take the per-pixel path.
+typedef struct {
+    const ck_dw_strip_fn *fns[2];
+} ck_dw_strip_set;
+
+static int ck_dw_strips_for(size_t kw, size_t stride, ck_dw_strip_set *set) {
+    if (kw == 3 && stride == 1) *set = (ck_dw_strip_set){{ck_dw_strips_3_1_0, ck_dw_strips_3_1_1}};
+    else if (kw == 3 && stride == 2) *set = (ck_dw_strip_set){{ck_dw_strips_3_2_0, ck_dw_strips_3_2_1}};
+    else if (kw == 5 && stride == 1) *set = (ck_dw_strip_set){{ck_dw_strips_5_1_0, ck_dw_strips_5_1_1}};
+    else if (kw == 5 && stride == 2) *set = (ck_dw_strip_set){{ck_dw_strips_5_2_0, ck_dw_strips_5_2_1}};
+    else return 0;
+    return 1;
+}
+
+// One output pixel (any column: taps outside the image are skipped) x (8 * vectors) channels from channel c.
+static inline __attribute__((always_inline)) CK_TARGET void
+ck_dw_pixel(const int vectors, const ck_depthwise *op, const ck_window *win, ptrdiff_t ix0, size_t kx_begin,
+            size_t kx_end, size_t c, float *out) {
+    const size_t C = op->channels, S = op->stride_c, row = op->in_w * C;
+    __m256 acc[8];
+    for (int v = 0; v < vectors; v++) acc[v] = _mm256_load_ps(op->packed + c + 8 * v);
+    for (size_t ky = win->ky_begin; ky < win->ky_end; ky++) {
+        const float *x = win->image + (size_t)(win->iy0 + (ptrdiff_t)ky) * row + c;
+        const float *w = op->packed + (1 + ky * op->kw) * S + c;
+        for (size_t kx = kx_begin; kx < kx_end; kx++) {
+            const float *xp = x + (size_t)(ix0 + (ptrdiff_t)kx) * C, *wp = w + kx * S;
+            for (int v = 0; v < vectors; v++) acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(xp + 8 * v), _mm256_load_ps(wp + 8 * v), acc[v]);
+        }
+    }
+    const __m256 low = _mm256_broadcast_ss(&op->bounds[0]), high = _mm256_broadcast_ss(&op->bounds[1]);
+    for (int v = 0; v < vectors; v++) _mm256_storeu_ps(out + 8 * v, _mm256_min_ps(_mm256_max_ps(acc[v], low), high));
+}
+
+static CK_TARGET void ck_dw_pixel_8(const ck_depthwise *op, const ck_window *win, ptrdiff_t ix0, size_t kx_begin,
+                                    size_t kx_end, size_t c, float *out) {
+    ck_dw_pixel(8, op, win, ix0, kx_begin, kx_end, c, out);
+}
+static CK_TARGET void ck_dw_pixel_1(const ck_depthwise *op, const ck_window *win, ptrdiff_t ix0, size_t kx_begin,
+                                    size_t kx_end, size_t c, float *out) {
+    ck_dw_pixel(1, op, win, ix0, kx_begin, kx_end, c, out);
+}
+
+// One output pixel, channels [c, c_end), any column.
+static CK_TARGET void ck_dw_edge_pixel(const ck_depthwise *op, const ck_window *win, size_t ox, size_t c, size_t c_end,
+                                       float *out) {
+    const size_t C = op->channels, S = op->stride_c, row = op->in_w * C;
+    const ptrdiff_t ix0 = (ptrdiff_t)(ox * op->sw) - (ptrdiff_t)op->pad_left;
+    const size_t kx_begin = ix0 < 0 ? (size_t)(-ix0) : 0;
+    const ptrdiff_t kx_limit = (ptrdiff_t)op->in_w - ix0;
+    const size_t kx_end = kx_limit < (ptrdiff_t)op->kw ? (size_t)kx_limit : op->kw;
+    for (; c + 64 <= c_end; c += 64) ck_dw_pixel_8(op, win, ix0, kx_begin, kx_end, c, out + c);
+    for (; c + 8 <= c_end; c += 8) ck_dw_pixel_1(op, win, ix0, kx_begin, kx_end, c, out + c);
+    for (; c < c_end; c++) {
+        float a = op->packed[c];
+        for (size_t ky = win->ky_begin; ky < win->ky_end; ky++) {
+            const float *x = win->image + (size_t)(win->iy0 + (ptrdiff_t)ky) * row + c;
+            const float *w = op->packed + (1 + ky * op->kw) * S + c;
+            for (size_t kx = kx_begin; kx < kx_end; kx++) a += x[(size_t)(ix0 + (ptrdiff_t)kx) * C] * w[kx * S];
+        }
+        a = a < op->bounds[0] ? op->bounds[0] : a;
+        out[c] = a > op->bounds[1] ? op->bounds[1] : a;
+    }
+}
+
+// Output rows [first_row, first_row + row_count) of the whole batch (row index = image * out_h + y), channels
+// [first_channel, first_channel + channel_count).
+static CK_TARGET void ck_dw_task(void *context, size_t first_row, size_t first_channel, size_t row_count,
+                                 size_t channel_count) {
+    const ck_depthwise_job *job = context;
+    const ck_depthwise *op = job->op;
+    const size_t C = op->channels, c_end = first_channel + channel_count;
+    // Whole 8-channel groups go to the strip kernels when the geometry has one; the rest to the per-pixel path.
+    ck_dw_strip_set strips;
+    const size_t c8_end = ck_dw_strips_for(op->kw, op->sw, &strips) ? first_channel + (channel_count & ~(size_t)7) : first_channel;
+    for (size_t r = first_row; r < first_row + row_count; r++) {
+        const size_t image = r / op->out_h, oy = r % op->out_h;
+        const ptrdiff_t iy0 = (ptrdiff_t)(oy * op->sh) - (ptrdiff_t)op->pad_top;
+        ck_window win = {job->input + image * op->in_h * op->in_w * C, iy0, 0, op->kh};
+        if (iy0 < 0) win.ky_begin = (size_t)(-iy0);
+        const ptrdiff_t ky_limit = (ptrdiff_t)op->in_h - iy0;
+        if (ky_limit < (ptrdiff_t)op->kh) win.ky_end = (size_t)ky_limit;
+        float *out = job->output + r * op->out_w * C;
+        if (c8_end > first_channel) {
+            for (size_t ox = 0; ox < op->out_w; ox += CK_DW_PIXELS) {
+                const size_t left = op->out_w - ox, pixels = left < CK_DW_PIXELS ? left : CK_DW_PIXELS;
+                // Checked when the strip's first or last window reaches into the horizontal padding.
+                const int checked = ox * op->sw < op->pad_left || (ox + pixels - 1) * op->sw + op->kw > op->in_w + op->pad_left;
+                strips.fns[checked][pixels](op, &win, ox, first_channel, c8_end, out + ox * C);
+            }
+        }
+        if (c8_end < c_end) {
+            for (size_t ox = 0; ox < op->out_w; ox++) ck_dw_edge_pixel(op, &win, ox, c8_end, c_end, out + ox * C);
+        }
+    }
+}
+#endif
+
+void ck_depthwise_run(const ck_depthwise *op, size_t batch, const float *input, float *output, void *threadpool,
+                      int yield_workers) {
+#if CK_HAVE_X86
+    const size_t rows = batch * op->out_h;
+    if (rows == 0) return;
+    pthreadpool_t pool = threadpool;
+    const size_t threads = pool != NULL ? pthreadpool_get_threads_count(pool) : 1;
+    size_t rows_per_task = rows, channels_per_task = op->channels;
+    if (threads > 1) {
+        // A few tasks per thread balance uneven progress on a shared machine; small images split channels too.
+        const size_t wanted = 4 * threads;
+        rows_per_task = (rows + wanted - 1) / wanted;
+        const size_t row_tasks = (rows + rows_per_task - 1) / rows_per_task;
+        if (row_tasks < wanted) {
+            const size_t splits = (wanted + row_tasks - 1) / row_tasks;
+            channels_per_task = ((op->channels + splits - 1) / splits + 15) & ~(size_t)15;
+        }
+    }
+    ck_depthwise_job job = {op, input, output};
+    pthreadpool_parallelize_2d_tile_2d(pool, ck_dw_task, &job, rows, op->channels, rows_per_task, channels_per_task,
+                                       PTHREADPOOL_FLAG_DISABLE_DENORMALS | (yield_workers ? PTHREADPOOL_FLAG_YIELD_WORKERS : 0));
+#else
+    (void)op; (void)batch; (void)input; (void)output; (void)threadpool; (void)yield_workers;
+#endif
+}
