@@ -22,13 +22,13 @@ final class GraphLowering {
     private var declaredBatch: Int?
     private let storage = ConstantStorage()
     /// Whether 1x1 convolutions go to the CKernels GEMM rather than XNNPACK.
-    private let pointwiseKernels: Bool
+    private let ownKernels: Bool
 
-    init(model: ONNXModel, batchSize: Int, pointwiseKernels: Bool = PointwiseConvolution.isSupported) {
+    init(model: ONNXModel, batchSize: Int, ownKernels: Bool = PointwiseConvolution.isSupported) {
         self.model = model
         self.batchSize = batchSize
         self.nodes = model.proto.graph.node
-        self.pointwiseKernels = pointwiseKernels && PointwiseConvolution.isSupported
+        self.ownKernels = ownKernels && PointwiseConvolution.isSupported
     }
 
     /// Lowers the whole graph; throws on the first unsupported or malformed node.
@@ -445,19 +445,21 @@ final class GraphLowering {
         let x = try ensure(inputName, .nhwc, origin: node.displayName)
         let fused = fusedActivation(for: node.output[0])
         define(fused.output, shape: [n, o, outSize[0], outSize[1]], layout: .nhwc)
-        if pointwiseKernels && kh == 1 && kw == 1 && groups == 1 && strides == [1, 1] && pads == [0, 0, 0, 0] {
+        if ownKernels && kh == 1 && kw == 1 && groups == 1 && strides == [1, 1] && pads == [0, 0, 0, 0] {
             // NHWC makes a 1x1 convolution a plain GEMM over pixels, and OIHW weights are already [out][in].
             let kernel = try PointwiseConvolution(pixels: n * h * w, inputChannels: c, outputChannels: o, weights: weights.values,
                                                   bias: bias, low: fused.min, high: fused.max)
-            ops.append(LoweredOp(kind: .pointwise(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
+            ops.append(LoweredOp(kind: .kernel(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
             return
         }
-        if pointwiseKernels && groups > 1 && groups == c && cg == 1 && o == c && dilations == [1, 1] && pads[0] < kh && pads[1] < kw {
-            // Depthwise (multiplier 1): grouped OIHW weights are already [channel][kh][kw].
-            let kernel = try DepthwiseConvolution(batch: n, channels: c, input: [h, w], output: outSize, kernel: [kh, kw],
-                                                  strides: strides, pads: pads, weights: weights.values, bias: bias,
-                                                  low: fused.min, high: fused.max)
-            ops.append(LoweredOp(kind: .depthwise(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
+        let geometry = WindowedConvolution.Geometry(inputChannels: c, outputChannels: o, input: [h, w], output: outSize,
+                                                    kernel: [kh, kw], strides: strides, pads: pads)
+        let windowed: WindowedConvolution.Kind? = groups == 1 ? .dense : (groups == c && cg == 1 && o == c ? .depthwise : nil)
+        if ownKernels, let windowed, dilations == [1, 1], WindowedConvolution.supports(geometry) {
+            // Grouped OIHW weights of a depthwise convolution are already [channel][kh][kw].
+            let kernel = try WindowedConvolution(windowed, batch: n, geometry: geometry, weights: weights.values, bias: bias,
+                                                 low: fused.min, high: fused.max)
+            ops.append(LoweredOp(kind: .kernel(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
             return
         }
         let biasID = addConstant(bias, shape: [o], name: "\(node.output[0]).bias")

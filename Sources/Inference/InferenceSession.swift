@@ -17,8 +17,7 @@ public final class InferenceSession: @unchecked Sendable {
     private enum Step {
         case xnn(xnn_runtime_t)
         case host(HostKernel, inputs: [UnsafePointer<Float>], outputs: [UnsafeMutablePointer<Float>])
-        case pointwise(PointwiseConvolution, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, last: Bool)
-        case depthwise(DepthwiseConvolution, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, last: Bool)
+        case kernel(any ConvolutionKernel, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, last: Bool)
     }
 
     private let lock = NSLock()
@@ -39,18 +38,18 @@ public final class InferenceSession: @unchecked Sendable {
 
     /// Compiles `model` for `batchSize` images using `threads` threads (1 runs on the caller's thread).
     public convenience init(model: ONNXModel, batchSize: Int, threads: Int, logger: Logger = Logger(label: "Inference")) throws {
-        try self.init(model: model, batchSize: batchSize, threads: threads, pointwiseKernels: PointwiseConvolution.isSupported, logger: logger)
+        try self.init(model: model, batchSize: batchSize, threads: threads, ownKernels: PointwiseConvolution.isSupported, logger: logger)
     }
 
-    /// As the public initializer; `pointwiseKernels: false` keeps 1x1 and depthwise convolutions on XNNPACK (for comparisons).
-    init(model: ONNXModel, batchSize: Int, threads: Int, pointwiseKernels: Bool, logger: Logger = Logger(label: "Inference")) throws {
+    /// As the public initializer; `ownKernels: false` keeps every convolution on XNNPACK (for comparisons).
+    init(model: ONNXModel, batchSize: Int, threads: Int, ownKernels: Bool, logger: Logger = Logger(label: "Inference")) throws {
         guard batchSize >= 1, threads >= 1 else {
             throw InferenceError.invalidModel(detail: "batch size (\(batchSize)) and threads (\(threads)) must be at least 1")
         }
         let status = xnn_initialize(nil)
         guard status == xnn_status_success else { throw InferenceError.backend(call: "xnn_initialize", status: Int(status.rawValue)) }
 
-        let graph = try GraphLowering(model: model, batchSize: batchSize, pointwiseKernels: pointwiseKernels).lower()
+        let graph = try GraphLowering(model: model, batchSize: batchSize, ownKernels: ownKernels).lower()
         self.batchSize = batchSize
         storage = graph.storage
         inputShape = graph.inputShape
@@ -131,18 +130,12 @@ public final class InferenceSession: @unchecked Sendable {
             if case .host(let kernel) = op.kind {
                 let (inputs, outputs) = try buffers()
                 steps.append(.host(kernel, inputs: inputs, outputs: outputs))
-            } else if case .pointwise(let kernel) = op.kind {
+            } else if case .kernel(let kernel) = op.kind {
                 let (inputs, outputs) = try buffers()
                 guard inputs.count == 1, outputs.count == 1 else {
-                    throw InferenceError.invalidModel(detail: "1x1 convolution \(op.origin) needs one input and one output")
+                    throw InferenceError.invalidModel(detail: "convolution \(op.origin) needs one input and one output")
                 }
-                steps.append(.pointwise(kernel, input: inputs[0], output: outputs[0], last: end == graph.ops.count))
-            } else if case .depthwise(let kernel) = op.kind {
-                let (inputs, outputs) = try buffers()
-                guard inputs.count == 1, outputs.count == 1 else {
-                    throw InferenceError.invalidModel(detail: "depthwise convolution \(op.origin) needs one input and one output")
-                }
-                steps.append(.depthwise(kernel, input: inputs[0], output: outputs[0], last: end == graph.ops.count))
+                steps.append(.kernel(kernel, input: inputs[0], output: outputs[0], last: end == graph.ops.count))
             } else {
                 let runtime = try Self.buildRuntime(slice, graph: graph, boundary: boundary, pointer: pointer, threadpool: threadpool,
                                                     yieldWorkers: end == graph.ops.count)
@@ -156,7 +149,8 @@ public final class InferenceSession: @unchecked Sendable {
             "inference.xnn_nodes": "\(graph.ops.filter(\.isXNN).count)",
             "inference.host_kernels": "\(graph.ops.filter { !$0.isXNN && !$0.isCKernel }.count)",
             "inference.pointwise_kernels": "\(graph.ops.filter(\.isPointwise).count)",
-            "inference.depthwise_kernels": "\(graph.ops.filter(\.isDepthwise).count)", "inference.steps": "\(steps.count)",
+            "inference.depthwise_kernels": "\(graph.ops.filter(\.isDepthwise).count)",
+            "inference.dense_kernels": "\(graph.ops.filter(\.isDense).count)", "inference.steps": "\(steps.count)",
         ])
     }
 
@@ -289,9 +283,7 @@ public final class InferenceSession: @unchecked Sendable {
                 guard status == xnn_status_success else { throw InferenceError.backend(call: "xnn_invoke_runtime", status: Int(status.rawValue)) }
             case .host(let kernel, let inputs, let outputs):
                 kernel(inputs, outputs)
-            case .pointwise(let kernel, let input, let output, let last):
-                kernel.run(input: input, output: output, threadpool: threadpool, yieldWorkers: last)
-            case .depthwise(let kernel, let input, let output, let last):
+            case .kernel(let kernel, let input, let output, let last):
                 kernel.run(input: input, output: output, threadpool: threadpool, yieldWorkers: last)
             }
         }

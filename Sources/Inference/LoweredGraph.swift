@@ -17,15 +17,13 @@ typealias XNNDefine = (xnn_subgraph_t, [UInt32], [UInt32]) -> xnn_status
 /// Runs a CPU kernel that XNNPACK (this version) lacks, on raw buffers.
 typealias HostKernel = @Sendable ([UnsafePointer<Float>], [UnsafeMutablePointer<Float>]) -> Void
 
-/// One operation after lowering: an XNNPACK subgraph node, a host kernel, or a 1x1 or depthwise convolution on CKernels.
+/// One operation after lowering: an XNNPACK subgraph node, a host kernel, or a convolution on CKernels.
 struct LoweredOp {
     enum Kind {
         case xnn(XNNDefine)
         case host(HostKernel)
         /// Runs between XNNPACK runtimes like a host kernel, but on the session's thread pool.
-        case pointwise(PointwiseConvolution)
-        /// Like `pointwise`, for depthwise convolutions.
-        case depthwise(DepthwiseConvolution)
+        case kernel(any ConvolutionKernel)
     }
     var kind: Kind
     var inputs: [String]
@@ -38,18 +36,16 @@ struct LoweredOp {
         return false
     }
 
-    var isPointwise: Bool {
-        if case .pointwise = kind { return true }
-        return false
-    }
+    /// Runs on a CKernels convolution.
+    var isCKernel: Bool { kernel != nil }
+    var isPointwise: Bool { kernel is PointwiseConvolution }
+    var isDepthwise: Bool { (kernel as? WindowedConvolution)?.kind == .depthwise }
+    var isDense: Bool { (kernel as? WindowedConvolution)?.kind == .dense }
 
-    var isDepthwise: Bool {
-        if case .depthwise = kind { return true }
-        return false
+    private var kernel: (any ConvolutionKernel)? {
+        if case .kernel(let kernel) = kind { return kernel }
+        return nil
     }
-
-    /// Runs on a CKernels kernel (pointwise or depthwise).
-    var isCKernel: Bool { isPointwise || isDepthwise }
 }
 
 /// The whole model lowered for a fixed batch size: ops in execution order plus every value they touch.

@@ -5,7 +5,7 @@ import CXNNPack
 ///
 /// Why not XNNPACK: Debian's gcc build of XNNPACK's f32 GEMM microkernel spills an accumulator in its inner
 /// loop, and these convolutions are most of a mobile network's arithmetic.
-final class PointwiseConvolution: @unchecked Sendable {
+final class PointwiseConvolution: ConvolutionKernel, @unchecked Sendable {
     /// Whether this CPU has what the kernel needs (AVX2 and FMA); without it convolutions stay on XNNPACK.
     static let isSupported: Bool = ck_pointwise_supported() != 0
 
@@ -41,7 +41,7 @@ final class PointwiseConvolution: @unchecked Sendable {
 
     /// Computes `output` ([pixels][outputChannels]) from `input` ([pixels][inputChannels]) on `threadpool`;
     /// `yieldWorkers` lets the pool's threads sleep afterwards (for the last step of a run).
-    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?, yieldWorkers: Bool = false) {
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?, yieldWorkers: Bool) {
         ck_pointwise_run(packed, pixels, input, output, threadpool.map { UnsafeMutableRawPointer($0) }, yieldWorkers ? 1 : 0)
     }
 

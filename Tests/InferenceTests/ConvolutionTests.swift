@@ -138,6 +138,13 @@ struct ConvolutionTests {
                  pads: [0, 0, 0, 0], strides: [1, 1], dilations: [1, 1]),
         ConvCase(label: "dense 3x3 stride 2 asymmetric pads", input: [1, 3, 16, 16], weight: [8, 3, 3, 3], groups: 1,
                  pads: [0, 0, 1, 1], strides: [2, 2], dilations: [1, 1]),
+        // Two channel panels (the second with 4 of 16 columns), 6-pixel tiles plus a partial one between edge pixels.
+        ConvCase(label: "dense 3x3 stride 1, 5 -> 20 channels, batch 2", input: [2, 5, 7, 15], weight: [20, 5, 3, 3], groups: 1,
+                 pads: [1, 1, 1, 1], strides: [1, 1], dilations: [1, 1]),
+        ConvCase(label: "dense 7x7 stride 2 (a ResNet-style stem)", input: [1, 3, 20, 23], weight: [16, 3, 7, 7], groups: 1,
+                 pads: [3, 3, 3, 3], strides: [2, 2], dilations: [1, 1]),
+        ConvCase(label: "dense 1x1 stride 2", input: [1, 8, 9, 9], weight: [12, 8, 1, 1], groups: 1,
+                 pads: [0, 0, 0, 0], strides: [2, 2], dilations: [1, 1]),
     ]
 
     /// Conv + BatchNormalization (folded into the conv) + Clip(0, 6) (fused as output bounds) matches the unfused
@@ -161,6 +168,8 @@ struct ConvolutionTests {
         #expect(lowered.ops.filter(\.isPointwise).count == (isPointwise && PointwiseConvolution.isSupported ? 1 : 0))
         let isDepthwise = spec.groups > 1 && spec.groups == spec.input[1] && spec.weight[0] == spec.input[1] && spec.dilations == [1, 1]
         #expect(lowered.ops.filter(\.isDepthwise).count == (isDepthwise && PointwiseConvolution.isSupported ? 1 : 0))
+        let isDense = spec.groups == 1 && !isPointwise && spec.dilations == [1, 1]
+        #expect(lowered.ops.filter(\.isDense).count == (isDense && PointwiseConvolution.isSupported ? 1 : 0))
 
         let reference = referenceConv(input: input, shape: spec.input, weights: weights, weightShape: spec.weight, bias: bias,
                                       groups: spec.groups, pads: spec.pads, strides: spec.strides, dilations: spec.dilations)
@@ -171,13 +180,13 @@ struct ConvolutionTests {
             return min(max(normalised, 0), 6)
         }
         for threads in [1, 2] {
-            for pointwiseKernels in [true, false] {
+            for ownKernels in [true, false] {
                 let session = try InferenceSession(model: model, batchSize: spec.input[0], threads: threads,
-                                                   pointwiseKernels: pointwiseKernels)
+                                                   ownKernels: ownKernels)
                 let output = try session.run(nchw: input)
                 #expect(output.count == expected.count)
                 let worst = zip(output, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
-                #expect(worst <= 1e-4, "\(spec.label), \(threads) threads, CKernels \(pointwiseKernels): max error \(worst)")
+                #expect(worst <= 1e-4, "\(spec.label), \(threads) threads, CKernels \(ownKernels): max error \(worst)")
             }
         }
     }
@@ -186,20 +195,24 @@ struct ConvolutionTests {
 @Suite("Lowering of EfficientNet-Lite0", .enabled(if: RepositoryPaths.haveEfficientNet))
 struct EfficientNetLoweringTests {
     /// Every Clip (ReLU6) folds into its conv: one node per Conv, Add, GlobalAveragePool, Flatten and Gemm, and no
-    /// host kernels at all (the NHWC input needs no conversion); 1x1 convolutions go to CKernels when the CPU allows.
+    /// host kernels at all (the NHWC input needs no conversion); every convolution (1x1, depthwise and the dense
+    /// stem) goes to CKernels when the CPU allows.
     @Test(arguments: [true, false])
-    func clipsFuseIntoConvolutions(pointwiseKernels: Bool) throws {
+    func clipsFuseIntoConvolutions(ownKernels: Bool) throws {
         let model = try ONNXModel(contentsOf: RepositoryPaths.model)
         let counted = model.proto.graph.node.filter { ["Conv", "Add", "GlobalAveragePool", "Flatten", "Gemm"].contains($0.opType) }.count
         let pointwise = model.proto.graph.node.filter { node in
             node.opType == "Conv" && node.attribute.first { $0.name == "kernel_shape" }?.ints == [1, 1]
                 && (node.attribute.first { $0.name == "group" }?.i ?? 1) == 1
         }.count
-        let lowered = try GraphLowering(model: model, batchSize: 1, pointwiseKernels: pointwiseKernels).lower()
+        let lowered = try GraphLowering(model: model, batchSize: 1, ownKernels: ownKernels).lower()
         let hostKernels = lowered.ops.filter { !$0.isXNN && !$0.isCKernel }.count
         #expect(hostKernels == 0)
         #expect(lowered.ops.count == counted)
         #expect(pointwise > 0)
-        #expect(lowered.ops.filter(\.isPointwise).count == (pointwiseKernels && PointwiseConvolution.isSupported ? pointwise : 0))
+        #expect(lowered.ops.filter(\.isPointwise).count == (ownKernels && PointwiseConvolution.isSupported ? pointwise : 0))
+        let convolutions = model.proto.graph.node.filter { $0.opType == "Conv" }.count
+        #expect(lowered.ops.filter(\.isCKernel).count == (ownKernels && PointwiseConvolution.isSupported ? convolutions : 0))
+        #expect(lowered.ops.filter(\.isDense).count == (ownKernels && PointwiseConvolution.isSupported ? 1 : 0))
     }
 }

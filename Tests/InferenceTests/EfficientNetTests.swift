@@ -75,8 +75,8 @@ struct EfficientNetTests {
         // INFERENCE_BENCH_COMPARE=1 also times the pure XNNPACK path (1x1 convolutions not on CKernels).
         let engines = environment["INFERENCE_BENCH_COMPARE"] == "1" ? [true, false] : [true]
         let configurations = batches.flatMap { batch in threadCounts.flatMap { threads in engines.map { (batch, threads, $0) } } }
-        for (batch, threads, pointwiseKernels) in configurations {
-            let session = try InferenceSession(model: model, batchSize: batch, threads: threads, pointwiseKernels: pointwiseKernels)
+        for (batch, threads, ownKernels) in configurations {
+            let session = try InferenceSession(model: model, batchSize: batch, threads: threads, ownKernels: ownKernels)
             let input = Array([[Float]](repeating: one, count: batch).joined())
             try input.withUnsafeBufferPointer { buffer in
                 for _ in 0..<3 { _ = try session.run(nhwc: buffer) }
@@ -91,7 +91,7 @@ struct EfficientNetTests {
                 }
                 let median = { (values: [Double]) in values.sorted()[values.count / 2] }
                 // "xnnpack" is the engine as shipped (what Scripts/bench-inference.py reads); "xnnpack-only" skips CKernels.
-                let engine = pointwiseKernels ? "xnnpack" : "xnnpack-only"
+                let engine = ownKernels ? "xnnpack" : "xnnpack-only"
                 print("BENCH \(engine) " + String(format: "batch=%d threads=%d wall_median=%.2f wall_best=%.2f thread_cpu_median=%.2f ms/image",
                                                   batch, threads, median(wall), wall.min() ?? 0, median(cpu)))
             }

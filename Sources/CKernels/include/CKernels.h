@@ -1,5 +1,5 @@
-// Hand-written CPU kernels the Debian XNNPACK build runs slowly: an AVX2/FMA f32 GEMM for 1x1 convolutions
-// and a direct depthwise convolution.
+// Hand-written AVX2/FMA f32 convolutions for what the Debian XNNPACK build runs slowly: 1x1 (a GEMM),
+// depthwise, and dense (e.g. a network's first layer).
 #pragma once
 #include <stddef.h>
 
@@ -48,6 +48,27 @@ void ck_depthwise_destroy(ck_depthwise *op);
 /// across `threadpool` (NULL runs on the calling thread); `yield_workers` as for ck_pointwise_run.
 void ck_depthwise_run(const ck_depthwise *op, size_t batch, const float *input, float *output, void *threadpool,
                       int yield_workers);
+
+/// Weights of a dense convolution (groups 1, NHWC) packed for ck_convolution_run; opaque.
+typedef struct ck_convolution ck_convolution;
+
+/// Packs `weights` ([output_channels][input_channels][kernel_h][kernel_w], ONNX OIHW) and `bias`
+/// ([output_channels], may be NULL) for fixed input/output sizes, strides and leading pads (trailing pads follow
+/// from the sizes); dilation 1. Outputs are clamped to [output_min, output_max]. Returns NULL on bad sizes or
+/// when out of memory. Uses the same CPU features as the pointwise kernel (check ck_pointwise_supported()).
+ck_convolution *ck_convolution_create(size_t input_channels, size_t output_channels, size_t kernel_h, size_t kernel_w,
+                                      size_t stride_h, size_t stride_w, size_t pad_top, size_t pad_left, size_t input_h,
+                                      size_t input_w, size_t output_h, size_t output_w, const float *weights,
+                                      const float *bias, float output_min, float output_max);
+
+/// Frees packed weights (NULL is fine).
+void ck_convolution_destroy(ck_convolution *op);
+
+/// output[batch][output_h][output_w][output_channels] from input[batch][input_h][input_w][input_channels], split
+/// by output rows and channel panels across `threadpool` (NULL runs on the calling thread); `yield_workers` as
+/// for ck_pointwise_run.
+void ck_convolution_run(const ck_convolution *op, size_t batch, const float *input, float *output, void *threadpool,
+                        int yield_workers);
 
 #ifdef __cplusplus
 }
