@@ -15,12 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define CK_HAVE_X86 1
-#else
-#define CK_HAVE_X86 0
-#endif
+#include "Window.h"
 
 enum { CK_CONV_PIXELS = 6, CK_CONV_NR = 16 };
 
@@ -83,21 +78,11 @@ void ck_convolution_destroy(ck_convolution *op) {
 }
 
 #if CK_HAVE_X86
-#define CK_TARGET __attribute__((target("avx2,fma")))
-
 typedef struct {
     const ck_convolution *op;
     const float *input;
     float *output;
 } ck_convolution_job;
-
-// One output row's window: its image, the input row of its first tap row (negative in the top padding) and the
-// tap rows [ky_begin, ky_end) that lie inside the image.
-typedef struct {
-    const float *image;
-    ptrdiff_t iy0;
-    size_t ky_begin, ky_end;
-} ck_conv_window;
 
 // Clamps and stores `columns` (<= 16) output channels of one pixel.
 static inline __attribute__((always_inline)) CK_TARGET void
@@ -118,7 +103,7 @@ ck_conv_store(__m256 a0, __m256 a1, __m256 low, __m256 high, float *out, size_t 
 // `pixels` (a compile-time constant at every call site) neighbouring inner output pixels from input column ix0,
 // one panel of 16 output channels.
 static inline __attribute__((always_inline)) CK_TARGET void
-ck_conv_tile(const int pixels, const ck_convolution *op, const ck_conv_window *win, size_t ix0, const float *panel,
+ck_conv_tile(const int pixels, const ck_convolution *op, const ck_window *win, size_t ix0, const float *panel,
              float *out, size_t columns) {
     const size_t cin = op->cin, segment = op->kw * cin, row = op->in_w * cin, step = op->sw * cin;
     __m256 acc[CK_CONV_PIXELS][2];
@@ -142,10 +127,10 @@ ck_conv_tile(const int pixels, const ck_convolution *op, const ck_conv_window *w
     for (int p = 0; p < pixels; p++) ck_conv_store(acc[p][0], acc[p][1], low, high, out + p * op->cout, columns);
 }
 
-typedef void (*ck_conv_tile_fn)(const ck_convolution *, const ck_conv_window *, size_t, const float *, float *, size_t);
+typedef void (*ck_conv_tile_fn)(const ck_convolution *, const ck_window *, size_t, const float *, float *, size_t);
 
 #define CK_DEFINE_CONV_TILE(PIXELS)                                                                                  \
-    static CK_TARGET void ck_conv_tile_##PIXELS(const ck_convolution *op, const ck_conv_window *win, size_t ix0,    \
+    static CK_TARGET void ck_conv_tile_##PIXELS(const ck_convolution *op, const ck_window *win, size_t ix0,    \
                                                 const float *panel, float *out, size_t columns) {                   \
         ck_conv_tile(PIXELS, op, win, ix0, panel, out, columns);                                                    \
     }
@@ -156,13 +141,12 @@ static const ck_conv_tile_fn ck_conv_tiles[CK_CONV_PIXELS + 1] = {
 };
 
 // One output pixel in any column (taps in the horizontal padding are skipped), one panel.
-static CK_TARGET void ck_conv_edge_pixel(const ck_convolution *op, const ck_conv_window *win, size_t ox,
+static CK_TARGET void ck_conv_edge_pixel(const ck_convolution *op, const ck_window *win, size_t ox,
                                          const float *panel, float *out, size_t columns) {
     const size_t cin = op->cin, row = op->in_w * cin;
     const ptrdiff_t ix0 = (ptrdiff_t)(ox * op->sw) - (ptrdiff_t)op->pad_left;
-    const size_t kx_begin = ix0 < 0 ? (size_t)(-ix0) : 0;
-    const ptrdiff_t kx_limit = (ptrdiff_t)op->in_w - ix0;
-    const size_t kx_end = kx_limit < (ptrdiff_t)op->kw ? (size_t)kx_limit : op->kw;
+    size_t kx_begin, kx_end;
+    ck_window_columns(ix0, op->kw, op->in_w, &kx_begin, &kx_end);
     __m256 a0 = _mm256_load_ps(panel), a1 = _mm256_load_ps(panel + 8);
     for (size_t ky = win->ky_begin; ky < win->ky_end; ky++) {
         const float *a = win->image + (size_t)(win->iy0 + (ptrdiff_t)ky) * row;
@@ -187,12 +171,7 @@ static CK_TARGET void ck_conv_task(void *context, size_t first_row, size_t first
     const ck_convolution *op = job->op;
     const size_t k = op->kh * op->kw * op->cin;
     for (size_t r = first_row; r < first_row + row_count; r++) {
-        const size_t image = r / op->out_h, oy = r % op->out_h;
-        const ptrdiff_t iy0 = (ptrdiff_t)(oy * op->sh) - (ptrdiff_t)op->pad_top;
-        ck_conv_window win = {job->input + image * op->in_h * op->in_w * op->cin, iy0, 0, op->kh};
-        if (iy0 < 0) win.ky_begin = (size_t)(-iy0);
-        const ptrdiff_t ky_limit = (ptrdiff_t)op->in_h - iy0;
-        if (ky_limit < (ptrdiff_t)op->kh) win.ky_end = (size_t)ky_limit;
+        const ck_window win = ck_window_of_row(job->input, r, op->out_h, op->in_h, op->in_w, op->cin, op->sh, op->pad_top, op->kh);
         float *out_row = job->output + r * op->out_w * op->cout;
         for (size_t panel = first_panel; panel < first_panel + panel_count; panel++) {
             const float *w = op->packed + panel * (1 + k) * CK_CONV_NR;
@@ -218,17 +197,8 @@ void ck_convolution_run(const ck_convolution *op, size_t batch, const float *inp
     if (rows == 0) return;
     pthreadpool_t pool = threadpool;
     const size_t threads = pool != NULL ? pthreadpool_get_threads_count(pool) : 1;
-    size_t rows_per_task = rows, panels_per_task = op->panels;
-    if (threads > 1) {
-        // A few tasks per thread balance uneven progress on a shared machine; small images split panels too.
-        const size_t wanted = 4 * threads;
-        rows_per_task = (rows + wanted - 1) / wanted;
-        const size_t row_tasks = (rows + rows_per_task - 1) / rows_per_task;
-        if (row_tasks < wanted) {
-            const size_t splits = (wanted + row_tasks - 1) / row_tasks;
-            panels_per_task = (op->panels + splits - 1) / splits;
-        }
-    }
+    size_t rows_per_task, panels_per_task;
+    ck_split_tasks(threads, rows, op->panels, 1, &rows_per_task, &panels_per_task);
     ck_convolution_job job = {op, input, output};
     pthreadpool_parallelize_2d_tile_2d(pool, ck_conv_task, &job, rows, op->panels, rows_per_task, panels_per_task,
                                        PTHREADPOOL_FLAG_DISABLE_DENORMALS | (yield_workers ? PTHREADPOOL_FLAG_YIELD_WORKERS : 0));

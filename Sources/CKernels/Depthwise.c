@@ -4,12 +4,15 @@
 //
 // Layout: weights are packed once as the bias row, then one row per tap (ky, kx), each row `channels` wide
 // rounded up to 16, so a tap's channels are contiguous like the NHWC input.
-// Output pixels whose window lies inside the image horizontally are computed in tiles of up to 6 neighbouring
-// pixels x 16 channels: 12 ymm accumulators and 2 weight vectors; each input vector feeds one FMA straight
-// from memory, so a tap costs 2 weight loads + 12 FMAs and nothing waits on FMA latency. Pixels near the left
-// and right edges (their windows reach into the padding) are computed one at a time, 64 channels at once,
-// skipping the padding taps; rows at the top and bottom skip the padding rows. Tasks are blocks of output rows
-// times channel ranges, so a 7x7 layer still splits over threads.
+// A row of output pixels is computed in strips of up to 8 neighbouring pixels x 8 channels (8 ymm
+// accumulators). For each window row, the kw weight vectors are loaded once and each input vector the strip
+// covers is loaded once and fed to every pixel whose window contains it: a 5x5 stride-1 window row costs 5 +
+// 12 loads for 40 FMAs, where loading an input per FMA cost 70 loads for 60. That load traffic, not FMA
+// latency, was what held a 6-pixel x 16-channel tile to ~20 GMAC/s; the strips reach ~30. Strips are compiled
+// for 3- and 5-wide windows with stride 1 and 2 (unrolled, so the pixel/tap pairing is fixed at compile time),
+// in a checked variant that skips input columns in the horizontal padding and an unchecked one for the rest.
+// Other windows and channel tails (< 8) take a per-pixel path; rows at the top and bottom skip the padding
+// rows. Tasks are blocks of output rows times channel ranges, so a 7x7 layer still splits over threads.
 #include "CKernels.h"
 
 #include <pthreadpool.h>
@@ -17,12 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define CK_HAVE_X86 1
-#else
-#define CK_HAVE_X86 0
-#endif
+#include "Window.h"
 
 enum { CK_DW_PIXELS = 8, CK_DW_CHANNELS = 16 };
 
@@ -70,21 +68,11 @@ void ck_depthwise_destroy(ck_depthwise *op) {
 }
 
 #if CK_HAVE_X86
-#define CK_TARGET __attribute__((target("avx2,fma")))
-
 typedef struct {
     const ck_depthwise *op;
     const float *input;
     float *output;
 } ck_depthwise_job;
-
-// One output row's window: its image, the input row of its first tap row (negative in the top padding) and the
-// tap rows [ky_begin, ky_end) that lie inside the image.
-typedef struct {
-    const float *image;
-    ptrdiff_t iy0;
-    size_t ky_begin, ky_end;
-} ck_window;
 
 // `pixels` neighbouring output pixels from column ox0, channels [c_begin, c_end) in groups of 8 (c_end - c_begin a
 // multiple of 8), for a kw-wide window moving `stride` columns per pixel; all three compile-time constants at every
@@ -196,9 +184,8 @@ static CK_TARGET void ck_dw_edge_pixel(const ck_depthwise *op, const ck_window *
                                        float *out) {
     const size_t C = op->channels, S = op->stride_c, row = op->in_w * C;
     const ptrdiff_t ix0 = (ptrdiff_t)(ox * op->sw) - (ptrdiff_t)op->pad_left;
-    const size_t kx_begin = ix0 < 0 ? (size_t)(-ix0) : 0;
-    const ptrdiff_t kx_limit = (ptrdiff_t)op->in_w - ix0;
-    const size_t kx_end = kx_limit < (ptrdiff_t)op->kw ? (size_t)kx_limit : op->kw;
+    size_t kx_begin, kx_end;
+    ck_window_columns(ix0, op->kw, op->in_w, &kx_begin, &kx_end);
     for (; c + 64 <= c_end; c += 64) ck_dw_pixel_8(op, win, ix0, kx_begin, kx_end, c, out + c);
     for (; c + 8 <= c_end; c += 8) ck_dw_pixel_1(op, win, ix0, kx_begin, kx_end, c, out + c);
     for (; c < c_end; c++) {
@@ -224,12 +211,7 @@ static CK_TARGET void ck_dw_task(void *context, size_t first_row, size_t first_c
     ck_dw_strip_set strips;
     const size_t c8_end = ck_dw_strips_for(op->kw, op->sw, &strips) ? first_channel + (channel_count & ~(size_t)7) : first_channel;
     for (size_t r = first_row; r < first_row + row_count; r++) {
-        const size_t image = r / op->out_h, oy = r % op->out_h;
-        const ptrdiff_t iy0 = (ptrdiff_t)(oy * op->sh) - (ptrdiff_t)op->pad_top;
-        ck_window win = {job->input + image * op->in_h * op->in_w * C, iy0, 0, op->kh};
-        if (iy0 < 0) win.ky_begin = (size_t)(-iy0);
-        const ptrdiff_t ky_limit = (ptrdiff_t)op->in_h - iy0;
-        if (ky_limit < (ptrdiff_t)op->kh) win.ky_end = (size_t)ky_limit;
+        const ck_window win = ck_window_of_row(job->input, r, op->out_h, op->in_h, op->in_w, C, op->sh, op->pad_top, op->kh);
         float *out = job->output + r * op->out_w * C;
         if (c8_end > first_channel) {
             for (size_t ox = 0; ox < op->out_w; ox += CK_DW_PIXELS) {
@@ -253,17 +235,8 @@ void ck_depthwise_run(const ck_depthwise *op, size_t batch, const float *input, 
     if (rows == 0) return;
     pthreadpool_t pool = threadpool;
     const size_t threads = pool != NULL ? pthreadpool_get_threads_count(pool) : 1;
-    size_t rows_per_task = rows, channels_per_task = op->channels;
-    if (threads > 1) {
-        // A few tasks per thread balance uneven progress on a shared machine; small images split channels too.
-        const size_t wanted = 4 * threads;
-        rows_per_task = (rows + wanted - 1) / wanted;
-        const size_t row_tasks = (rows + rows_per_task - 1) / rows_per_task;
-        if (row_tasks < wanted) {
-            const size_t splits = (wanted + row_tasks - 1) / row_tasks;
-            channels_per_task = ((op->channels + splits - 1) / splits + 15) & ~(size_t)15;
-        }
-    }
+    size_t rows_per_task, channels_per_task;
+    ck_split_tasks(threads, rows, op->channels, 16, &rows_per_task, &channels_per_task);
     ck_depthwise_job job = {op, input, output};
     pthreadpool_parallelize_2d_tile_2d(pool, ck_dw_task, &job, rows, op->channels, rows_per_task, channels_per_task,
                                        PTHREADPOOL_FLAG_DISABLE_DENORMALS | (yield_workers ? PTHREADPOOL_FLAG_YIELD_WORKERS : 0));

@@ -1,0 +1,56 @@
+// What the windowed kernels (Depthwise.c, Convolution.c) share: the AVX2 target, an output row's window, and
+// how a run is split into pthreadpool tasks. Internal to CKernels.
+#pragma once
+#include <stddef.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define CK_HAVE_X86 1
+#define CK_TARGET __attribute__((target("avx2,fma")))
+#else
+#define CK_HAVE_X86 0
+#endif
+
+// One output row's window: its image, the input row of its first tap row (negative in the top padding) and the
+// tap rows [ky_begin, ky_end) that lie inside the image.
+typedef struct {
+    const float *image;
+    ptrdiff_t iy0;
+    size_t ky_begin, ky_end;
+} ck_window;
+
+// The window of output row `row` of a batch (row = image * out_h + y) over NHWC `input` of in_h x in_w x channels.
+static inline ck_window ck_window_of_row(const float *input, size_t row, size_t out_h, size_t in_h, size_t in_w,
+                                         size_t channels, size_t stride_h, size_t pad_top, size_t kernel_h) {
+    const size_t image = row / out_h, oy = row % out_h;
+    const ptrdiff_t iy0 = (ptrdiff_t)(oy * stride_h) - (ptrdiff_t)pad_top;
+    ck_window win = {input + image * in_h * in_w * channels, iy0, 0, kernel_h};
+    if (iy0 < 0) win.ky_begin = (size_t)(-iy0);
+    const ptrdiff_t ky_limit = (ptrdiff_t)in_h - iy0;
+    if (ky_limit < (ptrdiff_t)kernel_h) win.ky_end = (size_t)ky_limit;
+    return win;
+}
+
+// The taps [*begin, *end) of a kw-wide window starting at input column ix0 that lie inside an in_w-wide image.
+static inline void ck_window_columns(ptrdiff_t ix0, size_t kw, size_t in_w, size_t *begin, size_t *end) {
+    *begin = ix0 < 0 ? (size_t)(-ix0) : 0;
+    const ptrdiff_t limit = (ptrdiff_t)in_w - ix0;
+    *end = limit < (ptrdiff_t)kw ? (size_t)limit : kw;
+}
+
+// Task sizes for pthreadpool_parallelize_2d_tile_2d over `rows` x `items` (channels or panels, split in multiples
+// of `granule`): one task on one thread; else about 4 per thread, by rows, and by items too when there are few
+// rows (a 7x7 layer), so that uneven progress on a shared machine still balances.
+static inline void ck_split_tasks(size_t threads, size_t rows, size_t items, size_t granule, size_t *rows_per_task,
+                                  size_t *items_per_task) {
+    *rows_per_task = rows;
+    *items_per_task = items;
+    if (threads <= 1) return;
+    const size_t wanted = 4 * threads;
+    *rows_per_task = (rows + wanted - 1) / wanted;
+    const size_t row_tasks = (rows + *rows_per_task - 1) / *rows_per_task;
+    if (row_tasks < wanted) {
+        const size_t splits = (wanted + row_tasks - 1) / row_tasks;
+        *items_per_task = ((items + splits - 1) / splits + granule - 1) / granule * granule;
+    }
+}
