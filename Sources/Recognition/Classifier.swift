@@ -91,7 +91,7 @@ public final class Classifier: @unchecked Sendable {
                 preprocessor.normalize(pixels, into: slice)
             }
         }
-        // Runs in power-of-two chunks (a batch of 7 is 4 + 2 + 1): a few sessions, made ahead by
+        // Runs in power-of-two chunks of at most 4 (7 is 4 + 2 + 1): a few sessions, made ahead by
         // `prepare(maxBatchSize:)`, cover every batch size; each session holds its own buffers.
         var logits: [Float] = []
         logits.reserveCapacity(batch.count * classNames.count)
@@ -128,7 +128,7 @@ public final class Classifier: @unchecked Sendable {
     public func prepare(maxBatchSize: Int) throws {
         var size = 1
         try lock.withLock {
-            while size <= max(1, maxBatchSize) {
+            while size <= min(max(1, maxBatchSize), Self.largestChunk) {
                 _ = try session(batchSize: size)
                 size *= 2
             }
@@ -140,18 +140,28 @@ public final class Classifier: @unchecked Sendable {
         lock.withLock { for session in sessions.values { session.setProfiling(enabled) } }
     }
 
-    /// Per-step median times of the session for `batchSize` images (empty if there is none).
-    public func stepProfile(batchSize: Int) -> [StepTiming] {
-        lock.withLock { sessions[batchSize]?.stepProfile() ?? [] }
+    /// Per-step median times of each session that ran since profiling started, by its batch size.
+    public func stepProfiles() -> [(batchSize: Int, steps: [StepTiming])] {
+        lock.withLock {
+            sessions.keys.sorted().compactMap { size in
+                guard let steps = sessions[size]?.stepProfile(), steps.contains(where: { $0.runs > 0 }) else { return nil }
+                return (size, steps)
+            }
+        }
     }
 
-    /// Powers of two adding up to `count`, largest first.
+    /// The largest batch one inference session runs. Larger batches run in chunks of it: with 224x224
+    /// inputs, 8 images' 112x112 activations outgrow the caches and time per image rises 7-10% over
+    /// batches of 2-4 (`recognize bench --batch-sizes 1,2,4,8`).
+    static let largestChunk = 4
+
+    /// Powers of two (at most `largestChunk`) adding up to `count`, largest first.
     static func chunkSizes(_ count: Int) -> [Int] {
         var sizes: [Int] = []
         var remaining = count
         while remaining > 0 {
             var size = 1
-            while size * 2 <= remaining { size *= 2 }
+            while size * 2 <= min(remaining, largestChunk) { size *= 2 }
             sizes.append(size)
             remaining -= size
         }
