@@ -142,7 +142,7 @@ def verify(home, bin_dir, fetch_path, sink, killed_path):
     if archived != len(fetched):
         problems.append(f"archive.image.stored holds {archived} messages for {len(fetched)} fetched images")
 
-    # Temporary files: bus tmp/ dirs, the image store's hidden .*.tmp files, the sink's .tmp/.
+    # Temporary files: bus tmp/ dirs, the image store's .tmp/, the sink's .tmp/.
     # A process killed with SIGKILL while writing a bus message cannot remove its temp file
     # (named `<pid>.<random>.<suffix>`); those orphans are expected and `bus-admin check
     # --repair` reclaims them. Any other leftover (from a SIGTERMed or healthy process) is a bug.
@@ -152,8 +152,9 @@ def verify(home, bin_dir, fetch_path, sink, killed_path):
         if os.path.basename(top) == "tmp":
             for f in files:
                 (orphans if f.split(".")[0] in killed else leftovers).append(os.path.join(top, f))
-    for top, dirs, files in os.walk(os.path.join(home, "images")):
-        leftovers += [os.path.join(top, f) for f in files if f.startswith(".") and f.endswith(".tmp")]
+    image_tmp = os.path.join(home, "images", ".tmp")
+    if os.path.isdir(image_tmp):
+        leftovers += [os.path.join(image_tmp, f) for f in os.listdir(image_tmp)]
     sink_tmp = os.path.join(home, "outbox", ".tmp")
     if os.path.isdir(sink_tmp):
         leftovers += [os.path.join(sink_tmp, f) for f in os.listdir(sink_tmp)]

@@ -4,9 +4,11 @@ import PipelineKit
 /// A content-addressed image store: each distinct image is kept once, named by the SHA-256 of
 /// its bytes, under `<root>/ab/cd/<sha256>.<ext>`.
 ///
-/// Files appear atomically: bytes go to a hidden temporary file in the target directory, are
-/// fsynced, then renamed into place (and the directory fsynced), so a reader never sees a
-/// partial image and a failure at any point leaves nothing behind.
+/// Files appear atomically: bytes go to a temporary file in `<root>/.tmp/`, are fsynced, then
+/// renamed into place (and the directory fsynced), so a reader never sees a partial image and a
+/// failure at any point leaves nothing behind. A writer killed mid-write leaves its temporary
+/// file in `.tmp/` only, where `removeStaleTemporaryFiles(olderThan:)` finds it without walking
+/// the store.
 public struct ImageStore: Sendable {
     /// The store's top directory (`<home>/images`).
     public let root: URL
@@ -51,14 +53,22 @@ public struct ImageStore: Sendable {
         return StoredImage(id: id, url: target, byteSize: data.count, isNew: true)
     }
 
-    /// Removes temporary files a crashed writer left behind (hidden `.*.tmp` files); returns how
-    /// many were removed. Safe to run while no other process is storing.
+    /// Where images are written before they are renamed into place.
+    public var temporaryDirectory: URL { root.appendingPathComponent(".tmp", isDirectory: true) }
+
+    /// Removes temporary files that writers killed mid-write left behind, if last modified more
+    /// than `age` ago (a live write takes far less, so this is safe while other processes store);
+    /// returns how many were removed.
     @discardableResult
-    public func removeStaleTemporaryFiles() -> Int {
-        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: nil) else { return 0 }
+    public func removeStaleTemporaryFiles(olderThan age: Duration = .seconds(600)) -> Int {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: temporaryDirectory.path) else { return 0 }
+        let cutoff = Date().addingTimeInterval(-age.inSeconds)
         var removed = 0
-        for case let file as URL in walker where file.lastPathComponent.hasPrefix(".") && file.pathExtension == "tmp" {
-            if (try? FileManager.default.removeItem(at: file)) != nil { removed += 1 }
+        for name in names where name.hasSuffix(".tmp") {
+            let path = temporaryDirectory.appendingPathComponent(name).path
+            guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                  modified < cutoff else { continue }
+            if unlink(path) == 0 { removed += 1 }
         }
         return removed
     }
@@ -71,8 +81,15 @@ public struct ImageStore: Sendable {
     }
 
     private func writeAtomically(_ data: Data, to target: URL, in directory: URL, id: String) throws(ImageStoreError) {
-        let temporary = directory.appendingPathComponent(".\(id).\(UInt32.random(in: 0...UInt32.max)).tmp")
-        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        let temporary = temporaryDirectory.appendingPathComponent("\(id).\(UInt32.random(in: 0...UInt32.max)).tmp")
+        var fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        if fd < 0 && errno == ENOENT {
+            // First write into this store: make `.tmp/` (a race with another writer is fine).
+            guard mkdir(temporaryDirectory.path, 0o755) == 0 || errno == EEXIST else {
+                throw .createDirectory(path: temporaryDirectory.path, detail: String(cString: strerror(errno)))
+            }
+            fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        }
         guard fd >= 0 else { throw .write(path: temporary.path, operation: "open", errno: errno) }
         var closed = false
         var placed = false

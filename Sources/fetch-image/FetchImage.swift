@@ -117,8 +117,11 @@ struct FetchImage: AsyncParsableCommand {
         let bus = try FileBus(root: pipelineHome.busDirectory, logger: logger)
         // Every worker declares the topology, so fetch-image may run before the others exist.
         try Topology.ensure(on: bus)
-        let fetcher = try Fetcher(configuration: fetchConfiguration, store: ImageStore(home: pipelineHome),
-                                  bus: bus, logger: logger)
+        let store = ImageStore(home: pipelineHome)
+        // Temporary files of fetchers killed mid-write (a cheap listing of images/.tmp/).
+        let removed = store.removeStaleTemporaryFiles()
+        if removed > 0 { logger.notice("removed stale temporary image files", metadata: ["count": "\(removed)"]) }
+        let fetcher = try Fetcher(configuration: fetchConfiguration, store: store, bus: bus, logger: logger)
 
         let total: Int? = urls.isEmpty ? nil : urls.count
         let output = ResultPrinter(format: format, showProgress: !noProgress && isatty(STDERR_FILENO) == 1, total: total)

@@ -44,6 +44,12 @@ struct FetchImageCommandTests {
         #expect(lines.contains { $0.hasPrefix("FAIL  not-a-url with spaces  invalid input") }, "\(lines)")
         #expect(first.stderr.contains("2 ok, 0 duplicates, 2 failed in "), "\(first.stderr)")
 
+        // A fetcher killed mid-write an hour ago left a temporary file: the next run removes it.
+        let stale = ImageStore(root: URL(fileURLWithPath: home).appendingPathComponent("images"))
+            .temporaryDirectory.appendingPathComponent("\(jpegID).42.tmp")
+        try Data(jpeg.prefix(100)).write(to: stale)
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: stale.path)
+
         // 2. Same images as arguments: duplicates, success, nothing new published.
         let second = try ProcessRunner.run(executable, common + ["--allow-private", "--format", "json",
                                                                  server.url("/a.jpg"), server.url("/b.png")], timeout: 120)
@@ -52,6 +58,7 @@ struct FetchImageCommandTests {
         #expect(results.map(\.status) == [.duplicate, .duplicate])
         #expect(Set(results.compactMap(\.imageID)) == [jpegID, pngID])
         #expect(second.stderr.contains("0 ok, 2 duplicates, 0 failed"))
+        #expect(!FileManager.default.fileExists(atPath: stale.path), "the stale temporary file should be gone")
 
         // 3. Without --allow-private the loopback server is refused.
         let third = try ProcessRunner.run(executable, common + [server.url("/a.jpg")], timeout: 120)

@@ -74,14 +74,22 @@ struct ImageStoreTests {
         }
     }
 
+    /// A killed writer's temporary file in `.tmp/` is removed once it is old enough; a fresh one
+    /// (a write in progress elsewhere) and the stored images stay.
     @Test func removesStaleTemporaryFiles() throws {
         let dir = try TemporaryDirectory("image-store")
         defer { dir.remove() }
         let store = ImageStore(root: dir.url)
         let stored = try store.store(Data([9, 9, 9]), fileExtension: "png")
-        let stale = stored.url.deletingLastPathComponent().appendingPathComponent(".\(stored.id).123.tmp")
+        #expect(Fixtures.files(under: dir.url) == ["/" + stored.url.path.dropFirst(dir.url.path.count + 1)])
+        let stale = store.temporaryDirectory.appendingPathComponent("\(stored.id).123.tmp")
+        let fresh = store.temporaryDirectory.appendingPathComponent("\(stored.id).456.tmp")
         try Data([1]).write(to: stale)
-        #expect(store.removeStaleTemporaryFiles() == 1)
-        #expect(Fixtures.files(under: dir.url).count == 1)
+        try Data([2]).write(to: fresh)
+        try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: stale.path)
+        #expect(store.removeStaleTemporaryFiles(olderThan: .seconds(600)) == 1)
+        #expect(!FileManager.default.fileExists(atPath: stale.path))
+        #expect(FileManager.default.fileExists(atPath: fresh.path))
+        #expect(FileManager.default.fileExists(atPath: stored.url.path))
     }
 }
