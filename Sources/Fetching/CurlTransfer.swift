@@ -1,11 +1,12 @@
 import CCurl
+import CurlDriver
 import Foundation
 
-/// One transfer's state, owned by the engine thread from `makeHandle` to `finish`.
+/// One download's state, owned by the driver thread from `makeHandle` to `finish`.
 ///
-/// libcurl's C callbacks get an unretained pointer to this object; the engine's `active` table
-/// keeps it alive while its easy handle exists.
-final class CurlTransfer: @unchecked Sendable {
+/// libcurl's C callbacks get an unretained pointer to this object; the driver's table of
+/// running jobs keeps it alive while its easy handle exists.
+final class CurlTransfer: CurlJob, @unchecked Sendable {
     let request: TransferRequest
     private let continuation: CheckedContinuation<TransferOutcome, Never>
     private var body = Data()
@@ -26,9 +27,12 @@ final class CurlTransfer: @unchecked Sendable {
         errorBuffer.deallocate()
     }
 
-    /// Creates and configures the easy handle.
-    func makeHandle() -> Result<UnsafeMutableRawPointer, TransferFailure> {
-        guard let easy = curl_easy_init() else { return .failure(.curl(code: -1, message: "curl_easy_init failed")) }
+    /// Creates and configures the easy handle (nil, with the failure reported, when libcurl refuses).
+    func makeHandle() -> UnsafeMutableRawPointer? {
+        guard let easy = curl_easy_init() else {
+            complete(.failure(.curl(code: -1, message: "curl_easy_init failed")))
+            return nil
+        }
         self.easy = easy
         let limits = request.limits
         let context = Unmanaged.passUnretained(self).toOpaque()
@@ -77,9 +81,28 @@ final class CurlTransfer: @unchecked Sendable {
         if failed != CURLE_OK {
             curl_easy_cleanup(easy)
             self.easy = nil
-            return .failure(.curl(code: Int(failed.rawValue), message: "cannot configure transfer: \(Self.text(of: failed))"))
+            complete(.failure(.curl(code: Int(failed.rawValue), message: "cannot configure transfer: \(CurlGlobal.text(of: failed))")))
+            return nil
         }
-        return .success(easy)
+        return easy
+    }
+
+    /// The driver is done with the handle: report the outcome and free it.
+    func finish(easy: UnsafeMutableRawPointer, ending: CurlEnding) {
+        switch ending {
+        case .completed(let code):
+            report(easy: easy, code: code)
+        case .notStarted(let code):
+            complete(.failure(.curl(code: -Int(code.rawValue), message: "curl_multi_add_handle failed")))
+        case .abandoned:
+            complete(.failure(.engineStopped))
+        }
+        self.easy = nil
+        curl_easy_cleanup(easy)
+    }
+
+    func cancel() {
+        complete(.failure(.engineStopped))
     }
 
     /// Write callback: appends body bytes, aborting as soon as the limit is passed.
@@ -142,9 +165,8 @@ final class CurlTransfer: @unchecked Sendable {
         return URLComponents(string: String(cString: pointer))?.host?.lowercased() ?? ""
     }
 
-    /// Called on the engine thread when libcurl reports the transfer done.
-    func finish(easy: UnsafeMutableRawPointer, code: CURLcode) {
-        defer { self.easy = nil }
+    /// Turns libcurl's result into the outcome.
+    private func report(easy: UnsafeMutableRawPointer, code: CURLcode) {
         if let blocked {
             complete(.failure(blocked))
             return
@@ -155,7 +177,7 @@ final class CurlTransfer: @unchecked Sendable {
         }
         guard code == CURLE_OK else {
             let detail = String(cString: errorBuffer)
-            complete(.failure(.curl(code: Int(code.rawValue), message: detail.isEmpty ? Self.text(of: code) : detail)))
+            complete(.failure(.curl(code: Int(code.rawValue), message: detail.isEmpty ? CurlGlobal.text(of: code) : detail)))
             return
         }
         var status = 0
@@ -173,7 +195,7 @@ final class CurlTransfer: @unchecked Sendable {
     }
 
     /// Resumes the waiting task exactly once.
-    func complete(_ outcome: TransferOutcome) {
+    private func complete(_ outcome: TransferOutcome) {
         guard !completed else { return }
         completed = true
         body = Data()
@@ -182,8 +204,4 @@ final class CurlTransfer: @unchecked Sendable {
 
     /// Offset of `addr` inside `struct curl_sockaddr` (four 32-bit fields precede it).
     private static let addressOffset = MemoryLayout<curl_sockaddr>.offset(of: \curl_sockaddr.addr) ?? 16
-
-    static func text(of code: CURLcode) -> String {
-        curl_easy_strerror(code).map { String(cString: $0) } ?? "CURLcode \(code.rawValue)"
-    }
 }

@@ -1,4 +1,5 @@
 import Bus
+import CurlDriver
 import Foundation
 import ImageStore
 import Imaging

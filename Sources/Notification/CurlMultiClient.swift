@@ -1,4 +1,5 @@
 import CCurl
+import CurlDriver
 import Foundation
 
 /// One HTTP response as libcurl received it.
@@ -49,7 +50,7 @@ public struct HTTPPost: Sendable {
     }
 }
 
-/// HTTP POSTs through one libcurl multi handle driven by one thread.
+/// HTTP POSTs through one `CurlMultiDriver` (one thread, one multi handle).
 ///
 /// Every transfer of the process shares the multi handle's connection cache, so connections
 /// to the gateway are reused across messages and worker lanes, and blocking network I/O never
@@ -58,118 +59,63 @@ public final class CurlMultiClient: @unchecked Sendable {
     /// How much of a response body is kept (enough for an error snippet).
     public static let bodyLimit = 64 * 1024
 
-    private static let globalInit: Int32 = Int32(curl_global_init(3 /* CURL_GLOBAL_ALL */).rawValue)
-
-    private let multi: UnsafeMutableRawPointer
-    private let lock = NSLock()
-    private var pending: [CurlTransfer] = []
-    private var active: [UnsafeMutableRawPointer: CurlTransfer] = [:]
-    private var idleHandles: [UnsafeMutableRawPointer] = []
-    private var stopping = false
-    private let stopped = DispatchSemaphore(value: 0)
+    private let driver: CurlMultiDriver
+    private let pool = EasyHandlePool()
 
     /// Creates the multi handle and starts its thread; `maxConnections` caps connections per host.
     public init(maxConnections: Int) throws {
-        guard Self.globalInit == 0 else { throw NotificationError.curlSetupFailed(operation: "curl_global_init", code: Self.globalInit) }
-        guard let multi = curl_multi_init() else { throw NotificationError.curlSetupFailed(operation: "curl_multi_init", code: -1) }
-        self.multi = multi
-        _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, max(1, maxConnections))
-        _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(4, maxConnections))
-        let thread = Thread { [self] in self.run() }
-        thread.name = "curl-multi"
-        thread.start()
+        do {
+            driver = try CurlMultiDriver(threadName: "curl-multi") { multi in
+                _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, max(1, maxConnections))
+                _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, max(4, maxConnections))
+            }
+        } catch {
+            throw NotificationError.curlSetupFailed(operation: error.call, code: -1)
+        }
     }
 
     /// Stops the thread, failing transfers still running, and frees libcurl's handles.
     public func shutdown() {
-        let alreadyStopping: Bool = lock.withLock {
-            defer { stopping = true }
-            return stopping
-        }
-        guard !alreadyStopping else { return }
-        curl_multi_wakeup(multi)
-        stopped.wait()
-        for easy in idleHandles { curl_easy_cleanup(easy) }
-        idleHandles.removeAll()
-        curl_multi_cleanup(multi)
+        driver.shutdown(finishRunning: false)
+        pool.drain()
     }
 
     /// Sends one POST and waits for the reply (any status) or a transport error.
     public func post(_ request: HTTPPost) async -> Result<HTTPReply, CurlTransferError> {
         await withCheckedContinuation { (continuation: CheckedContinuation<Result<HTTPReply, CurlTransferError>, Never>) in
-            let easy: UnsafeMutableRawPointer? = lock.withLock {
-                if stopping { return nil }
-                return idleHandles.popLast() ?? curl_easy_init()
+            let transfer = CurlTransfer(request: request, pool: pool, continuation: continuation)
+            if !driver.submit(transfer) {
+                transfer.finish(.failure(CurlTransferError(url: request.url, code: -1, message: "the HTTP client is shut down")))
             }
-            guard let easy else {
-                continuation.resume(returning: .failure(CurlTransferError(url: request.url, code: -1, message: "the HTTP client is shut down")))
-                return
-            }
-            let transfer = CurlTransfer(easy: easy, request: request, continuation: continuation)
-            if let failure = transfer.configure() {
-                recycle(easy)
-                transfer.finish(.failure(failure))
-                return
-            }
-            lock.withLock { pending.append(transfer) }
-            curl_multi_wakeup(multi)
-        }
-    }
-
-    private func recycle(_ easy: UnsafeMutableRawPointer) {
-        curl_easy_reset(easy)
-        lock.withLock { idleHandles.append(easy) }
-    }
-
-    /// The driver loop: add new transfers, let libcurl work, hand back finished ones, sleep in
-    /// curl_multi_poll until a socket is ready, a second passes, or `post` wakes it.
-    private func run() {
-        while true {
-            let (incoming, stop) = lock.withLock {
-                defer { pending.removeAll() }
-                return (pending, stopping)
-            }
-            if stop {
-                let abandoned = incoming + Array(active.values)
-                for transfer in active.values { curl_multi_remove_handle(multi, transfer.easy) }
-                active.removeAll()
-                for transfer in abandoned {
-                    curl_easy_cleanup(transfer.easy)
-                    transfer.finish(.failure(CurlTransferError(url: transfer.request.url, code: -1, message: "the HTTP client shut down mid-transfer")))
-                }
-                stopped.signal()
-                return
-            }
-            for transfer in incoming {
-                let code = curl_multi_add_handle(multi, transfer.easy)
-                if code == CURLM_OK {
-                    active[transfer.easy] = transfer
-                } else {
-                    recycle(transfer.easy)
-                    transfer.finish(.failure(CurlTransferError(url: transfer.request.url, code: Int32(code.rawValue),
-                                                               message: String(cString: curl_multi_strerror(code)))))
-                }
-            }
-            var running: Int32 = 0
-            _ = curl_multi_perform(multi, &running)
-            var left: Int32 = 0
-            while let message = curl_multi_info_read(multi, &left) {
-                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
-                let code = message.pointee.data.result
-                curl_multi_remove_handle(multi, easy)
-                guard let transfer = active.removeValue(forKey: easy) else { continue }
-                let result = transfer.result(code: code)
-                recycle(easy)
-                transfer.finish(result)
-            }
-            _ = curl_multi_poll(multi, nil, 0, 1000, nil)
         }
     }
 }
 
+/// Easy handles kept for reuse (a reset handle keeps its connection and DNS caches warm).
+final class EasyHandlePool: @unchecked Sendable {
+    private let lock = NSLock()
+    private var idle: [UnsafeMutableRawPointer] = []
+
+    /// A reset handle from the pool, or a new one (nil if libcurl cannot make one).
+    func take() -> UnsafeMutableRawPointer? {
+        lock.withLock { idle.popLast() } ?? curl_easy_init()
+    }
+
+    /// Resets `easy` and keeps it for the next transfer.
+    func give(_ easy: UnsafeMutableRawPointer) {
+        curl_easy_reset(easy)
+        lock.withLock { idle.append(easy) }
+    }
+
+    /// Frees every pooled handle.
+    func drain() {
+        for easy in lock.withLock({ defer { idle.removeAll() }; return idle }) { curl_easy_cleanup(easy) }
+    }
+}
+
 /// The state of one POST while libcurl runs it; the callbacks reach it through a pointer.
-final class CurlTransfer {
-    let easy: UnsafeMutableRawPointer
+final class CurlTransfer: CurlJob {
+    private let pool: EasyHandlePool
     let request: HTTPPost
     private var continuation: CheckedContinuation<Result<HTTPReply, CurlTransferError>, Never>?
     private var headerList: UnsafeMutablePointer<curl_slist>?
@@ -177,9 +123,9 @@ final class CurlTransfer {
     var responseBody = Data()
     var responseHeaders: [String: String] = [:]
 
-    init(easy: UnsafeMutableRawPointer, request: HTTPPost,
+    init(request: HTTPPost, pool: EasyHandlePool,
          continuation: CheckedContinuation<Result<HTTPReply, CurlTransferError>, Never>) {
-        self.easy = easy
+        self.pool = pool
         self.request = request
         self.continuation = continuation
         errorBufferPointer = .allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
@@ -191,32 +137,66 @@ final class CurlTransfer {
         errorBufferPointer.deallocate()
     }
 
-    /// Sets every option; returns an error if libcurl refuses one.
-    func configure() -> CurlTransferError? {
+    /// A pooled handle with every option set (nil, with the failure reported, when libcurl refuses).
+    func makeHandle() -> UnsafeMutableRawPointer? {
+        guard let easy = pool.take() else {
+            finish(.failure(CurlTransferError(url: request.url, code: -1, message: "curl_easy_init failed")))
+            return nil
+        }
+        if let failure = configure(easy) {
+            pool.give(easy)
+            finish(.failure(failure))
+            return nil
+        }
+        return easy
+    }
+
+    /// The driver is done with the handle: report the reply or error, and pool the handle
+    /// (freed instead when the transfer was abandoned mid-way).
+    func finish(easy: UnsafeMutableRawPointer, ending: CurlEnding) {
+        let outcome: Result<HTTPReply, CurlTransferError>
+        switch ending {
+        case .completed(let code):
+            outcome = result(easy: easy, code: code)
+        case .notStarted(let code):
+            outcome = .failure(CurlTransferError(url: request.url, code: Int32(code.rawValue), message: String(cString: curl_multi_strerror(code))))
+        case .abandoned:
+            outcome = .failure(CurlTransferError(url: request.url, code: -1, message: "the HTTP client shut down mid-transfer"))
+        }
+        if case .abandoned = ending { curl_easy_cleanup(easy) } else { pool.give(easy) }
+        finish(outcome)
+    }
+
+    func cancel() {
+        finish(.failure(CurlTransferError(url: request.url, code: -1, message: "the HTTP client shut down mid-transfer")))
+    }
+
+    /// Sets every option on `easy`; returns an error if libcurl refuses one.
+    private func configure(_ easy: UnsafeMutableRawPointer) -> CurlTransferError? {
         for line in request.headers + ["Expect:"] {  // no 100-continue round trip
             headerList = curl_slist_append(headerList, line)
         }
         let context = Unmanaged.passUnretained(self).toOpaque()
         let steps: [(String, () -> CURLcode)] = [
-            ("URL", { ccurl_easy_setopt_string(self.easy, CURLOPT_URL, self.request.url) }),
-            ("PROTOCOLS_STR", { ccurl_easy_setopt_string(self.easy, CURLOPT_PROTOCOLS_STR, "http,https") }),
-            ("NOSIGNAL", { ccurl_easy_setopt_long(self.easy, CURLOPT_NOSIGNAL, 1) }),
-            ("POST", { ccurl_easy_setopt_long(self.easy, CURLOPT_POST, 1) }),
-            ("POSTFIELDSIZE_LARGE", { ccurl_easy_setopt_off_t(self.easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(self.request.body.count)) }),
+            ("URL", { ccurl_easy_setopt_string(easy, CURLOPT_URL, self.request.url) }),
+            ("PROTOCOLS_STR", { ccurl_easy_setopt_string(easy, CURLOPT_PROTOCOLS_STR, "http,https") }),
+            ("NOSIGNAL", { ccurl_easy_setopt_long(easy, CURLOPT_NOSIGNAL, 1) }),
+            ("POST", { ccurl_easy_setopt_long(easy, CURLOPT_POST, 1) }),
+            ("POSTFIELDSIZE_LARGE", { ccurl_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(self.request.body.count)) }),
             ("COPYPOSTFIELDS", {
                 self.request.body.withUnsafeBytes { raw in
-                    ccurl_easy_setopt_pointer(self.easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(("" as StaticString).utf8Start)))
+                    ccurl_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS, UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(("" as StaticString).utf8Start)))
                 }
             }),
-            ("HTTPHEADER", { ccurl_easy_setopt_slist(self.easy, CURLOPT_HTTPHEADER, self.headerList) }),
-            ("CONNECTTIMEOUT_MS", { ccurl_easy_setopt_long(self.easy, CURLOPT_CONNECTTIMEOUT_MS, Int(self.request.connectTimeout * 1000)) }),
-            ("TIMEOUT_MS", { ccurl_easy_setopt_long(self.easy, CURLOPT_TIMEOUT_MS, Int(self.request.timeout * 1000)) }),
-            ("USERAGENT", { ccurl_easy_setopt_string(self.easy, CURLOPT_USERAGENT, "notify-xml/1 libcurl") }),
-            ("ERRORBUFFER", { ccurl_easy_setopt_pointer(self.easy, CURLOPT_ERRORBUFFER, self.errorBufferPointer) }),
-            ("WRITEFUNCTION", { ccurl_easy_setopt_data_callback(self.easy, CURLOPT_WRITEFUNCTION, CurlTransfer.onBody) }),
-            ("WRITEDATA", { ccurl_easy_setopt_pointer(self.easy, CURLOPT_WRITEDATA, context) }),
-            ("HEADERFUNCTION", { ccurl_easy_setopt_data_callback(self.easy, CURLOPT_HEADERFUNCTION, CurlTransfer.onHeader) }),
-            ("HEADERDATA", { ccurl_easy_setopt_pointer(self.easy, CURLOPT_HEADERDATA, context) }),
+            ("HTTPHEADER", { ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, self.headerList) }),
+            ("CONNECTTIMEOUT_MS", { ccurl_easy_setopt_long(easy, CURLOPT_CONNECTTIMEOUT_MS, Int(self.request.connectTimeout * 1000)) }),
+            ("TIMEOUT_MS", { ccurl_easy_setopt_long(easy, CURLOPT_TIMEOUT_MS, Int(self.request.timeout * 1000)) }),
+            ("USERAGENT", { ccurl_easy_setopt_string(easy, CURLOPT_USERAGENT, "notify-xml/1 libcurl") }),
+            ("ERRORBUFFER", { ccurl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, self.errorBufferPointer) }),
+            ("WRITEFUNCTION", { ccurl_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION, CurlTransfer.onBody) }),
+            ("WRITEDATA", { ccurl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, context) }),
+            ("HEADERFUNCTION", { ccurl_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION, CurlTransfer.onHeader) }),
+            ("HEADERDATA", { ccurl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, context) }),
         ]
         for (name, step) in steps {
             let code = step()
@@ -229,7 +209,7 @@ final class CurlTransfer {
     }
 
     /// The reply, or the transport error, once libcurl reports the transfer done.
-    func result(code: CURLcode) -> Result<HTTPReply, CurlTransferError> {
+    private func result(easy: UnsafeMutableRawPointer, code: CURLcode) -> Result<HTTPReply, CurlTransferError> {
         guard code == CURLE_OK else {
             let detail = String(cString: errorBufferPointer)
             let summary = String(cString: curl_easy_strerror(code))
