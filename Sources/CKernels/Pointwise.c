@@ -15,12 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define CK_HAVE_X86 1
-#else
-#define CK_HAVE_X86 0
-#endif
+#include "Window.h"
 
 enum { CK_MR = 6, CK_NR = 16, CK_ROWS_PER_TASK = 72 };
 
@@ -87,7 +82,6 @@ void ck_pointwise_destroy(ck_pointwise *op) {
 }
 
 #if CK_HAVE_X86
-#define CK_TARGET __attribute__((target("avx2,fma")))
 
 // One tile of up to 6 rows x (8 * vectors) columns; `rows` and `vectors` are compile-time constants at
 // every call site, so the accumulator arrays become registers.

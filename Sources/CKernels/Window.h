@@ -1,5 +1,5 @@
-// What the windowed kernels (Depthwise.c, Convolution.c) share: the AVX2 target, an output row's window, and
-// how a run is split into pthreadpool tasks. Internal to CKernels.
+// What the kernels share: the AVX2 target (all three), and for the windowed ones (Depthwise.c,
+// Convolution.c) an output row's window and how a run is split into pthreadpool tasks. Internal to CKernels.
 #pragma once
 #include <stddef.h>
 
