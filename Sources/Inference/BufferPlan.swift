@@ -1,9 +1,9 @@
 /// Assigns the tensors that cross step boundaries to shared buffers: a buffer is reused as soon as the tensor
 /// in it has been read for the last time.
 ///
-/// Why: with one buffer per tensor, an EfficientNet inference touched ~40 MB of activations, so every layer
-/// wrote into memory last used one inference ago (evicted from cache) and read inputs from L3 at best;
-/// reusing a few buffers keeps the working set small and warm.
+/// Why: with one buffer per tensor, an EfficientNet inference touched every activation of the network (tens
+/// of MB), so every layer wrote into memory last used one inference ago (evicted from cache) and read inputs
+/// from L3 at best; reusing a few buffers keeps the working set small and warm.
 struct BufferPlan {
     /// A tensor to place: `count` floats, written at step `first` (-1: before the first step) and read
     /// for the last time at step `last` (`Int.max`: read after the run, e.g. the graph output).
