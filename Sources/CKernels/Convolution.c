@@ -47,14 +47,11 @@ ck_convolution *ck_convolution_create(size_t input_channels, size_t output_chann
                            kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, input_h, input_w, output_h,
                            output_w, inner_begin, inner_end, {output_min, output_max}, NULL};
     const size_t k = kernel_h * kernel_w * input_channels;
-    size_t bytes = op->panels * (1 + k) * CK_CONV_NR * sizeof(float);
-    bytes = (bytes + 63) & ~(size_t)63;  // aligned_alloc wants a multiple of the alignment
-    op->packed = aligned_alloc(64, bytes);
+    op->packed = ck_alloc_packed(op->panels * (1 + k) * CK_CONV_NR);
     if (op->packed == NULL) {
         free(op);
         return NULL;
     }
-    memset(op->packed, 0, bytes);
     for (size_t o = 0; o < output_channels; o++) {
         float *panel = op->packed + (o / CK_CONV_NR) * (1 + k) * CK_CONV_NR;
         const size_t lane = o % CK_CONV_NR;

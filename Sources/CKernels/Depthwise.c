@@ -46,14 +46,11 @@ ck_depthwise *ck_depthwise_create(size_t channels, size_t kernel_h, size_t kerne
     *op = (ck_depthwise){channels, stride_c, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, input_h, input_w,
                          output_h, output_w, {output_min, output_max}, NULL};
     const size_t taps = kernel_h * kernel_w;
-    size_t bytes = (1 + taps) * stride_c * sizeof(float);
-    bytes = (bytes + 63) & ~(size_t)63;  // aligned_alloc wants a multiple of the alignment
-    op->packed = aligned_alloc(64, bytes);
+    op->packed = ck_alloc_packed((1 + taps) * stride_c);
     if (op->packed == NULL) {
         free(op);
         return NULL;
     }
-    memset(op->packed, 0, bytes);
     for (size_t c = 0; c < channels; c++) {
         op->packed[c] = bias != NULL ? bias[c] : 0.0f;
         for (size_t t = 0; t < taps; t++) op->packed[(1 + t) * stride_c + c] = weights[c * taps + t];

@@ -50,15 +50,11 @@ ck_pointwise *ck_pointwise_create(size_t input_channels, size_t output_channels,
     op->last_width = (remainder != 0 && remainder <= 8) ? 8 : CK_NR;
     op->bounds[0] = output_min;
     op->bounds[1] = output_max;
-    // Extra 64 bytes and 64-byte rounding: aligned_alloc wants a multiple of the alignment.
-    size_t bytes = op->panels * (k + 1) * CK_NR * sizeof(float) + 64;
-    bytes = (bytes + 63) & ~(size_t)63;
-    op->packed = aligned_alloc(64, bytes);
+    op->packed = ck_alloc_packed(op->panels * (k + 1) * CK_NR);
     if (op->packed == NULL) {
         free(op);
         return NULL;
     }
-    memset(op->packed, 0, bytes);
     for (size_t panel = 0; panel < op->panels; panel++) {
         const size_t width = panel + 1 == op->panels ? op->last_width : CK_NR;
         float *dst = op->packed + panel * (k + 1) * CK_NR;

@@ -1,7 +1,10 @@
-// What the kernels share: the AVX2 target (all three), and for the windowed ones (Depthwise.c,
-// Convolution.c) an output row's window and how a run is split into pthreadpool tasks. Internal to CKernels.
+// What the kernels share: the AVX2 target and the packed-weight allocation (all three), and for the windowed
+// ones (Depthwise.c, Convolution.c) an output row's window and how a run is split into pthreadpool tasks.
+// Internal to CKernels.
 #pragma once
 #include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -10,6 +13,16 @@
 #else
 #define CK_HAVE_X86 0
 #endif
+
+// `floats` zeroed floats, 64-byte aligned, for packed weights (free with free()); NULL when out of memory.
+// Rounded up to whole 64-byte lines (aligned_alloc wants a multiple of the alignment), plus one spare line
+// so a kernel's last vector load may run a little past the packed data.
+static inline float *ck_alloc_packed(size_t floats) {
+    const size_t bytes = (floats * sizeof(float) + 64 + 63) & ~(size_t)63;
+    float *packed = aligned_alloc(64, bytes);
+    if (packed != NULL) memset(packed, 0, bytes);
+    return packed;
+}
 
 // One output row's window: its image, the input row of its first tap row (negative in the top padding) and the
 // tap rows [ky_begin, ky_end) that lie inside the image.

@@ -74,14 +74,16 @@ struct Bench: AsyncParsableCommand {
                 emit(["stage": "inference", "engine": "xnnpack", "batch": batch, "threads": threadCount,
                       "median_ms_per_batch": median, "median_ms_per_image": median / Double(batch),
                       "images_per_s": Double(batch) * 1000 / median])
-                // A batch above Classifier's largest chunk runs on smaller sessions: each reports its own steps.
-                for (session, steps) in classifier.stepProfiles() where profile {
-                    for step in steps {
-                        emit(["stage": "step", "batch": batch, "session_batch": session, "threads": threadCount,
-                              "nodes": step.nodes, "median_us": step.medianMicroseconds, "runs": step.runs])
+                if profile {
+                    // A batch above Classifier's largest chunk runs on smaller sessions: each reports its own steps.
+                    for (session, steps) in classifier.stepProfiles() {
+                        for step in steps {
+                            emit(["stage": "step", "batch": batch, "session_batch": session, "threads": threadCount,
+                                  "nodes": step.nodes, "median_us": step.medianMicroseconds, "runs": step.runs])
+                        }
                     }
+                    classifier.setProfiling(false)
                 }
-                classifier.setProfiling(false)
             }
         }
     }

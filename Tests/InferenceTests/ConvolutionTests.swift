@@ -185,7 +185,7 @@ struct ConvolutionTests {
                                                    ownKernels: ownKernels)
                 let output = try session.run(nchw: input)
                 #expect(output.count == expected.count)
-                let worst = zip(output, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
+                let worst = maxRelativeError(output, expected)
                 #expect(worst <= 1e-4, "\(spec.label), \(threads) threads, CKernels \(ownKernels): max error \(worst)")
             }
         }

@@ -44,16 +44,9 @@ struct PointwiseConvolutionTests {
                                                   weights: weights, bias: bias, low: low, high: high)
             let expected = Self.reference(size, input: input, weights: weights, bias: bias, low: low, high: high)
             // A sentinel after the output catches writes past the last row or column.
-            var output = [Float](repeating: .nan, count: expected.count + 8)
-            input.withUnsafeBufferPointer { source in
-                output.withUnsafeMutableBufferPointer { target in
-                    guard let from = source.baseAddress, let to = target.baseAddress else { return }
-                    kernel.run(input: from, output: to, threadpool: pool, yieldWorkers: false)
-                }
-            }
-            let worst = zip(output, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
+            let (output, untouched) = runWithSentinel(kernel, input: input, count: expected.count, pool: pool)
+            let worst = maxRelativeError(output, expected)
             #expect(worst <= 1e-5, "\(size.testDescription), \(threads) threads, clamp [\(low), \(high)]: max error \(worst)")
-            let untouched = output[expected.count...].allSatisfy { $0.isNaN }
             #expect(untouched, "wrote past the end of the output")
         }
     }

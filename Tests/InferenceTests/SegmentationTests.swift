@@ -61,7 +61,7 @@ struct SegmentationTests {
         #expect(session.outputCount == 2 * plane)
         for _ in 0..<2 {  // twice: buffers are reused between runs
             let result = try session.run(nchw: x)
-            let worst = zip(result, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
+            let worst = maxRelativeError(result, expected)
             #expect(result.count == expected.count)
             #expect(worst <= 1e-4, "max error \(worst)")
         }

@@ -90,16 +90,9 @@ struct WindowedConvolutionTests {
         let pool = threads > 1 ? pthreadpool_create(threads) : nil
         defer { if let pool { pthreadpool_destroy(pool) } }
         // A sentinel after the output catches writes past the end.
-        var output = [Float](repeating: .nan, count: expected.count + 16)
-        input.withUnsafeBufferPointer { source in
-            output.withUnsafeMutableBufferPointer { target in
-                guard let from = source.baseAddress, let to = target.baseAddress else { return }
-                kernel.run(input: from, output: to, threadpool: pool, yieldWorkers: false)
-            }
-        }
-        let worst = zip(output, expected).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? .infinity
+        let (output, untouched) = runWithSentinel(kernel, input: input, count: expected.count, pool: pool)
+        let worst = maxRelativeError(output, expected)
         #expect(worst <= 1e-5, "max error \(worst)")
-        let untouched = output[expected.count...].allSatisfy { $0.isNaN }
         #expect(untouched, "wrote past the end of the output")
     }
 }
