@@ -38,26 +38,31 @@ let package = Package(
         // -O3 keeps the kernel fast in debug builds too (at -O0 every accumulator lives on the stack).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])], linkerSettings: [.linkedLibrary("pthreadpool")]),
         .target(name: "Imaging", dependencies: ["CVips"]),
-        .target(name: "Recognition", dependencies: ["Imaging", "Inference", "PipelineKit", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Bus", dependencies: [.product(name: "Logging", package: "swift-log")]),
-        .target(name: "PipelineKit", dependencies: ["Bus", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "LabelStore", dependencies: ["PipelineKit", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
-        .target(name: "ImageStore", dependencies: ["CCrypto", "PipelineKit"]),
+        .target(name: "Recognition", dependencies: ["Imaging", "Inference", "PipelineModel", .product(name: "Logging", package: "swift-log")]),
+        // Exclusive create, fsync, rename/link, directory fsync: the crash-safe writes of the bus, image store and mail sink.
+        .target(name: "DurableFiles"),
+        .target(name: "Bus", dependencies: ["DurableFiles", .product(name: "Logging", package: "swift-log")]),
+        // The message model (schemas, attributes, coding, home, topology names): depends on nothing of ours.
+        .target(name: "PipelineModel"),
+        // What every consuming worker runs on the bus: the loop, handlers, shutdown, local events, backoff.
+        .target(name: "WorkerRuntime", dependencies: ["Bus", "PipelineModel", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "LabelStore", dependencies: ["PipelineModel", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
+        .target(name: "ImageStore", dependencies: ["CCrypto", "DurableFiles", "PipelineModel"]),
         .target(name: "CurlDriver", dependencies: ["CCurl"]),
-        .target(name: "Fetching", dependencies: ["CCurl", "CurlDriver", "Imaging", "ImageStore", "PipelineKit", "Bus", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Notification", dependencies: ["CCurl", "CurlDriver", "CLibXML2", "PipelineKit", "Bus", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "RecognitionWorker", dependencies: ["Recognition", "LabelStore", "PipelineKit", "Bus"]),
-        .target(name: "MailSink", dependencies: ["Notification", .product(name: "FlyingFox", package: "FlyingFox"), .product(name: "FlyingSocks", package: "FlyingFox"), .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Fetching", dependencies: ["CCurl", "CurlDriver", "Imaging", "ImageStore", "PipelineModel", "WorkerRuntime", "Bus", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "Notification", dependencies: ["CCurl", "CurlDriver", "CLibXML2", "PipelineModel", "WorkerRuntime", "Bus", .product(name: "Logging", package: "swift-log")]),
+        .target(name: "RecognitionWorker", dependencies: ["Recognition", "LabelStore", "PipelineModel", "WorkerRuntime", "Bus"]),
+        .target(name: "MailSink", dependencies: ["DurableFiles", "Notification", .product(name: "FlyingFox", package: "FlyingFox"), .product(name: "FlyingSocks", package: "FlyingFox"), .product(name: "Logging", package: "swift-log")]),
 
         // MARK: Executables: argument parsing and wiring only
         .executableTarget(name: "fetch-image", dependencies: ["Fetching", "CLISupport"]),
         .executableTarget(name: "recognize", dependencies: ["RecognitionWorker", "CLISupport"]),
         .executableTarget(name: "notify-xml", dependencies: ["Notification", "Bus", "CLISupport"]),
         .executableTarget(name: "list-images", dependencies: ["LabelStore", "CLISupport"]),
-        .executableTarget(name: "bus-admin", dependencies: ["Bus", "CLISupport"]),
+        .executableTarget(name: "bus-admin", dependencies: ["Bus", "PipelineModel", "CLISupport"]),
         .executableTarget(name: "mail-sink", dependencies: ["MailSink", "CLISupport"]),
         .target(name: "CLISupport", dependencies: [
-            "PipelineKit",
+            "PipelineModel", "WorkerRuntime",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -72,8 +77,9 @@ let package = Package(
         .testTarget(name: "CurlDriverTests", dependencies: ["CurlDriver", "CCurl", "TestSupport"]),
         .testTarget(name: "FetchingTests", dependencies: ["Fetching", "TestSupport"]),
         .testTarget(name: "NotificationTests", dependencies: ["Notification", "MailSink", "TestSupport"]),
-        .testTarget(name: "PipelineKitTests", dependencies: ["PipelineKit", "TestSupport"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["PipelineKit", "TestSupport"]),
+        .testTarget(name: "PipelineModelTests", dependencies: ["PipelineModel"]),
+        .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["PipelineModel", "TestSupport"]),
     ]
 )
 

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Logging
-import PipelineKit
+import PipelineModel
 
 /// `--home`: the pipeline home directory every worker shares.
 public struct HomeOptions: ParsableArguments {

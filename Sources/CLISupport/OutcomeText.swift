@@ -1,4 +1,4 @@
-import PipelineKit
+import WorkerRuntime
 
 /// One-line, human-readable outcome of a locally invoked event (`--event`).
 public enum OutcomeText {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Bus
 import Logging
-import PipelineKit
+import WorkerRuntime
 
 /// The two ways every consuming worker runs, shared so that each executable only wires its
 /// handler: one local event (`--event`), or its queue (`--once`, or until SIGTERM).

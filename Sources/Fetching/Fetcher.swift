@@ -4,7 +4,8 @@ import Foundation
 import ImageStore
 import Imaging
 import Logging
-import PipelineKit
+import PipelineModel
+import WorkerRuntime
 
 /// Downloads images (many at once), verifies them, stores them by content hash and publishes
 /// `image.stored` for each new one. The `fetch-image` executable is a thin wrapper around it.
@@ -120,9 +121,10 @@ public final class Fetcher: Sendable {
         }
     }
 
-    /// Exponential backoff with ±50 % jitter, so retries from many transfers spread out.
+    /// The pipeline's backoff (exponential from `retryBaseDelay`, equal jitter), so retries
+    /// from many transfers spread out.
     private func backoff(attempt: Int) -> Double {
-        configuration.retryBaseDelay * pow(2, Double(attempt - 1)) * Double.random(in: 0.5...1.5)
+        Backoff(initial: configuration.retryBaseDelay, maximum: 60).delay(afterAttempt: attempt)
     }
 
     /// Refuses URLs that cannot be valid requests before any network traffic.

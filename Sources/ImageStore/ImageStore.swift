@@ -1,5 +1,6 @@
+import DurableFiles
 import Foundation
-import PipelineKit
+import PipelineModel
 
 /// A content-addressed image store: each distinct image is kept once, named by the SHA-256 of
 /// its bytes, under `<root>/ab/cd/<sha256>.<ext>`.
@@ -81,51 +82,29 @@ public struct ImageStore: Sendable {
     }
 
     private func writeAtomically(_ data: Data, to target: URL, in directory: URL, id: String) throws(ImageStoreError) {
-        let temporary = temporaryDirectory.appendingPathComponent("\(id).\(UInt32.random(in: 0...UInt32.max)).tmp")
-        var fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        if fd < 0 && errno == ENOENT {
+        let temporary = temporaryDirectory.appendingPathComponent("\(id).\(UInt32.random(in: 0...UInt32.max)).tmp").path
+        do {
+            try DurableFile.writeNew(data, to: temporary, io: io)
+        } catch where error.errno == ENOENT && error.call == "open" {
             // First write into this store: make `.tmp/` (a race with another writer is fine).
-            guard mkdir(temporaryDirectory.path, 0o755) == 0 || errno == EEXIST else {
-                throw .createDirectory(path: temporaryDirectory.path, detail: String(cString: strerror(errno)))
+            do { try DurableFile.makeDirectory(temporaryDirectory.path) } catch {
+                throw .createDirectory(path: temporaryDirectory.path, detail: String(cString: strerror(error.errno)))
             }
-            fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        }
-        guard fd >= 0 else { throw .write(path: temporary.path, operation: "open", errno: errno) }
-        var closed = false
-        var placed = false
-        defer {
-            if !closed { close(fd) }
-            // Whatever failed, no temporary file outlives this call.
-            if !placed { unlink(temporary.path) }
-        }
-        let writeError: Int32? = data.withUnsafeBytes { bytes -> Int32? in
-            var offset = 0
-            while offset < bytes.count {
-                guard let base = bytes.baseAddress else { return nil }
-                let written = io.write(fd, base + offset, bytes.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    return errno
-                }
-                if written == 0 { return EIO }
-                offset += written
+            do { try DurableFile.writeNew(data, to: temporary, io: io) } catch {
+                throw .write(path: temporary, operation: error.call, errno: error.errno)
             }
-            return nil
+        } catch {
+            throw .write(path: temporary, operation: error.call, errno: error.errno)
         }
-        if let writeError { throw .write(path: temporary.path, operation: "write", errno: writeError) }
-        guard io.fsync(fd) == 0 else { throw .write(path: temporary.path, operation: "fsync", errno: errno) }
-        closed = true
-        guard close(fd) == 0 else { throw .write(path: temporary.path, operation: "close", errno: errno) }
-        guard rename(temporary.path, target.path) == 0 else {
-            throw .write(path: target.path, operation: "rename", errno: errno)
+        let moved: DurableFile.MoveResult
+        do { moved = try DurableFile.rename(temporary, target.path) } catch {
+            _ = try? DurableFile.unlink(temporary)  // whatever failed, no temporary file outlives this call
+            throw .write(path: target.path, operation: "rename", errno: error.errno)
         }
-        placed = true
-        // The rename is durable only once the directory entry is on disk.
-        let dirFD = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if dirFD >= 0 {
-            _ = io.fsync(dirFD)
-            close(dirFD)
-        }
+        guard moved == .moved else { throw .write(path: temporary, operation: "rename", errno: ENOENT) }
+        // The rename is durable only once the directory entry is on disk; the image is already
+        // in place, so a failed directory sync is not worth failing the store for.
+        try? DurableFile.syncDirectory(directory.path, io: io)
     }
 
     /// Extensions are short lowercase alphanumerics, so they can never form a path.
@@ -147,21 +126,4 @@ public struct StoredImage: Sendable, Equatable {
 }
 
 /// The system calls the store writes with; tests swap `write` to simulate a full disk.
-public struct ImageStoreIO: Sendable {
-    /// `write(2)`: returns bytes written or -1 with `errno` set.
-    public var write: @Sendable (Int32, UnsafeRawPointer, Int) -> Int
-    /// `fsync(2)`: returns 0 or -1 with `errno` set.
-    public var fsync: @Sendable (Int32) -> Int32
-
-    /// Creates an IO table from the two calls.
-    public init(write: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int,
-                fsync: @escaping @Sendable (Int32) -> Int32) {
-        self.write = write
-        self.fsync = fsync
-    }
-
-    /// The real system calls.
-    public static let posix = ImageStoreIO(
-        write: { fd, buffer, count in Foundation.write(fd, buffer, count) },
-        fsync: { fd in Foundation.fsync(fd) })
-}
+public typealias ImageStoreIO = FileIO

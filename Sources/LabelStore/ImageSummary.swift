@@ -1,5 +1,5 @@
 import Foundation
-import PipelineKit
+import PipelineModel
 
 /// One row of an image listing: the image, its labels, and how well it matched.
 public struct ImageSummary: Sendable, Equatable, Codable {

@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import PipelineKit
+import PipelineModel
 
 extension LabelDatabase {
     /// Upserts the image and replaces its labels in one transaction.

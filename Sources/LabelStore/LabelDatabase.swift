@@ -1,7 +1,7 @@
 import Foundation
 import GRDB
 import Logging
-import PipelineKit
+import PipelineModel
 #if canImport(Glibc)
 import Glibc
 #endif

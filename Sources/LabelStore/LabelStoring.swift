@@ -1,5 +1,5 @@
 import Foundation
-import PipelineKit
+import PipelineModel
 
 /// The label store the workers and `list-images` talk to; SQLite today, another backend later.
 public protocol LabelStoring: Sendable {

@@ -1,3 +1,4 @@
+import DurableFiles
 import Foundation
 
 /// The sink's durable store: one `.xml` file per accepted message, named after its
@@ -53,15 +54,16 @@ public struct Outbox: Sendable {
         let final = directory.appendingPathComponent(name)
         if FileManager.default.fileExists(atPath: final.path) { return .duplicate(file: name) }
 
-        let temp = temporary.appendingPathComponent("\(UUID().uuidString).xml")
-        try writeSynced(data, to: temp)
-        defer { unlink(temp.path) }
-        if link(temp.path, final.path) != 0 {
-            let code = errno
-            if code == EEXIST { return .duplicate(file: name) }
-            throw MailSinkError.outbox(operation: "link", path: final.path, errno: code)
+        let temp = temporary.appendingPathComponent("\(UUID().uuidString).xml").path
+        do {
+            try DurableFile.writeNew(data, to: temp)
+            defer { _ = try? DurableFile.unlink(temp) }
+            // link(2) refuses an existing name: "store unless duplicate" in one atomic step.
+            if try DurableFile.link(temp, final.path) == .targetExists { return .duplicate(file: name) }
+            try DurableFile.syncDirectory(directory.path)
+        } catch {
+            throw MailSinkError.outbox(operation: error.call, path: error.path, errno: error.errno)
         }
-        try syncDirectory(directory)
         return .stored(file: name)
     }
 
@@ -69,31 +71,5 @@ public struct Outbox: Sendable {
     public func storedFiles() -> [String] {
         ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
             .filter { $0.hasSuffix(".xml") }.sorted()
-    }
-
-    private func writeSynced(_ data: Data, to url: URL) throws {
-        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { throw MailSinkError.outbox(operation: "create", path: url.path, errno: errno) }
-        defer { close(fd) }
-        try data.withUnsafeBytes { raw in
-            guard let base = raw.baseAddress else { return }
-            var offset = 0
-            while offset < raw.count {
-                let written = write(fd, base + offset, raw.count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw MailSinkError.outbox(operation: "write", path: url.path, errno: errno)
-                }
-                offset += written
-            }
-        }
-        guard fsync(fd) == 0 else { throw MailSinkError.outbox(operation: "fsync", path: url.path, errno: errno) }
-    }
-
-    private func syncDirectory(_ url: URL) throws {
-        let fd = open(url.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw MailSinkError.outbox(operation: "open directory", path: url.path, errno: errno) }
-        defer { close(fd) }
-        guard fsync(fd) == 0 else { throw MailSinkError.outbox(operation: "fsync directory", path: url.path, errno: errno) }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import WorkerRuntime
 
 /// Timeouts and the retry schedule of gateway deliveries.
 ///
@@ -39,20 +40,15 @@ public struct DeliveryPolicy: Sendable, Equatable {
         self.timeout = max(0.001, timeout)
     }
 
-    /// The wait after failed try number `attempt` (1-based): exponential, capped, with "equal
-    /// jitter" (half fixed, half random) so that many notifiers failing together spread out.
+    /// The wait after failed try number `attempt` (1-based): the pipeline's `Backoff`
+    /// (exponential, capped, equal jitter) so that many notifiers failing together spread out.
     public func backoff(afterAttempt attempt: Int) -> TimeInterval {
-        Self.jittered(min(maxBackoff, initialBackoff * pow(2, Double(max(0, attempt - 1)))))
+        Backoff(initial: initialBackoff, maximum: maxBackoff).delay(afterAttempt: attempt)
     }
 
-    /// The queue delay for a message received `receiveCount` times, jittered the same way.
+    /// The queue delay for a message received `receiveCount` times, on the same schedule.
     public func queueDelay(receiveCount: Int) -> TimeInterval {
-        Self.jittered(min(maxQueueBackoff, queueBackoff * pow(2, Double(max(0, min(receiveCount, 30) - 1)))))
-    }
-
-    private static func jittered(_ delay: TimeInterval) -> TimeInterval {
-        guard delay > 0 else { return 0 }
-        return delay / 2 + Double.random(in: 0...(delay / 2))
+        Backoff(initial: queueBackoff, maximum: maxQueueBackoff).delay(afterAttempt: receiveCount)
     }
 }
 

@@ -1,5 +1,5 @@
 import Foundation
-import PipelineKit
+import PipelineModel
 
 /// The life of one image through the pipeline, as known when its notification was accepted:
 /// what `notify-xml --trace` writes, one JSON line per delivered notification, for benchmarks

@@ -1,5 +1,5 @@
 import Foundation
-import PipelineKit
+import PipelineModel
 
 /// Who receives notifications and what their subject says (from the command line).
 public struct NotificationSettings: Sendable, Equatable {

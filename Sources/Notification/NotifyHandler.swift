@@ -1,7 +1,8 @@
 import Bus
 import Foundation
 import Logging
-import PipelineKit
+import PipelineModel
+import WorkerRuntime
 
 /// Everything the notifier needs to know, from the command line.
 public struct NotifierConfiguration: Sendable {

@@ -1,5 +1,5 @@
 import Foundation
-import PipelineKit
+import PipelineModel
 
 /// A subject line with `{placeholder}`s filled from the labelled image, e.g.
 /// `"Labels for {name}: {labels}"`. `{{` and `}}` stand for literal braces.

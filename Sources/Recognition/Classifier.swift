@@ -1,7 +1,7 @@
 import Foundation
 import Imaging
 import Inference
-import PipelineKit
+import PipelineModel
 
 /// One label of one image (name, confidence 0-100, parent labels): the message schema's type,
 /// so that labels flow from the classifier into messages and the database unchanged.

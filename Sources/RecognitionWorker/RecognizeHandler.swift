@@ -3,8 +3,9 @@ import Dispatch
 import Foundation
 import LabelStore
 import Logging
-import PipelineKit
+import PipelineModel
 import Recognition
+import WorkerRuntime
 
 /// The recognizer's per-batch work: `image.stored` in; labels into SQLite and `image.labeled`
 /// out. Idempotent: a redelivered message rewrites the same rows and republishes under the

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bus
 import Foundation
+import PipelineModel
 
 /// `bus-admin redrive`: move dead letters back.
 struct Redrive: AsyncParsableCommand {
@@ -27,20 +28,16 @@ struct Replay: AsyncParsableCommand {
     @OptionGroup var options: BusOptions
     @Argument(help: "The topic whose archive to replay, e.g. image.stored.") var topic: String
     @Option(help: "The queue to copy the messages into.") var to: String
-    @Option(help: "Only messages published at or after this ISO-8601 time, e.g. 2026-11-22T07:00:00Z.") var since: String?
+    @Option(help: "Only messages published at or after this time: an age (30m, 2h, 7d) or an ISO-8601 date or time, e.g. 2026-11-22T07:00:00Z.")
+    var since: String?
 
     func validate() throws {
-        if let since, parseDate(since) == nil { throw ValidationError("--since \(since): expected an ISO-8601 time like 2026-11-22T07:00:00Z") }
+        if let since { do { _ = try TimeExpression.parse(since) } catch { throw ValidationError("--since: \(error)") } }
     }
 
     func run() async throws {
-        let copied = try options.open().replay(topic: topic, to: to, since: since.flatMap(parseDate))
+        let copied = try options.open().replay(topic: topic, to: to, since: try since.map { try TimeExpression.parse($0) })
         emit("replayed \(copied) message(s)")
-    }
-
-    private func parseDate(_ text: String) -> Date? {
-        if let date = try? Date(text, strategy: .iso8601) { return date }
-        return try? Date(text, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true))
     }
 }
 

@@ -4,7 +4,8 @@ import CLISupport
 import Fetching
 import Foundation
 import ImageStore
-import PipelineKit
+import PipelineModel
+import WorkerRuntime
 
 /// `fetch-image`: the pipeline's front door. URLs in, verified images in the store, one
 /// `image.stored` event per new image out.

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLISupport
 import Foundation
 import LabelStore
+import PipelineModel
 
 /// The default subcommand: images matching filters, newest first.
 struct ListCommand: ParsableCommand {

@@ -1,6 +1,6 @@
 import Foundation
 import LabelStore
-import PipelineKit
+import PipelineModel
 
 /// Deterministic fake recognitions with a realistic shape for `list-images bench`: ImageNet class
 /// names and WordNet parents (from Models/imagenet-taxonomy.json when present, else a synthetic

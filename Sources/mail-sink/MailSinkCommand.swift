@@ -2,7 +2,7 @@ import ArgumentParser
 import CLISupport
 import Foundation
 import MailSink
-import PipelineKit
+import WorkerRuntime
 
 /// `mail-sink`: a small local e-mail gateway that stores the notifications it receives.
 @main

@@ -5,7 +5,8 @@ import Dispatch
 import Foundation
 import Logging
 import Notification
-import PipelineKit
+import PipelineModel
+import WorkerRuntime
 
 /// `notify-xml bench`: notifications per second to a gateway, for Scripts/bench-notify.
 struct Bench: AsyncParsableCommand {

@@ -3,7 +3,8 @@ import Bus
 import CLISupport
 import Foundation
 import Notification
-import PipelineKit
+import PipelineModel
+import WorkerRuntime
 
 /// `notify-xml run` (the default): the long-running notifier.
 struct RunNotifier: AsyncParsableCommand {

@@ -1,7 +1,7 @@
 import ArgumentParser
 import CLISupport
 import Foundation
-import PipelineKit
+import PipelineModel
 import Recognition
 
 /// `recognize classify`: label image files directly, without queues or database.

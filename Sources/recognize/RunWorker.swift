@@ -3,9 +3,10 @@ import Bus
 import CLISupport
 import Foundation
 import LabelStore
-import PipelineKit
+import PipelineModel
 import Recognition
 import RecognitionWorker
+import WorkerRuntime
 
 /// `recognize run` (the default): the long-running labelling worker.
 struct RunWorker: AsyncParsableCommand {

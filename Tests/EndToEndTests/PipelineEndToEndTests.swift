@@ -1,7 +1,7 @@
 import Foundation
-import PipelineKit
-import Testing
+import PipelineModel
 import TestSupport
+import Testing
 
 /// The real executables wired together as a user runs them: a loopback web server →
 /// fetch-image → recognize → SQLite → notify-xml → mail-sink (a real gateway process).

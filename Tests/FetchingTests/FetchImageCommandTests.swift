@@ -1,11 +1,12 @@
 import Bus
-import ImageStore
 import Fetching
-import Imaging
 import Foundation
-import PipelineKit
+import ImageStore
+import Imaging
+import PipelineModel
 import TestSupport
 import Testing
+import WorkerRuntime
 
 /// Runs the real `fetch-image` binary against the loopback server: result lines, summary,
 /// exit codes, the store and the bus.

@@ -3,7 +3,7 @@ import Fetching
 import Foundation
 import ImageStore
 import Imaging
-import PipelineKit
+import PipelineModel
 import TestSupport
 import Testing
 

@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import PipelineKit
+import PipelineModel
 import Testing
 import TestSupport
 @testable import LabelStore

@@ -1,5 +1,5 @@
 import Foundation
-import PipelineKit
+import PipelineModel
 import Testing
 import TestSupport
 @testable import LabelStore

@@ -1,9 +1,10 @@
 import Foundation
 import MailSink
 import Notification
-import PipelineKit
+import PipelineModel
 import TestSupport
 import Testing
+import WorkerRuntime
 
 /// The notifier against a real mail sink on loopback (in this process).
 struct DeliveryTests {

@@ -3,8 +3,9 @@ import Foundation
 import Logging
 import MailSink
 import Notification
-import PipelineKit
+import PipelineModel
 import TestSupport
+import WorkerRuntime
 
 /// Shared test data and helpers for the notifier tests.
 enum Fixtures {

@@ -1,6 +1,6 @@
 import Foundation
 import Notification
-import PipelineKit
+import PipelineModel
 import TestSupport
 import Testing
 

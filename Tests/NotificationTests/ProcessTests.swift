@@ -3,7 +3,8 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import PipelineKit
+import PipelineModel
+import WorkerRuntime
 import TestSupport
 import Testing
 

@@ -1,5 +1,5 @@
 import Foundation
-import PipelineKit
+import PipelineModel
 
 /// Turns store results into `list-images` output text in each `OutputFormat`.
 public struct ListingFormatter: Sendable {

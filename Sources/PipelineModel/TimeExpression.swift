@@ -1,6 +1,7 @@
 import Foundation
 
-/// Parses the `--since` / `--until` values: ISO dates and datetimes, or an age like `30m`.
+/// The one parser of times given on a command line (`--since`, `--until` of list-images and
+/// bus-admin): ISO dates and datetimes, or an age like `30m`.
 public enum TimeExpression {
     /// Why a time expression was rejected.
     public struct ParseError: Error, CustomStringConvertible {
@@ -34,7 +35,8 @@ public enum TimeExpression {
         }
     }
 
-    static func parseISO(_ text: String, timeZone: TimeZone) -> Date? {
+    /// An ISO-8601 date or datetime (zone optional, then `timeZone`), nil when `text` is not one.
+    public static func parseISO(_ text: String, timeZone: TimeZone) -> Date? {
         let pattern = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?(Z|z|[+-]\d{2}:?\d{2})?$/
         guard let match = text.wholeMatch(of: pattern) else { return nil }
         var zone = timeZone

@@ -1,8 +1,9 @@
 import Bus
 import Foundation
 import Logging
-import PipelineKit
+import PipelineModel
 import Testing
+import WorkerRuntime
 
 /// A handler whose outcome is named by the message body: "ok", "retry" or "dead".
 private struct ScriptedHandler: MessageHandler {

@@ -157,7 +157,7 @@ public enum MessageCoding {
             if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)) {
                 return date
             }
-            if let date = try? Date(text, strategy: .iso8601) { return date }
+            if let date = TimeExpression.parseISO(text, timeZone: TimeZone(secondsFromGMT: 0) ?? .current) { return date }
             throw DecodingError.dataCorruptedError(in: container, debugDescription: "not an ISO-8601 date: \(text)")
         }
         return decoder

@@ -1,5 +1,6 @@
 import Bus
 import Foundation
+import PipelineModel
 
 /// The "generate-event | invoke" habit: run a worker's handler on one message body read from a
 /// file or standard input, without taking anything from a queue.

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import LabelStore
+@testable import PipelineModel
 
 @Suite struct TimeExpressionTests {
     let now = Date(timeIntervalSince1970: 1_790_000_000)

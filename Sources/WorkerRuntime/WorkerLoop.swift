@@ -1,6 +1,7 @@
 import Bus
 import Foundation
 import Logging
+import PipelineModel
 
 /// How a worker consumes its queue.
 public struct WorkerOptions: Sendable {
@@ -61,6 +62,9 @@ public final class WorkerLoop: Sendable {
         self.options = options
         self.logger = logger
     }
+
+    /// Waits between failed receives (a bus directory gone, a disk error): 0.4 s doubling to 30 s.
+    static let receiveBackoff = Backoff(initial: 0.4, maximum: 30)
 
     /// What this loop has done so far.
     public var counts: WorkerCounts { state.counts }
@@ -124,7 +128,7 @@ public final class WorkerLoop: Sendable {
                 await process(batch)
             } catch {
                 failures += 1
-                let backoff = min(30.0, 0.2 * pow(2.0, Double(min(failures, 8))))
+                let backoff = Self.receiveBackoff.delay(afterAttempt: failures)
                 logger.error("receive failed; retrying", metadata: [
                     "queue": "\(options.queue)", "lane": "\(lane)", "error": "\(error)", "backoff.s": "\(backoff)",
                 ])

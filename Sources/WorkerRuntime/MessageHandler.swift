@@ -1,6 +1,7 @@
 import Bus
 import Foundation
 import Logging
+import PipelineModel
 
 /// What a handler decided about one message; the worker loop applies it to the queue.
 public enum MessageOutcome: Sendable, Equatable {
