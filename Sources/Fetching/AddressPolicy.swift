@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 
 /// Which addresses downloads may connect to: public ones always; the others only when
@@ -27,5 +28,12 @@ public struct AddressPolicy: Sendable, Equatable {
         let normalizedHost = host.lowercased().trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
         if allowedHosts.contains(normalizedHost) { return .allow }
         return .refuse(category)
+    }
+}
+
+extension AddressPolicy: AddressGuard {
+    public func refusal(of address: IPAddress, host: String) -> AddressCategory? {
+        if case .refuse(let category) = decide(address, host: host) { return category }
+        return nil
     }
 }

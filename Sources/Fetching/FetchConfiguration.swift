@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 
 /// Every limit and switch of a fetch run; the defaults are safe for untrusted URLs.
@@ -29,7 +30,7 @@ public struct FetchConfiguration: Sendable {
     public var addressPolicy = AddressPolicy()
     /// Extra attempts after a transient failure (5xx, 408, 429, timeout, reset).
     public var retries: Int = 2
-    /// First retry delay in seconds; doubles each attempt, with ±50 % jitter.
+    /// First retry delay in seconds; doubles each attempt, with equal jitter (`Backoff`).
     public var retryBaseDelay: Double = 0.5
     /// Publish `image.stored` even when the image was already stored.
     public var force: Bool = false
@@ -39,9 +40,10 @@ public struct FetchConfiguration: Sendable {
     /// The defaults.
     public init() {}
 
-    var transferLimits: TransferLimits {
-        TransferLimits(connectTimeout: connectTimeout, totalTimeout: totalTimeout, lowSpeedLimit: lowSpeedLimit,
-                       lowSpeedTime: lowSpeedTime, maxRedirects: maxRedirects, maxBytes: maxBytes,
-                       allowFile: allowFile, userAgent: userAgent)
+    /// The HTTP limits of one download.
+    var httpLimits: HTTPLimits {
+        HTTPLimits(connectTimeout: connectTimeout, totalTimeout: totalTimeout, lowSpeedLimit: lowSpeedLimit,
+                   lowSpeedTime: lowSpeedTime, followRedirects: true, maxRedirects: maxRedirects, maxBodyBytes: maxBytes,
+                   protocols: allowFile ? ["http", "https", "file"] : ["http", "https"], userAgent: userAgent)
     }
 }

@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 import ImageStore
 import Imaging
@@ -30,15 +31,11 @@ public enum FetchError: Error, Sendable, CustomStringConvertible {
     /// Whether trying again later may help (5xx, 408, 429, timeouts, resets).
     public var isTransient: Bool {
         switch self {
-        case .httpStatus(_, let status, _): return status >= 500 || status == 408 || status == 429
-        case .transport(_, let code, _): return Self.transientCurlCodes.contains(code)
+        case .httpStatus(_, let status, _): return HTTPReply.isTransient(status: status)
+        case .transport(_, let code, _): return CurlCode(rawValue: Int32(code)).isTransient
         default: return false
         }
     }
-
-    // COULDNT_CONNECT 7, PARTIAL_FILE 18, OPERATION_TIMEDOUT 28, GOT_NOTHING 52,
-    // SEND_ERROR 55, RECV_ERROR 56, HTTP2 16, HTTP2_STREAM 92.
-    static let transientCurlCodes: Set<Int> = [7, 16, 18, 28, 52, 55, 56, 92]
 
     /// A short reason for result lines, e.g. "404 Not Found".
     public var shortReason: String {

@@ -1,5 +1,5 @@
 import Bus
-import CurlDriver
+import CurlHTTP
 import Foundation
 import ImageStore
 import Imaging
@@ -14,7 +14,7 @@ public final class Fetcher: Sendable {
     private let store: ImageStore
     private let bus: any MessageBus
     private let logger: Logger
-    private let engine: CurlEngine
+    private let client: HTTPClient
 
     /// Creates a fetcher and starts its libcurl engine thread.
     public init(configuration: FetchConfiguration, store: ImageStore, bus: any MessageBus, logger: Logger) throws(FetchError) {
@@ -22,16 +22,20 @@ public final class Fetcher: Sendable {
         self.store = store
         self.bus = bus
         self.logger = logger
-        self.engine = try CurlEngine(maxHostConnections: configuration.maxHostConnections,
-                                     maxTotalConnections: max(configuration.parallel, configuration.maxHostConnections))
+        do {
+            self.client = try HTTPClient(name: "curl-fetch", maxHostConnections: configuration.maxHostConnections,
+                                         maxTotalConnections: max(configuration.parallel, configuration.maxHostConnections))
+        } catch {
+            throw .engine(detail: error.description)
+        }
     }
 
     deinit {
-        engine.shutdown()
+        client.shutdown(finishRunning: true)
     }
 
     /// The libcurl version in use.
-    public static var curlVersion: String { CurlGlobal.version }
+    public static var curlVersion: String { HTTPClient.libcurlVersion }
 
     /// Fetches every input (up to `parallel` at once, starting while `inputs` is still being
     /// produced) and calls `report` once per input as soon as its result is known.
@@ -145,23 +149,27 @@ public final class Fetcher: Sendable {
 
     /// Downloads once; maps libcurl and HTTP failures to `FetchError`.
     private func download(_ url: String) async -> Result<HTTPReply, FetchError> {
-        let request = TransferRequest(url: url, limits: configuration.transferLimits, policy: configuration.addressPolicy)
-        switch await engine.perform(request) {
+        let request = HTTPRequest.get(url, limits: configuration.httpLimits, addressGuard: configuration.addressPolicy)
+        switch await client.perform(request) {
         case .success(let reply):
             let isFile = url.lowercased().hasPrefix("file:")
-            if !isFile && !(200...299).contains(reply.status) {
+            if !isFile && !reply.isSuccess {
                 return .failure(.httpStatus(url: url, status: reply.status, reason: reply.reason))
             }
             return .success(reply)
-        case .failure(.blockedAddress(let address, let category, let host)):
+        case .failure(.refusedAddress(let address, let category, let host)):
             return .failure(.blockedAddress(url: url, address: address, category: category, host: host))
         case .failure(.tooLarge(let limit)):
             return .failure(.tooLarge(url: url, limit: limit))
-        case .failure(.curl(let code, let message)):
-            if code == 47 { return .failure(.tooManyRedirects(url: url, limit: configuration.maxRedirects)) }
-            if code == 1 { return .failure(.schemeNotAllowed(url: url, scheme: Self.scheme(in: message) ?? "unsupported")) }
-            return .failure(.transport(url: url, code: code, message: message))
-        case .failure(.engineStopped):
+        case .failure(.transport(.tooManyRedirects, _)):
+            return .failure(.tooManyRedirects(url: url, limit: configuration.maxRedirects))
+        case .failure(.transport(.unsupportedProtocol, let message)):
+            return .failure(.schemeNotAllowed(url: url, scheme: Self.scheme(in: message) ?? "unsupported"))
+        case .failure(.transport(let code, let message)):
+            return .failure(.transport(url: url, code: Int(code.rawValue), message: message))
+        case .failure(.setup(let detail)):
+            return .failure(.engine(detail: detail))
+        case .failure(.stopped):
             return .failure(.engine(detail: "the download engine was stopped"))
         }
     }

@@ -1,3 +1,4 @@
+import CurlHTTP
 import Foundation
 import WorkerRuntime
 
@@ -40,6 +41,15 @@ public struct DeliveryPolicy: Sendable, Equatable {
         self.timeout = max(0.001, timeout)
     }
 
+    /// How much of a reply body is kept (enough for an error snippet).
+    public static let replyBodyLimit = 64 * 1024
+
+    /// The HTTP limits of one POST to the gateway.
+    public var limits: HTTPLimits {
+        HTTPLimits(connectTimeout: connectTimeout, totalTimeout: timeout, maxBodyBytes: Self.replyBodyLimit,
+                   userAgent: "notify-xml/1 libcurl")
+    }
+
     /// The wait after failed try number `attempt` (1-based): the pipeline's `Backoff`
     /// (exponential, capped, equal jitter) so that many notifiers failing together spread out.
     public func backoff(afterAttempt attempt: Int) -> TimeInterval {
@@ -63,27 +73,17 @@ public enum DeliveryAttempt: Sendable, Equatable {
 
     /// Classifies a reply by status.
     public static func classify(_ reply: HTTPReply) -> DeliveryAttempt {
-        switch reply.status {
-        case 200..<300:
-            return .delivered(status: reply.status)
-        case 408, 429, 500..<600:
-            return .transient(reason: "gateway answered \(reply.status)\(snippet(reply.body))",
-                              retryAfter: reply.headers["retry-after"].flatMap(retryAfterSeconds))
-        default:
-            return .permanent(reason: "gateway rejected the notification with \(reply.status)\(snippet(reply.body))")
+        if reply.isSuccess { return .delivered(status: reply.status) }
+        if HTTPReply.isTransient(status: reply.status) {
+            return .transient(reason: "gateway answered \(reply.status)\(snippet(reply.body))", retryAfter: reply.retryAfter)
         }
+        return .permanent(reason: "gateway rejected the notification with \(reply.status)\(snippet(reply.body))")
     }
 
     /// Classifies a transport failure: always transient (a refused connection, a reset or a
     /// timeout says nothing about the message; a wrong URL is caught at start-up).
-    public static func classify(_ error: CurlTransferError) -> DeliveryAttempt {
-        .transient(reason: error.description, retryAfter: nil)
-    }
-
-    /// `Retry-After` in delta-seconds form (the HTTP-date form is ignored: backoff applies).
-    static func retryAfterSeconds(_ value: String) -> TimeInterval? {
-        guard let seconds = Int(value.trimmingCharacters(in: .whitespaces)), seconds >= 0 else { return nil }
-        return TimeInterval(seconds)
+    public static func classify(_ error: HTTPClientError, url: String) -> DeliveryAttempt {
+        .transient(reason: "POST \(url) failed: \(error)", retryAfter: nil)
     }
 
     /// `: <first 200 characters of the body, on one line>` or nothing.

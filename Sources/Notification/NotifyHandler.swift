@@ -1,4 +1,5 @@
 import Bus
+import CurlHTTP
 import Foundation
 import Logging
 import PipelineModel
@@ -65,7 +66,7 @@ public struct DeliveryStatistics: Sendable, Equatable {
 /// delivered twice (redelivery after a crash, a lost reply) is stored once.
 public final class NotifyHandler: MessageHandler {
     private let configuration: NotifierConfiguration
-    private let client: CurlMultiClient
+    private let client: HTTPClient
     private let inFlight: AsyncSemaphore
     private let validator: SchemaValidator?
     private let counters = Counters()
@@ -76,13 +77,18 @@ public final class NotifyHandler: MessageHandler {
     public init(configuration: NotifierConfiguration, trace: (@Sendable (DeliveryTrace) -> Void)? = nil) throws {
         self.configuration = configuration
         self.trace = trace
-        client = try CurlMultiClient(maxConnections: configuration.maxInFlight)
+        do {
+            client = try HTTPClient(name: "curl-notify", maxHostConnections: configuration.maxInFlight,
+                                    maxCachedConnections: max(4, configuration.maxInFlight))
+        } catch {
+            throw NotificationError.curlSetupFailed(operation: error.description, code: -1)
+        }
         inFlight = AsyncSemaphore(permits: configuration.maxInFlight)
         validator = configuration.validateDocuments ? try SchemaValidator.notification.get() : nil
     }
 
     /// Stops the HTTP client.
-    public func close() { client.shutdown() }
+    public func close() { client.shutdown(finishRunning: false) }
 
     /// What has been done so far.
     public var statistics: DeliveryStatistics { counters.value }
@@ -130,21 +136,21 @@ public final class NotifyHandler: MessageHandler {
             return .deadLetter(reason: "\(error)")
         }
         let renderMs = (ContinuousClock.now - renderStarted).inMilliseconds
-        let post = HTTPPost(url: configuration.gatewayURL, body: Data(xml.utf8), headers: headers(for: message),
-                            connectTimeout: configuration.policy.connectTimeout, timeout: configuration.policy.timeout)
+        let post = HTTPRequest.post(configuration.gatewayURL, body: Data(xml.utf8), headers: headers(for: message),
+                                    limits: configuration.policy.limits)
         let policy = configuration.policy
         var lastReason = ""
         var retryAfter: TimeInterval?
         for attempt in 1...policy.attempts {
             let started = ContinuousClock.now
-            let result = await inFlight.withPermit { await client.post(post) }
+            let result = await inFlight.withPermit { await client.perform(post) }
             counters.update { $0.attempts += 1 }
             let classified: DeliveryAttempt
             switch result {
             case .success(let reply):
                 counters.update { $0.connectionsOpened += reply.newConnections }
                 classified = DeliveryAttempt.classify(reply)
-            case .failure(let error): classified = DeliveryAttempt.classify(error)
+            case .failure(let error): classified = DeliveryAttempt.classify(error, url: configuration.gatewayURL)
             }
             metadata["attempt"] = "\(attempt)"
             metadata["elapsed.ms"] = "\((ContinuousClock.now - started).milliseconds)"

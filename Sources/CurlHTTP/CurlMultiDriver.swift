@@ -3,7 +3,7 @@ import Foundation
 
 /// One transfer run by a `CurlMultiDriver`. Both calls come on the driver's thread, the only
 /// thread that touches the job's easy handle while the driver has it.
-public protocol CurlJob: AnyObject {
+protocol CurlJob: AnyObject {
     /// Returns the configured easy handle to run, or nil when it could not be made (the job has
     /// then reported its own failure).
     func makeHandle() -> UnsafeMutableRawPointer?
@@ -17,7 +17,7 @@ public protocol CurlJob: AnyObject {
 }
 
 /// How a transfer ended.
-public enum CurlEnding {
+enum CurlEnding {
     /// libcurl completed it with this code (`CURLE_OK` or the error).
     case completed(CURLcode)
     /// `curl_multi_add_handle` refused it.
@@ -32,7 +32,7 @@ public enum CurlEnding {
 /// easy handles happens on the driver thread; other threads only append to the lock-protected
 /// `submitted` list and wake the thread with `curl_multi_wakeup` (documented as safe from any
 /// thread). Every transfer of the process shares the multi handle's connection cache.
-public final class CurlMultiDriver: @unchecked Sendable {
+final class CurlMultiDriver: @unchecked Sendable {
     private let multi: UnsafeMutableRawPointer
     private let lock = NSLock()
     private var submitted: [any CurlJob] = []
@@ -42,7 +42,7 @@ public final class CurlMultiDriver: @unchecked Sendable {
 
     /// Creates the multi handle, lets `configure` set its options (`CURLMOPT_*`), and starts the
     /// thread named `threadName`.
-    public init(threadName: String, configure: (UnsafeMutableRawPointer) -> Void) throws(CurlSetupError) {
+    init(threadName: String, configure: (UnsafeMutableRawPointer) -> Void) throws(CurlSetupError) {
         guard CurlGlobal.initialized else { throw CurlSetupError(call: "curl_global_init") }
         guard let multi = curl_multi_init() else { throw CurlSetupError(call: "curl_multi_init") }
         self.multi = multi
@@ -57,7 +57,7 @@ public final class CurlMultiDriver: @unchecked Sendable {
     }
 
     /// Hands `job` to the driver thread; false (and nothing called on the job) once shutting down.
-    public func submit(_ job: any CurlJob) -> Bool {
+    func submit(_ job: any CurlJob) -> Bool {
         let accepted: Bool = lock.withLock {
             guard !stopping else { return false }
             submitted.append(job)
@@ -70,7 +70,7 @@ public final class CurlMultiDriver: @unchecked Sendable {
     /// Stops the thread and waits for it. `finishRunning` lets submitted and running transfers
     /// complete first; otherwise running ones are abandoned and submitted ones cancelled.
     /// Later calls do nothing.
-    public func shutdown(finishRunning: Bool) {
+    func shutdown(finishRunning: Bool) {
         let first: Bool = lock.withLock {
             defer { stopping = true }
             if !stopping { self.finishRunning = finishRunning }
@@ -124,24 +124,13 @@ public final class CurlMultiDriver: @unchecked Sendable {
 }
 
 /// A libcurl call that failed while setting up a driver.
-public struct CurlSetupError: Error, CustomStringConvertible, Sendable {
-    public var call: String
-    public var description: String { "\(call) failed" }
+struct CurlSetupError: Error, CustomStringConvertible, Sendable {
+    var call: String
+    var description: String { "\(call) failed" }
 }
 
 /// `curl_global_init` must run once per process before any other curl call.
-public enum CurlGlobal {
+enum CurlGlobal {
     /// Whether the one `curl_global_init` succeeded.
-    public static let initialized: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
-
-    /// The libcurl version string, for the logs.
-    public static var version: String {
-        _ = initialized
-        return curl_version().map { String(cString: $0) } ?? "unknown"
-    }
-
-    /// libcurl's text for a result code.
-    public static func text(of code: CURLcode) -> String {
-        curl_easy_strerror(code).map { String(cString: $0) } ?? "CURLcode \(code.rawValue)"
-    }
+    static let initialized: Bool = curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
 }
