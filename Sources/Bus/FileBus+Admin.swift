@@ -2,7 +2,7 @@ import Foundation
 import Logging
 
 /// Operator actions on the bus directory (used by `bus-admin`).
-extension FileBus {
+extension FileBus: BusAdministration {
     /// All topics with their subscriptions.
     public func topics() throws -> [TopicInfo] {
         try DurableFiles.list(rootPath + "/topics").sorted().map { topic in
@@ -35,7 +35,7 @@ extension FileBus {
 
     /// Up to `count` messages of `queue`, oldest first, without claiming them: ready ones, then
     /// (with `all`) delayed and in-flight ones.
-    public func peek(_ queue: String, count: Int, all: Bool = false) throws -> [PeekedMessage] {
+    public func peek(_ queue: String, count: Int, all: Bool) throws -> [PeekedMessage] {
         try BusNames.validate(queue, what: "queue")
         _ = try configuration(of: queue)
         let base = queuePath(queue)
@@ -66,7 +66,7 @@ extension FileBus {
     /// Moves every visible message of dead-letter queue `deadLetterQueue` back to `target`, or
     /// to the queue each came from; receive counts start again at 0. Returns how many moved.
     @discardableResult
-    public func redrive(from deadLetterQueue: String, to target: String? = nil) throws -> Int {
+    public func redrive(from deadLetterQueue: String, to target: String?) throws -> Int {
         try BusNames.validate(deadLetterQueue, what: "queue")
         if let target { _ = try configuration(of: target) }
         let base = queuePath(deadLetterQueue)
@@ -99,7 +99,7 @@ extension FileBus {
     /// Copies every message kept in `archiveQueue` published at or after `since` into `target`
     /// (same ids, fresh receive counts); the archive keeps them. Returns how many were copied.
     @discardableResult
-    public func replay(archive archiveQueue: String, to target: String, since: Date? = nil) throws -> Int {
+    public func replay(archive archiveQueue: String, to target: String, since: Date?) throws -> Int {
         _ = try configuration(of: target)
         var copied = 0
         let all = try peek(archiveQueue, count: Int.max, all: true)
@@ -110,12 +110,6 @@ extension FileBus {
         }
         logger.info("replayed archive", metadata: ["archive": "\(archiveQueue)", "queue": "\(target)", "messages": "\(copied)"])
         return copied
-    }
-
-    /// Replays the archive of `topic` (queue `archive.<topic>`) into `target`.
-    @discardableResult
-    public func replay(topic: String, to target: String, since: Date? = nil) throws -> Int {
-        try replay(archive: "archive.\(topic)", to: target, since: since)
     }
 
     /// Deletes every message of `queue` (ready, delayed and in flight). Returns how many.
@@ -161,7 +155,7 @@ extension FileBus {
     /// Checks the bus directory: leftover temporary files older than `tmpAge` seconds,
     /// unfinished fan-outs, unparsable names or files, subscriptions to missing queues. With
     /// `repair`, removes leftovers, completes fan-outs and quarantines unreadable files.
-    public func check(repair: Bool, tmpAge: TimeInterval = 600) throws -> CheckReport {
+    public func check(repair: Bool, tmpAge: TimeInterval) throws -> CheckReport {
         var report = CheckReport()
         let wallNow = Date()
         func problem(_ text: String, fixed: Bool, _ repairText: String) {

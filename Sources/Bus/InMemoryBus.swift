@@ -4,7 +4,7 @@ import Logging
 /// A bus held in memory with the same semantics as `FileBus` (fan-out with filters, visibility
 /// timeouts, receive counts, dead letters, delays, retention), for fast unit tests of workers
 /// and handlers. Time comes from an injectable clock; nothing survives the process.
-public final class InMemoryBus: MessageBus, @unchecked Sendable {
+public final class InMemoryBus: BusAdministration, @unchecked Sendable {
     private struct Entry {
         var message: BusMessage
         var enqueuedAt: Date
@@ -23,7 +23,7 @@ public final class InMemoryBus: MessageBus, @unchecked Sendable {
     private let lock = NSLock()
     private let clock: BusClock
     private let logger: Logger
-    private var queues: [String: Queue] = [:]
+    private var queueTable: [String: Queue] = [:]
     private var subscriptions: [String: [(queue: String, filter: AttributeFilter)]] = [:]
     private var sequence = 0
 
@@ -36,17 +36,17 @@ public final class InMemoryBus: MessageBus, @unchecked Sendable {
     public func createQueue(_ name: String, configuration: QueueConfiguration) throws {
         try BusNames.validate(name, what: "queue")
         lock.withLock {
-            if let dead = configuration.deadLetterQueue, queues[dead] == nil {
-                queues[dead] = Queue(configuration: QueueConfiguration(maxReceiveCount: Int.max, deadLetterQueue: nil, retention: nil))
+            if let dead = configuration.deadLetterQueue, queueTable[dead] == nil {
+                queueTable[dead] = Queue(configuration: QueueConfiguration(maxReceiveCount: Int.max, deadLetterQueue: nil, retention: nil))
             }
-            if queues[name] == nil { queues[name] = Queue(configuration: configuration) } else { queues[name]?.configuration = configuration }
+            if queueTable[name] == nil { queueTable[name] = Queue(configuration: configuration) } else { queueTable[name]?.configuration = configuration }
         }
     }
 
     public func subscribe(queue: String, to topic: String, filter: AttributeFilter) throws {
         try BusNames.validate(topic, what: "topic")
         try lock.withLock {
-            guard queues[queue] != nil else { throw missing(queue) }
+            guard queueTable[queue] != nil else { throw missing(queue) }
             var list = subscriptions[topic, default: []].filter { $0.queue != queue }
             list.append((queue, filter))
             subscriptions[topic] = list
@@ -70,7 +70,7 @@ public final class InMemoryBus: MessageBus, @unchecked Sendable {
     public func send(_ message: BusMessage, to queue: String, delay: TimeInterval) throws {
         try BusNames.validateID(message.id)
         try lock.withLock {
-            guard queues[queue] != nil else { throw missing(queue) }
+            guard queueTable[queue] != nil else { throw missing(queue) }
             enqueue(message, in: queue, at: clock.now(), delay: delay, deadLetters: [])
         }
     }
@@ -88,14 +88,14 @@ public final class InMemoryBus: MessageBus, @unchecked Sendable {
     public func delete(_ message: ReceivedMessage) throws {
         try lock.withLock {
             let index = try claimIndex(of: message, operation: "ack")
-            queues[message.queue]?.entries.remove(at: index)
+            queueTable[message.queue]?.entries.remove(at: index)
         }
     }
 
     public func release(_ message: ReceivedMessage, delay: TimeInterval) throws {
         try lock.withLock {
             let index = try claimIndex(of: message, operation: "release")
-            guard var queue = queues[message.queue] else { throw missing(message.queue) }
+            guard var queue = queueTable[message.queue] else { throw missing(message.queue) }
             let entry = queue.entries[index]
             if entry.receiveCount >= queue.configuration.maxReceiveCount {
                 deadLetter(at: index, in: message.queue,
@@ -104,7 +104,7 @@ public final class InMemoryBus: MessageBus, @unchecked Sendable {
             }
             queue.entries[index].receipt = nil
             queue.entries[index].visibleAt = clock.now() + max(0, delay)
-            queues[message.queue] = queue
+            queueTable[message.queue] = queue
         }
     }
 
@@ -117,10 +117,10 @@ public final class InMemoryBus: MessageBus, @unchecked Sendable {
 
     public func stats(of queue: String) throws -> QueueStats {
         try lock.withLock {
-            guard queues[queue] != nil else { throw missing(queue) }
+            guard queueTable[queue] != nil else { throw missing(queue) }
             let now = clock.now()
             maintain(queue, now: now)
-            let entries = queues[queue]?.entries ?? []
+            let entries = queueTable[queue]?.entries ?? []
             return QueueStats(queue: queue,
                               visible: entries.filter { $0.receipt == nil && $0.visibleAt <= now }.count,
                               inFlight: entries.filter { $0.receipt != nil }.count,
@@ -128,28 +128,105 @@ public final class InMemoryBus: MessageBus, @unchecked Sendable {
         }
     }
 
-    /// Messages of `queue` with their dead-letter history, without claiming them (tests).
-    public func peek(_ queue: String) -> [(message: BusMessage, receiveCount: Int, deadLetters: [DeadLetterRecord])] {
-        lock.withLock { (queues[queue]?.entries ?? []).map { ($0.message, $0.receiveCount, $0.deadLetters) } }
+    // MARK: Administration
+
+    public func topics() throws -> [TopicInfo] {
+        lock.withLock {
+            subscriptions.keys.sorted().map { topic in
+                TopicInfo(name: topic, subscriptions: subscriptions[topic, default: []].map { SubscriptionInfo(queue: $0.queue, filter: $0.filter) },
+                          pendingFanOuts: 0)  // publishing is one step in memory: never half done
+            }
+        }
     }
 
-    /// Moves every message of `deadLetterQueue` back to the queue it came from (or `target`).
-    @discardableResult
-    public func redrive(from deadLetterQueue: String, to target: String? = nil) throws -> Int {
+    public func queues() throws -> [String] { lock.withLock { queueTable.keys.sorted() } }
+
+    public func status(of queue: String) throws -> QueueStatus {
+        let stats = try stats(of: queue)
+        return try lock.withLock {
+            guard let configuration = queueTable[queue]?.configuration else { throw missing(queue) }
+            let now = clock.now()
+            let oldest = queueTable[queue]?.entries.filter { $0.receipt == nil && $0.visibleAt <= now }.map(\.visibleAt).min()
+            let deadLetters = configuration.deadLetterQueue.flatMap { queueTable[$0]?.entries.count }
+            return QueueStatus(stats: stats, configuration: configuration,
+                               oldestVisibleAge: oldest.map { max(0, now.timeIntervalSince($0)) }, deadLetters: deadLetters)
+        }
+    }
+
+    public func peek(_ queue: String, count: Int, all: Bool) throws -> [PeekedMessage] {
         try lock.withLock {
-            guard let entries = queues[deadLetterQueue]?.entries else { throw missing(deadLetterQueue) }
+            guard let entries = queueTable[queue]?.entries else { throw missing(queue) }
+            let now = clock.now()
+            func state(_ entry: Entry) -> MessageState {
+                entry.receipt != nil ? .inflight : entry.visibleAt > now ? .delayed : .ready
+            }
+            let order: [MessageState] = all ? [.ready, .delayed, .inflight] : [.ready]
+            let sorted = entries.sorted { ($0.visibleAt, $0.sequence) < ($1.visibleAt, $1.sequence) }
+            return Array(order.flatMap { wanted in
+                sorted.filter { state($0) == wanted }.map { entry in
+                    PeekedMessage(message: entry.message, state: wanted, receiveCount: entry.receiveCount, time: entry.visibleAt,
+                                  enqueuedAt: entry.enqueuedAt, deadLetters: entry.deadLetters)
+                }
+            }.prefix(max(0, count)))
+        }
+    }
+
+    @discardableResult
+    public func redrive(from deadLetterQueue: String, to target: String?) throws -> Int {
+        try lock.withLock {
+            guard let entries = queueTable[deadLetterQueue]?.entries else { throw missing(deadLetterQueue) }
+            if let target, queueTable[target] == nil { throw missing(target) }
             var moved = 0
             var kept: [Entry] = []
             for entry in entries {
-                guard entry.receipt == nil, let destination = target ?? entry.deadLetters.last?.queue, queues[destination] != nil else {
+                guard entry.receipt == nil, let destination = target ?? entry.deadLetters.last?.queue, queueTable[destination] != nil else {
                     kept.append(entry)
                     continue
                 }
                 enqueue(entry.message, in: destination, at: clock.now(), delay: 0, deadLetters: entry.deadLetters)
                 moved += 1
             }
-            queues[deadLetterQueue]?.entries = kept
+            queueTable[deadLetterQueue]?.entries = kept
             return moved
+        }
+    }
+
+    @discardableResult
+    public func replay(archive archiveQueue: String, to target: String, since: Date?) throws -> Int {
+        try lock.withLock {
+            guard let entries = queueTable[archiveQueue]?.entries else { throw missing(archiveQueue) }
+            guard queueTable[target] != nil else { throw missing(target) }
+            var copied = 0
+            for entry in entries.sorted(by: { $0.message.publishedAt < $1.message.publishedAt }) {
+                if let since, entry.message.publishedAt < since { continue }
+                enqueue(entry.message, in: target, at: clock.now(), delay: 0, deadLetters: [])
+                copied += 1
+            }
+            return copied
+        }
+    }
+
+    @discardableResult
+    public func purge(_ queue: String) throws -> Int {
+        try lock.withLock {
+            guard let count = queueTable[queue]?.entries.count else { throw missing(queue) }
+            queueTable[queue]?.entries.removeAll()
+            return count
+        }
+    }
+
+    /// Memory has no leftovers of crashed writers; the check only counts the messages and
+    /// reports subscriptions to queues that do not exist.
+    public func check(repair: Bool, tmpAge: TimeInterval) throws -> CheckReport {
+        lock.withLock {
+            var report = CheckReport()
+            report.messagesChecked = queueTable.values.reduce(0) { $0 + $1.entries.count }
+            for (topic, list) in subscriptions.sorted(by: { $0.key < $1.key }) {
+                for subscription in list where queueTable[subscription.queue] == nil {
+                    report.problems.append("topic \(topic) is subscribed by missing queue \(subscription.queue)")
+                }
+            }
+            return report
         }
     }
 
@@ -157,15 +234,15 @@ public final class InMemoryBus: MessageBus, @unchecked Sendable {
 
     private func enqueue(_ message: BusMessage, in queue: String, at now: Date, delay: TimeInterval, deadLetters: [DeadLetterRecord]) {
         sequence += 1
-        queues[queue]?.entries.append(Entry(message: message, enqueuedAt: now, visibleAt: now + max(0, delay), receiveCount: 0,
+        queueTable[queue]?.entries.append(Entry(message: message, enqueuedAt: now, visibleAt: now + max(0, delay), receiveCount: 0,
                                             receipt: nil, deadLetters: deadLetters, sequence: sequence))
     }
 
     private func claim(_ name: String, maxMessages: Int, visibilityTimeout: TimeInterval?) throws -> [ReceivedMessage] {
-        guard let configuration = queues[name]?.configuration else { throw missing(name) }
+        guard let configuration = queueTable[name]?.configuration else { throw missing(name) }
         let now = clock.now()
         maintain(name, now: now)
-        guard var queue = queues[name] else { return [] }
+        guard var queue = queueTable[name] else { return [] }
         let order = queue.entries.indices
             .filter { queue.entries[$0].receipt == nil && queue.entries[$0].visibleAt <= now }
             .sorted { (queue.entries[$0].visibleAt, queue.entries[$0].sequence) < (queue.entries[$1].visibleAt, queue.entries[$1].sequence) }
@@ -178,32 +255,32 @@ public final class InMemoryBus: MessageBus, @unchecked Sendable {
             result.append(ReceivedMessage(message: queue.entries[index].message, queue: name,
                                           receiveCount: queue.entries[index].receiveCount, receipt: receipt))
         }
-        queues[name] = queue
+        queueTable[name] = queue
         return result
     }
 
     /// Times out expired claims (dead-lettering those past maxReceiveCount) and drops expired messages.
     private func maintain(_ name: String, now: Date) {
-        guard let queue = queues[name] else { return }
+        guard let queue = queueTable[name] else { return }
         let configuration = queue.configuration
         if let retention = configuration.retention {
-            queues[name]?.entries.removeAll { $0.receipt == nil && $0.enqueuedAt < now - retention }
+            queueTable[name]?.entries.removeAll { $0.receipt == nil && $0.enqueuedAt < now - retention }
         }
-        while let index = queues[name]?.entries.firstIndex(where: {
+        while let index = queueTable[name]?.entries.firstIndex(where: {
             $0.receipt != nil && $0.visibleAt <= now && $0.receiveCount >= configuration.maxReceiveCount
-        }), let count = queues[name]?.entries[index].receiveCount {
+        }), let count = queueTable[name]?.entries[index].receiveCount {
             deadLetter(at: index, in: name,
                        reason: "received \(count) times without an ack (maxReceiveCount \(configuration.maxReceiveCount))")
         }
-        for index in queues[name]?.entries.indices ?? 0..<0 where queues[name]?.entries[index].receipt != nil
-            && (queues[name]?.entries[index].visibleAt ?? now) <= now {
-            queues[name]?.entries[index].receipt = nil
+        for index in queueTable[name]?.entries.indices ?? 0..<0 where queueTable[name]?.entries[index].receipt != nil
+            && (queueTable[name]?.entries[index].visibleAt ?? now) <= now {
+            queueTable[name]?.entries[index].receipt = nil
         }
     }
 
     private func deadLetter(at index: Int, in name: String, reason: String) {
-        guard let entry = queues[name]?.entries.remove(at: index) else { return }
-        guard let dead = queues[name]?.configuration.deadLetterQueue else {
+        guard let entry = queueTable[name]?.entries.remove(at: index) else { return }
+        guard let dead = queueTable[name]?.configuration.deadLetterQueue else {
             logger.warning("message dropped: its queue has no dead-letter queue", metadata: ["queue": "\(name)", "message.id": "\(entry.message.id)"])
             return
         }
@@ -213,7 +290,7 @@ public final class InMemoryBus: MessageBus, @unchecked Sendable {
     }
 
     private func claimIndex(of message: ReceivedMessage, operation: String) throws -> Int {
-        guard let index = queues[message.queue]?.entries.firstIndex(where: { $0.receipt == message.receipt }) else {
+        guard let index = queueTable[message.queue]?.entries.firstIndex(where: { $0.receipt == message.receipt }) else {
             throw BusError(.staleReceipt, operation: "\(operation) \(message.message.id) in \(message.queue)",
                            hint: "The claim is gone: its visibility timeout ran out or it was already settled.")
         }

@@ -24,8 +24,8 @@ struct BusOptions: ParsableArguments {
     @OptionGroup var home: HomeOptions
     @OptionGroup var logging: LoggingOptions
 
-    /// Sets up logging and opens the bus of the selected home.
-    func open() throws -> FileBus {
+    /// Sets up logging and opens the bus of the selected home (any backend with administration).
+    func open() throws -> any BusAdministration {
         let logger = logging.bootstrap(label: "bus-admin")
         return try FileBus(root: home.pipelineHome.busDirectory, logger: logger)
     }

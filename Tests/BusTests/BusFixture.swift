@@ -12,7 +12,7 @@ enum BusKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
 /// A bus on a manual clock, in a fresh temporary directory for the file bus.
 final class BusFixture: @unchecked Sendable {
     let clock = ManualClock(start: Date(timeIntervalSince1970: 1_800_000_000))
-    let bus: any MessageBus
+    let bus: any BusAdministration
     let directory: TemporaryDirectory?
 
     init(_ kind: BusKind) throws {
@@ -31,17 +31,11 @@ final class BusFixture: @unchecked Sendable {
 
     /// Messages waiting in `queue` with their dead-letter history, without claiming them.
     func waiting(in queue: String) throws -> [(message: BusMessage, deadLetters: [DeadLetterRecord])] {
-        if let file = bus as? FileBus {
-            return try file.peek(queue, count: Int.max, all: true).map { ($0.message, $0.deadLetters) }
-        }
-        if let memory = bus as? InMemoryBus { return memory.peek(queue).map { ($0.message, $0.deadLetters) } }
-        return []
+        try bus.peek(queue, count: Int.max, all: true).map { ($0.message, $0.deadLetters) }
     }
 
     func redrive(_ queue: String) throws -> Int {
-        if let file = bus as? FileBus { return try file.redrive(from: queue) }
-        if let memory = bus as? InMemoryBus { return try memory.redrive(from: queue) }
-        return 0
+        try bus.redrive(from: queue)
     }
 
     /// Creates queue `name` subscribed to topic `topic` with `configuration`.
