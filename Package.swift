@@ -51,9 +51,12 @@ let package = Package(
         // HTTP over libcurl (one multi-handle thread, GET with limits and an address guard, POST): the only user of CCurl.
         .target(name: "CurlHTTP", dependencies: ["CCurl"]),
         .target(name: "Fetching", dependencies: ["CurlHTTP", "Imaging", "ImageStore", "PipelineModel", "WorkerRuntime", "Bus", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "Notification", dependencies: ["CurlHTTP", "CLibXML2", "PipelineModel", "WorkerRuntime", "Bus", .product(name: "Logging", package: "swift-log")]),
+        // The notification document: JSON-to-XML mapping, XSD (embedded from docs/schema), validation. MailSink uses it alone.
+        .target(name: "NotificationXML", dependencies: ["CLibXML2", "PipelineModel"], resources: [.embedInCode("notification.xsd")]),
+        // notify-xml's worker: delivery over HTTP with retries, the notify handler.
+        .target(name: "Notification", dependencies: ["NotificationXML", "CurlHTTP", "PipelineModel", "WorkerRuntime", "Bus", .product(name: "Logging", package: "swift-log")]),
         .target(name: "RecognitionWorker", dependencies: ["Recognition", "LabelStore", "PipelineModel", "WorkerRuntime", "Bus"]),
-        .target(name: "MailSink", dependencies: ["DurableFiles", "Notification", .product(name: "FlyingFox", package: "FlyingFox"), .product(name: "FlyingSocks", package: "FlyingFox"), .product(name: "Logging", package: "swift-log")]),
+        .target(name: "MailSink", dependencies: ["DurableFiles", "NotificationXML", .product(name: "FlyingFox", package: "FlyingFox"), .product(name: "FlyingSocks", package: "FlyingFox"), .product(name: "Logging", package: "swift-log")]),
 
         // MARK: Executables: argument parsing and wiring only
         .executableTarget(name: "fetch-image", dependencies: ["Fetching", "CLISupport"]),
@@ -77,7 +80,7 @@ let package = Package(
         .testTarget(name: "LabelStoreTests", dependencies: ["LabelStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "TestSupport"]),
         .testTarget(name: "FetchingTests", dependencies: ["Fetching", "CurlHTTP", "TestSupport"]),
-        .testTarget(name: "NotificationTests", dependencies: ["Notification", "MailSink", "TestSupport"]),
+        .testTarget(name: "NotificationTests", dependencies: ["Notification", "NotificationXML", "MailSink", "TestSupport"]),
         .testTarget(name: "PipelineModelTests", dependencies: ["PipelineModel"]),
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["PipelineModel", "TestSupport"]),

@@ -2,7 +2,7 @@ import FlyingFox
 import FlyingSocks
 import Foundation
 import Logging
-import Notification
+import NotificationXML
 
 /// A small e-mail gateway for local use and tests: accepts notification XML on POST /messages,
 /// validates it against the XSD, de-duplicates by Idempotency-Key and stores each message as a

@@ -2,6 +2,7 @@ import Bus
 import CurlHTTP
 import Foundation
 import Logging
+import NotificationXML
 import PipelineModel
 import WorkerRuntime
 

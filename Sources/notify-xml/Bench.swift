@@ -5,6 +5,7 @@ import Dispatch
 import Foundation
 import Logging
 import Notification
+import NotificationXML
 import PipelineModel
 import WorkerRuntime
 

@@ -3,6 +3,7 @@ import Bus
 import CLISupport
 import Foundation
 import Notification
+import NotificationXML
 import PipelineModel
 import WorkerRuntime
 

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import MailSink
 import Notification
+import NotificationXML
 import PipelineModel
 import TestSupport
 import WorkerRuntime

@@ -1,5 +1,5 @@
 import Foundation
-import Notification
+import NotificationXML
 import TestSupport
 import Testing
 

@@ -32,7 +32,7 @@ public enum NotificationError: Error, CustomStringConvertible, Sendable {
         case .notMappedXML(let element, let detail):
             return "element <\(element)> does not follow the JSON-to-XML mapping: \(detail) (see docs/NOTIFY-XML.md)"
         case .schemaInvalid(let detail):
-            return "the notification XSD does not compile: \(detail); docs/schema/notification.xsd and NotificationSchema.xsd must be fixed together"
+            return "the notification XSD does not compile: \(detail); fix docs/schema/notification.xsd (embedded at build time)"
         case .schemaViolation(let errors):
             return "document does not satisfy notification.xsd: \(errors.joined(separator: "; "))"
         case .invalidSettings(let detail):
