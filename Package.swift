@@ -48,6 +48,10 @@ let package = Package(
         .target(name: "WorkerRuntime", dependencies: ["Bus", "PipelineModel", .product(name: "Logging", package: "swift-log")]),
         .target(name: "LabelStore", dependencies: ["PipelineModel", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
         .target(name: "ImageStore", dependencies: ["CCrypto", "DurableFiles", "PipelineModel"]),
+        // Output for people and programs: the one --format, table columns, CSV, terminal width.
+        .target(name: "Presentation"),
+        // list-images' output: image listings, one image, label counts in every --format.
+        .target(name: "ImageListing", dependencies: ["LabelStore", "Presentation", "PipelineModel"]),
         // HTTP over libcurl (one multi-handle thread, GET with limits and an address guard, POST): the only user of CCurl.
         .target(name: "CurlHTTP", dependencies: ["CCurl"]),
         .target(name: "Fetching", dependencies: ["CurlHTTP", "Imaging", "ImageStore", "PipelineModel", "WorkerRuntime", "Bus", .product(name: "Logging", package: "swift-log")]),
@@ -62,11 +66,11 @@ let package = Package(
         .executableTarget(name: "fetch-image", dependencies: ["Fetching", "CLISupport"]),
         .executableTarget(name: "recognize", dependencies: ["RecognitionWorker", "CLISupport"]),
         .executableTarget(name: "notify-xml", dependencies: ["Notification", "Bus", "CLISupport"]),
-        .executableTarget(name: "list-images", dependencies: ["LabelStore", "CLISupport"]),
-        .executableTarget(name: "bus-admin", dependencies: ["Bus", "PipelineModel", "CLISupport"]),
+        .executableTarget(name: "list-images", dependencies: ["LabelStore", "ImageListing", "Presentation", "CLISupport"]),
+        .executableTarget(name: "bus-admin", dependencies: ["Bus", "PipelineModel", "Presentation", "CLISupport"]),
         .executableTarget(name: "mail-sink", dependencies: ["MailSink", "CLISupport"]),
         .target(name: "CLISupport", dependencies: [
-            "PipelineModel", "WorkerRuntime",
+            "PipelineModel", "WorkerRuntime", "Presentation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -77,7 +81,7 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXProto"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "RecognitionTests", dependencies: ["Recognition", "TestSupport"]),
-        .testTarget(name: "LabelStoreTests", dependencies: ["LabelStore", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "LabelStoreTests", dependencies: ["LabelStore", "ImageListing", "Presentation", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "TestSupport"]),
         .testTarget(name: "FetchingTests", dependencies: ["Fetching", "CurlHTTP", "TestSupport"]),
         .testTarget(name: "NotificationTests", dependencies: ["Notification", "NotificationXML", "MailSink", "TestSupport"]),

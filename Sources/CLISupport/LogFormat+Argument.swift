@@ -1,3 +1,6 @@
 import ArgumentParser
+import Presentation
 
 extension LogFormat: ExpressibleByArgument {}
+
+extension OutputFormat: ExpressibleByArgument {}

@@ -22,7 +22,7 @@ public struct ImageSummary: Sendable, Equatable, Codable {
     public var matchConfidence: Double?
 
     /// Field names of the JSON and CSV output, documented in docs/LIST-IMAGES.md; never renamed.
-    enum CodingKeys: String, CodingKey, CaseIterable {
+    public enum CodingKeys: String, CodingKey, CaseIterable {
         case id, name
         case sourceURL = "source_url"
         case storedPath = "stored_path"

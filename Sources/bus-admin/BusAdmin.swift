@@ -3,6 +3,7 @@ import Bus
 import CLISupport
 import Foundation
 import Logging
+import Presentation
 
 /// `bus-admin`: look into and operate the pipeline's file-backed topics and queues.
 @main
@@ -31,14 +32,14 @@ struct BusOptions: ParsableArguments {
     }
 }
 
-/// Output format of listing commands.
-enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
-    case text, json
-}
-
 /// Writes a line to stdout unbuffered, so a reader sees it even if the process is killed next.
-func emit(_ line: String) {
-    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+func emit(_ line: String) { StandardOutput.line(line) }
+
+/// Refuses the formats a report has no shape for (bus-admin reports are tables or JSON).
+func requireTableOrJSON(_ format: OutputFormat) throws {
+    guard format == .table || format == .json else {
+        throw ValidationError("--format \(format.rawValue): this command writes table (also called text) or json")
+    }
 }
 
 /// JSON encoding used by all commands: sorted keys, ISO-8601 dates.

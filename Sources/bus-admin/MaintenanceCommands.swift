@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bus
 import Foundation
+import Presentation
 import PipelineModel
 
 /// `bus-admin redrive`: move dead letters back.
@@ -72,9 +73,10 @@ struct Check: AsyncParsableCommand {
     @Flag(help: "Fix what can be fixed.") var repair = false
     @Option(help: "Temporary files younger than this many seconds belong to running writers and are left alone.")
     var tmpAge: Double = 600
-    @Option(help: "Output format: text or json.") var format: OutputFormat = .text
+    @Option(help: "Output format: table (or text) or json.") var format: OutputFormat = .table
 
     func validate() throws {
+        try requireTableOrJSON(format)
         guard tmpAge >= 0 else { throw ValidationError("--tmp-age must not be negative") }
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Bus
 import Foundation
+import Presentation
 
 /// `bus-admin status`: topics, subscriptions and queue depths.
 struct Status: AsyncParsableCommand {
@@ -8,7 +9,9 @@ struct Status: AsyncParsableCommand {
         abstract: "Show topics with their subscriptions and every queue's depth, in-flight, delayed and dead-letter counts.")
 
     @OptionGroup var options: BusOptions
-    @Option(help: "Output format: text (tables) or json.") var format: OutputFormat = .text
+    @Option(help: "Output format: table (or text) or json.") var format: OutputFormat = .table
+
+    func validate() throws { try requireTableOrJSON(format) }
 
     struct Report: Encodable {
         var topics: [TopicInfo]
@@ -28,33 +31,16 @@ struct Status: AsyncParsableCommand {
                 sub.filter.required.isEmpty ? sub.queue
                     : "\(sub.queue) (\(sub.filter.required.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.joined(separator: "|"))" }.joined(separator: ",")))"
             }.joined(separator: ", ")
-            lines.append(pad(topic.name, 22) + pad(subscriptions.isEmpty ? "-" : subscriptions, 42) + "\(topic.pendingFanOuts)")
+            lines.append(TextColumns.pad(topic.name, 22) + TextColumns.pad(subscriptions.isEmpty ? "-" : subscriptions, 42) + "\(topic.pendingFanOuts)")
         }
         lines.append("")
         lines.append("QUEUE                  VISIBLE  IN-FLIGHT  DELAYED  OLDEST     DEAD-LETTERS")
         for queue in report.queues {
-            let oldest = queue.oldestVisibleAge.map { formatAge($0) } ?? "-"
+            let oldest = queue.oldestVisibleAge.map { TextColumns.age($0) } ?? "-"
             let dead = queue.deadLetters.map { "\($0) (\(queue.configuration.deadLetterQueue ?? ""))" } ?? "-"
-            lines.append(pad(queue.stats.queue, 22) + padLeft("\(queue.stats.visible)", 8) + padLeft("\(queue.stats.inFlight)", 11)
-                         + padLeft("\(queue.stats.delayed)", 9) + "  " + pad(oldest, 11) + dead)
+            lines.append(TextColumns.pad(queue.stats.queue, 22) + TextColumns.padLeft("\(queue.stats.visible)", 8) + TextColumns.padLeft("\(queue.stats.inFlight)", 11)
+                         + TextColumns.padLeft("\(queue.stats.delayed)", 9) + "  " + TextColumns.pad(oldest, 11) + dead)
         }
         emit(lines.joined(separator: "\n"))
-    }
-
-    private func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text + " " : text + String(repeating: " ", count: width - text.count)
-    }
-
-    private func padLeft(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
-    }
-
-    private func formatAge(_ seconds: TimeInterval) -> String {
-        switch seconds {
-        case ..<120: return "\(Int(seconds))s"
-        case ..<7200: return "\(Int(seconds / 60))m"
-        case ..<172_800: return "\(Int(seconds / 3600))h"
-        default: return "\(Int(seconds / 86400))d"
-        }
     }
 }

@@ -1,7 +1,9 @@
 import ArgumentParser
 import CLISupport
 import Foundation
+import ImageListing
 import LabelStore
+import Presentation
 
 /// Every label and parent term with its image count, for discovering what to filter on.
 struct LabelsCommand: ParsableCommand {

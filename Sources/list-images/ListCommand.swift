@@ -1,7 +1,9 @@
 import ArgumentParser
 import CLISupport
 import Foundation
+import ImageListing
 import LabelStore
+import Presentation
 import PipelineModel
 
 /// The default subcommand: images matching filters, newest first.

@@ -16,7 +16,6 @@ struct ListImages: ParsableCommand {
         defaultSubcommand: ListCommand.self)
 }
 
-extension OutputFormat: ExpressibleByArgument {}
 extension ImageQuery.Sort: ExpressibleByArgument {}
 extension ImageQuery.LabelMatch: EnumerableFlag {
     public static func help(for value: Self) -> ArgumentHelp? {

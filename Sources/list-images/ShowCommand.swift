@@ -1,7 +1,9 @@
 import ArgumentParser
 import CLISupport
 import Foundation
+import ImageListing
 import LabelStore
+import Presentation
 
 /// Everything about one image.
 struct ShowCommand: ParsableCommand {

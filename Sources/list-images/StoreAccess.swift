@@ -3,6 +3,7 @@ import CLISupport
 import Foundation
 import LabelStore
 import Logging
+import Presentation
 
 /// Opens the label database read-only and maps store errors to the documented exit statuses.
 enum StoreAccess {
@@ -22,7 +23,5 @@ enum StoreAccess {
     }
 
     /// Writes `text` to standard output as is.
-    static func emit(_ text: String) {
-        FileHandle.standardOutput.write(Data(text.utf8))
-    }
+    static func emit(_ text: String) { StandardOutput.write(text) }
 }

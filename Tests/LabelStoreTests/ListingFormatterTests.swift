@@ -2,7 +2,9 @@ import Foundation
 import PipelineModel
 import Testing
 import TestSupport
+@testable import ImageListing
 @testable import LabelStore
+import Presentation
 
 /// Every output format, parsed back.
 @Suite final class ListingFormatterTests {

@@ -1,12 +1,14 @@
 /// Builds RFC 4180 CSV text: fields quoted only when they must be, CRLF-free (`\n`) line ends.
-struct CSVWriter {
-    private(set) var text = ""
+public struct CSVWriter {
+    public private(set) var text = ""
 
-    mutating func row(_ fields: [String]) {
+    public init() {}
+
+    public mutating func row(_ fields: [String]) {
         text += fields.map(Self.escape).joined(separator: ",") + "\n"
     }
 
-    static func escape(_ field: String) -> String {
+    public static func escape(_ field: String) -> String {
         guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return field }
         return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }

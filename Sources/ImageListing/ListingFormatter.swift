@@ -1,5 +1,7 @@
 import Foundation
+import LabelStore
 import PipelineModel
+import Presentation
 
 /// Turns store results into `list-images` output text in each `OutputFormat`.
 public struct ListingFormatter: Sendable {
@@ -39,16 +41,16 @@ public struct ListingFormatter: Sendable {
             // The name column gives way first when the terminal is narrow; labels keep at least 12.
             let otherColumns = 12 + 2 + 16 + 2 + (showMatch ? 5 + 2 : 0) + 2
             let nameWidth = max(4, min(24, images.map(\.name.count).max() ?? 4, width - otherColumns - 12))
-            var header = [Self.pad("ID", 12), Self.pad("RECOGNIZED", 16), Self.pad("NAME", nameWidth)]
+            var header = [TextColumns.pad("ID", 12), TextColumns.pad("RECOGNIZED", 16), TextColumns.pad("NAME", nameWidth)]
             if showMatch { header.insert("MATCH", at: 1) }
             let labelsWidth = max(12, width - otherColumns - nameWidth)
             var lines = [(header + ["LABELS"]).joined(separator: "  ")]
             for image in images {
-                var cells = [String(image.id.prefix(12)), Self.pad(localMinute(image.recognizedAt), 16),
-                             Self.pad(Self.truncate(image.name, to: nameWidth), nameWidth)]
-                if showMatch { cells.insert(Self.pad(image.matchConfidence.map(Self.percent) ?? "", 5), at: 1) }
+                var cells = [String(image.id.prefix(12)), TextColumns.pad(localMinute(image.recognizedAt), 16),
+                             TextColumns.pad(TextColumns.truncate(image.name, to: nameWidth), nameWidth)]
+                if showMatch { cells.insert(TextColumns.pad(image.matchConfidence.map(Self.percent) ?? "", 5), at: 1) }
                 let labels = image.labels.map { "\($0.name) \(Self.percent($0.confidence))" }
-                lines.append((cells + [Self.joinFitting(labels, width: labelsWidth)]).joined(separator: "  "))
+                lines.append((cells + [TextColumns.joinFitting(labels, width: labelsWidth)]).joined(separator: "  "))
             }
             return lines.joined(separator: "\n") + "\n"
         }
@@ -87,10 +89,10 @@ public struct ListingFormatter: Sendable {
                 ("notified", image.notifiedAt.map { localSecond($0) + Self.after($0, image.recognizedAt, "recognition") } ?? "not yet"),
             ]
             lines.append(("labels", image.labels.isEmpty ? "none" : ""))
-            var text = lines.map { (Self.pad($0.0 + ":", 12) + $0.1).trimmingCharacters(in: .whitespaces) }.joined(separator: "\n")
+            var text = lines.map { (TextColumns.pad($0.0 + ":", 12) + $0.1).trimmingCharacters(in: .whitespaces) }.joined(separator: "\n")
             for label in image.labels {
                 let parents = label.parents.isEmpty ? "" : "  (" + label.parents.joined(separator: " > ") + ")"
-                text += "\n  " + Self.padLeft(Self.number1(label.confidence) + "%", 7) + "  " + label.name + parents
+                text += "\n  " + TextColumns.padLeft(Self.number1(label.confidence) + "%", 7) + "  " + label.name + parents
             }
             return text + "\n"
         }
@@ -111,9 +113,9 @@ public struct ListingFormatter: Sendable {
         case .table:
             guard !counts.isEmpty else { return "" }
             let countWidth = max(6, "\(counts.map(\.imageCount).max() ?? 0)".count)
-            var lines = [Self.padLeft("IMAGES", countWidth) + "  LABEL"]
+            var lines = [TextColumns.padLeft("IMAGES", countWidth) + "  LABEL"]
             for count in counts {
-                lines.append(Self.padLeft("\(count.imageCount)", countWidth) + "  " + Self.truncate(count.term, to: max(10, width - countWidth - 2)))
+                lines.append(TextColumns.padLeft("\(count.imageCount)", countWidth) + "  " + TextColumns.truncate(count.term, to: max(10, width - countWidth - 2)))
             }
             return lines.joined(separator: "\n") + "\n"
         }
@@ -159,30 +161,5 @@ public struct ListingFormatter: Sendable {
         guard seconds >= 0 else { return "" }
         return seconds < 1 ? String(format: "  (%.0f ms after %@)", seconds * 1000, what)
                            : String(format: "  (%.1f s after %@)", seconds, what)
-    }
-
-    static func pad(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : text + String(repeating: " ", count: width - text.count)
-    }
-
-    static func padLeft(_ text: String, _ width: Int) -> String {
-        text.count >= width ? text : String(repeating: " ", count: width - text.count) + text
-    }
-
-    static func truncate(_ text: String, to width: Int) -> String {
-        text.count <= width ? text : String(text.prefix(max(0, width - 1))) + "…"
-    }
-
-    /// Joins items with ", " keeping whole items only, ending in ", …" when some did not fit.
-    static func joinFitting(_ items: [String], width: Int) -> String {
-        let all = items.joined(separator: ", ")
-        if all.count <= width { return all }
-        var result = ""
-        for item in items {
-            let next = result.isEmpty ? item : result + ", " + item
-            if next.count + 3 > width { break }
-            result = next
-        }
-        return result.isEmpty ? truncate(items.first ?? "", to: width) : result + ", …"
     }
 }
