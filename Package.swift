@@ -15,6 +15,7 @@ let package = Package(
         .executable(name: "list-images", targets: ["list-images"]),
         .executable(name: "bus-admin", targets: ["bus-admin"]),
         .executable(name: "mail-sink", targets: ["mail-sink"]),
+        .executable(name: "pipeline-bench", targets: ["pipeline-bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -64,11 +65,17 @@ let package = Package(
 
         // MARK: Executables: argument parsing and wiring only
         .executableTarget(name: "fetch-image", dependencies: ["Fetching", "CLISupport"]),
-        .executableTarget(name: "recognize", dependencies: ["RecognitionWorker", "CLISupport"]),
+        .executableTarget(name: "recognize", dependencies: ["RecognitionWorker", "RecognitionOptions", "CLISupport"]),
         .executableTarget(name: "notify-xml", dependencies: ["Notification", "Bus", "CLISupport"]),
         .executableTarget(name: "list-images", dependencies: ["LabelStore", "ImageListing", "Presentation", "CLISupport"]),
         .executableTarget(name: "bus-admin", dependencies: ["Bus", "PipelineModel", "Presentation", "CLISupport"]),
         .executableTarget(name: "mail-sink", dependencies: ["MailSink", "CLISupport"]),
+        // The benchmarks behind Scripts/bench*: out of the product executables.
+        .executableTarget(name: "pipeline-bench", dependencies: [
+            "RecognitionOptions", "Notification", "NotificationXML", "LabelStore", "CLISupport",
+        ]),
+        // --model, --threads, --max-labels ...: the classifier's options, shared by recognize and pipeline-bench.
+        .target(name: "RecognitionOptions", dependencies: ["Recognition", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
         .target(name: "CLISupport", dependencies: [
             "PipelineModel", "WorkerRuntime", "Presentation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

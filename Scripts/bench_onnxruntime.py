@@ -1,11 +1,11 @@
-"""onnxruntime on the same ONNX file and the same preprocessed images as `recognize bench`.
+"""onnxruntime on the same ONNX file and the same preprocessed images as `pipeline-bench classifier`.
 
 Three modes (preprocessing uses pyvips with exactly the calls the Swift Preprocessor makes,
 Scripts/vips_preprocess.py):
-  default            time one configuration, print one JSON line shaped like `recognize bench`'s.
+  default            time one configuration, print one JSON line shaped like `pipeline-bench classifier`'s.
   --serve            timing server: print a ready line, then for each stdin line N run N timed
-                     inferences and print their ms per batch (the protocol of `recognize bench --serve`).
-  --compare RECOGNIZE  start `RECOGNIZE bench --serve` and this script with --serve side by side and
+                     inferences and print their ms per batch (the protocol of `pipeline-bench classifier --serve`).
+  --compare COMMAND    start `COMMAND --serve` (e.g. "pipeline-bench classifier") and this script with --serve side by side and
                      alternate short timing rounds between them (order swapped every round; the idle
                      engine is SIGSTOPped), so both engines see the same machine load; print medians
                      per engine, their ratio, and the median and range of the per-round ratios
@@ -14,6 +14,7 @@ Scripts/vips_preprocess.py):
 import argparse
 import json
 import os
+import shlex
 import signal
 import statistics
 import subprocess
@@ -100,7 +101,7 @@ class Engine:
 
 def compare(args):
     config = ["--batch-sizes", str(args.batch), "--thread-counts", str(args.threads)]
-    ours = Engine([args.compare, "bench", "--serve", *config, *args.photos])
+    ours = Engine([*shlex.split(args.compare), "--serve", *config, *args.photos])
     theirs = Engine([sys.executable, __file__, "--serve", "--model", args.model, "--descriptor", args.descriptor,
                      "--batch", str(args.batch), "--threads", str(args.threads), *args.photos])
     samples = {"ours": [], "theirs": []}
@@ -137,7 +138,7 @@ def main():
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--iterations", type=int, default=20, help="timed runs in the default mode")
     parser.add_argument("--serve", action="store_true")
-    parser.add_argument("--compare", metavar="RECOGNIZE", help="path of the recognize executable to compare against")
+    parser.add_argument("--compare", metavar="COMMAND", help="our benchmark command to compare against, e.g. '.build/release/pipeline-bench classifier'")
     parser.add_argument("--rounds", type=int, default=10, help="alternating rounds in --compare mode")
     parser.add_argument("--round-iterations", type=int, default=5, help="timed runs per engine per round")
     parser.add_argument("photos", nargs="+")

@@ -6,6 +6,6 @@ struct NotifyXML: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notify-xml",
         abstract: "Send XML notifications of labelled images to an e-mail gateway.",
-        subcommands: [RunNotifier.self, Bench.self],
+        subcommands: [RunNotifier.self],
         defaultSubcommand: RunNotifier.self)
 }

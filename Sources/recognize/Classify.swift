@@ -3,6 +3,7 @@ import CLISupport
 import Foundation
 import PipelineModel
 import Recognition
+import RecognitionOptions
 
 /// `recognize classify`: label image files directly, without queues or database.
 struct Classify: AsyncParsableCommand {

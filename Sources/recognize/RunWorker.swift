@@ -5,6 +5,7 @@ import Foundation
 import LabelStore
 import PipelineModel
 import Recognition
+import RecognitionOptions
 import RecognitionWorker
 import WorkerRuntime
 

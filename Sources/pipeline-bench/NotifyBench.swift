@@ -9,9 +9,10 @@ import NotificationXML
 import PipelineModel
 import WorkerRuntime
 
-/// `notify-xml bench`: notifications per second to a gateway, for Scripts/bench-notify.
-struct Bench: AsyncParsableCommand {
+/// `pipeline-bench notify`: notifications per second to a gateway, for Scripts/bench-notify.
+struct NotifyBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "notify",
         abstract: "Measure notifications per second to a gateway (prints JSON lines).",
         discussion: """
             "direct" drives the handler from N concurrent callers (mapping, validation, POST); \

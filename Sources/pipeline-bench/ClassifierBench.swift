@@ -3,12 +3,13 @@ import CLISupport
 import Dispatch
 import Foundation
 import Recognition
+import RecognitionOptions
 
-/// `recognize bench`: classifier throughput figures for Scripts/bench (JSON lines on stdout).
-struct Bench: AsyncParsableCommand {
+/// `pipeline-bench classifier`: classifier throughput figures for Scripts/bench (JSON lines on stdout).
+struct ClassifierBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure preprocessing and inference speed on image files (prints JSON lines).",
-        shouldDisplay: true)
+        commandName: "classifier",
+        abstract: "Measure preprocessing and inference speed on image files (prints JSON lines).")
 
     @Argument(help: "Image files to use (cycled).")
     var photos: [String]

@@ -5,9 +5,9 @@ import LabelStore
 import Logging
 
 /// Hidden: fills a large synthetic database and times the common queries (Scripts/bench-list-images).
-struct BenchCommand: ParsableCommand {
+struct ListImagesBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bench", abstract: "Fill a synthetic label database and time the common queries.", shouldDisplay: false)
+        commandName: "list-images", abstract: "Fill a synthetic label database and time the common queries.")
 
     @OptionGroup var logging: LoggingOptions
     @Option(help: "Database file to fill (if missing or --refill) and query.")

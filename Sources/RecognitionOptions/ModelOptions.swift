@@ -1,0 +1,65 @@
+import ArgumentParser
+import Foundation
+import Imaging
+import Recognition
+
+/// Options that pick and tune the classifier, shared by every subcommand.
+public struct ModelOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Model descriptor JSON (see Models/efficientnet-lite0.json) or an ONNX file.",
+        discussion: "An ONNX file also needs --classes. Default: the bundled EfficientNet-Lite0.",
+        valueName: "path"))
+    public var model: String?
+
+    @Option(help: ArgumentHelp("Class names file (one per line, output order) for an ONNX --model.", valueName: "path"))
+    public var classes: String?
+
+    @Option(help: ArgumentHelp("Taxonomy JSON giving parent labels per class, for an ONNX --model.", valueName: "path"))
+    public var taxonomy: String?
+
+    @Option(help: "Inference threads (default: all cores).")
+    public var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(help: "Refuse images with more pixels than this (decompression bombs).")
+    public var maxPixels: Int = 100_000_000
+
+    public init() {}
+
+    public func validate() throws {
+        guard threads >= 1 else { throw ValidationError("--threads must be at least 1") }
+        if let model, model.hasSuffix(".onnx"), classes == nil {
+            throw ValidationError("--model \(model) is an ONNX file: also pass --classes with its class names")
+        }
+    }
+
+    /// Loads the classifier these options describe.
+    public func loadClassifier() throws -> Classifier {
+        var limits = ImageLimits.default
+        limits.maxPixels = maxPixels
+        if let model, model.hasSuffix(".onnx"), let classes {
+            return try Classifier(onnxURL: URL(fileURLWithPath: model), classNamesURL: URL(fileURLWithPath: classes),
+                                  taxonomyURL: taxonomy.map { URL(fileURLWithPath: $0) }, name: nil, version: nil,
+                                  input: nil, threads: threads, limits: limits)
+        }
+        let descriptor = try model.map { URL(fileURLWithPath: $0) } ?? ModelLocator.defaultModel()
+        return try Classifier(descriptorURL: descriptor, threads: threads, limits: limits)
+    }
+}
+
+/// Which labels to report.
+public struct LabelFilterOptions: ParsableArguments {
+    @Option(help: "Report at most this many labels per image.")
+    public var maxLabels: Int = 5
+
+    @Option(help: "Drop labels below this confidence (0-100).")
+    public var minConfidence: Double = 5
+
+    public init() {}
+
+    public func validate() throws {
+        guard maxLabels >= 1 else { throw ValidationError("--max-labels must be at least 1") }
+        guard (0...100).contains(minConfidence) else { throw ValidationError("--min-confidence must be between 0 and 100") }
+    }
+
+    public var labelOptions: LabelOptions { LabelOptions(maxLabels: maxLabels, minConfidence: minConfidence) }
+}
