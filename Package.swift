@@ -66,7 +66,7 @@ let package = Package(
         // MARK: Executables: argument parsing and wiring only
         .executableTarget(name: "fetch-image", dependencies: ["Fetching", "CLISupport"]),
         .executableTarget(name: "recognize", dependencies: ["RecognitionWorker", "RecognitionOptions", "CLISupport"]),
-        .executableTarget(name: "notify-xml", dependencies: ["Notification", "Bus", "CLISupport"]),
+        .executableTarget(name: "notify-xml", dependencies: ["Notification", "LabelStore", "Bus", "CLISupport"]),
         .executableTarget(name: "list-images", dependencies: ["LabelStore", "ImageListing", "Presentation", "CLISupport"]),
         .executableTarget(name: "bus-admin", dependencies: ["Bus", "PipelineModel", "Presentation", "CLISupport"]),
         .executableTarget(name: "mail-sink", dependencies: ["MailSink", "CLISupport"]),
@@ -84,13 +84,15 @@ let package = Package(
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: [.product(name: "FlyingFox", package: "FlyingFox")], path: "Tests/TestSupport"),
+        // Encodes test images with libvips (every format, EXIF orientation, 16-bit, CMYK): tests only.
+        .target(name: "ImagingTestSupport", dependencies: ["Imaging", "CVips"], path: "Tests/ImagingTestSupport"),
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXProto"]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ImagingTestSupport"]),
         .testTarget(name: "RecognitionTests", dependencies: ["Recognition", "TestSupport"]),
         .testTarget(name: "LabelStoreTests", dependencies: ["LabelStore", "ImageListing", "Presentation", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "TestSupport"]),
-        .testTarget(name: "FetchingTests", dependencies: ["Fetching", "CurlHTTP", "TestSupport"]),
+        .testTarget(name: "FetchingTests", dependencies: ["Fetching", "CurlHTTP", "ImagingTestSupport", "TestSupport"]),
         .testTarget(name: "NotificationTests", dependencies: ["Notification", "NotificationXML", "MailSink", "TestSupport"]),
         .testTarget(name: "PipelineModelTests", dependencies: ["PipelineModel"]),
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),

@@ -63,7 +63,7 @@ public enum Vips {
     }()
 
     /// Throws when libvips failed to start.
-    static func ensureStarted() throws(ImagingError) {
+    @_spi(ImageCodec) public static func ensureStarted() throws(ImagingError) {
         if let failure = startup {
             throw .libraryUnavailable(detail: failure)
         }
@@ -72,7 +72,7 @@ public enum Vips {
     /// Takes the text libvips accumulated for the last failure and clears it, so the next
     /// error does not carry this one's message. The buffer is process-global: when several
     /// threads fail at the same instant their messages may interleave.
-    static func takeError(default fallback: String = "libvips reported no reason") -> String {
+    @_spi(ImageCodec) public static func takeError(default fallback: String = "libvips reported no reason") -> String {
         guard let raw = vips_error_buffer_copy() else { return fallback }
         defer { shim_g_free(raw) }
         // "unable to call thumbnail_buffer" only names the wrapper; the loader's line says why.
@@ -87,10 +87,13 @@ public enum Vips {
 }
 
 /// Owns one VipsImage reference and drops it when the Swift value goes away.
-final class VipsImageRef {
-    let pointer: UnsafeMutablePointer<VipsImage>
+///
+/// Open to test support (`@_spi(ImageCodec)`: the test-only image encoder builds on it), not to
+/// product code.
+@_spi(ImageCodec) public final class VipsImageRef {
+    @_spi(ImageCodec) public let pointer: UnsafeMutablePointer<VipsImage>
 
-    init(_ pointer: UnsafeMutablePointer<VipsImage>) {
+    @_spi(ImageCodec) public init(_ pointer: UnsafeMutablePointer<VipsImage>) {
         self.pointer = pointer
     }
 
@@ -108,7 +111,7 @@ final class VipsImageRef {
     var loader: String? { shim_vips_loader_name(pointer).map { String(cString: $0) } }
 
     /// Runs one vips operation that writes a new image to its `out` argument.
-    func apply(
+    @_spi(ImageCodec) public func apply(
         _ operation: String,
         _ body: (UnsafeMutablePointer<VipsImage>, UnsafeMutablePointer<UnsafeMutablePointer<VipsImage>?>) -> Int32
     ) throws(ImagingError) -> VipsImageRef {

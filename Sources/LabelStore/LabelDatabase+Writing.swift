@@ -28,11 +28,19 @@ extension LabelDatabase {
 
     /// Sets the image's `notified_at`; a no-op for an image the store does not know.
     public func markNotified(imageID: String, at date: Date) throws {
-        try Self.wrap(path, "mark \(imageID) notified") {
+        try markNotified([(imageID, date)])
+    }
+
+    /// Sets `notified_at` of many images in one transaction; unknown images are skipped.
+    public func markNotified(_ marks: [(imageID: String, at: Date)]) throws {
+        guard !marks.isEmpty else { return }
+        try Self.wrap(path, "mark \(marks.count) image(s) notified") {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
-                    try db.cachedStatement(sql: "UPDATE images SET notified_at = ? WHERE id = ?")
-                        .execute(arguments: [date.timeIntervalSince1970, imageID.lowercased()])
+                    let statement = try db.cachedStatement(sql: "UPDATE images SET notified_at = ? WHERE id = ?")
+                    for mark in marks {
+                        try statement.execute(arguments: [mark.at.timeIntervalSince1970, mark.imageID.lowercased()])
+                    }
                     return .commit
                 }
             }

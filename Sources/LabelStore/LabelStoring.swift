@@ -9,6 +9,8 @@ public protocol LabelStoring: Sendable {
     func saveRecognitions(_ items: [RecognitionRecord]) throws
     /// Records when the notification for an image was sent; a no-op for an unknown image.
     func markNotified(imageID: String, at: Date) throws
+    /// `markNotified` for many images in one transaction (the notifier records a burst at once).
+    func markNotified(_ marks: [(imageID: String, at: Date)]) throws
     /// Images matching the query, each with its labels, in the query's order.
     func images(matching query: ImageQuery) throws -> [ImageSummary]
     /// Everything about one image, by full id or unambiguous id prefix; nil when nothing matches.

@@ -2,6 +2,7 @@ import ArgumentParser
 import Bus
 import CLISupport
 import Foundation
+import LabelStore
 import Notification
 import NotificationXML
 import PipelineModel
@@ -136,6 +137,11 @@ struct RunNotifier: AsyncParsableCommand {
         try home.createDirectories()
         let bus = try FileBus(root: home.busDirectory, logger: logger)
         try Topology.ensure(on: bus)
+        // notified_at in the label store: when the gateway accepted each image's notification.
+        let store = try LabelDatabase(home: home, logger: logger)
+        let recorder = NotifiedRecorder(logger: logger) { marks in try store.markNotified(marks) }
+        handler.onAccepted = { imageID, at in recorder.record(imageID: imageID, at: at) }
+        defer { recorder.close() }
 
         if dryRun {
             try await printQueuedDocuments(bus: bus, handler: handler)

@@ -101,6 +101,12 @@ struct PipelineEndToEndTests {
         #expect(!list.stdout.contains("espresso"))
         let all = try ProcessRunner.run(try BuiltExecutable.url("list-images"), ["--home", home.path, "--format", "ndjson"])
         #expect(all.stdout.split(separator: "\n").count == photos.count)
+        // notify-xml recorded the gateway's acceptance of each notification, after recognition.
+        for line in all.stdout.split(separator: "\n") {
+            let row = try MessageCoding.decoder().decode(NotifiedRow.self, from: Data(line.utf8))
+            let notified = try #require(row.notified_at, "notified_at is set once the gateway accepted: \(line)")
+            #expect(notified >= row.recognized_at)
+        }
 
         // Nothing stuck: queues empty, nothing in flight, no dead letters.
         let status = try ProcessRunner.run(try BuiltExecutable.url("bus-admin"), ["status", "--home", home.path, "--format", "json"])
@@ -121,6 +127,12 @@ struct PipelineEndToEndTests {
     }
 
     struct QueueCounts { var visible: Int; var inFlight: Int }
+
+    /// The fields of a list-images row this test reads.
+    struct NotifiedRow: Decodable {
+        var recognized_at: Date
+        var notified_at: Date?
+    }
 
     /// Reads `bus-admin status --format json`: queue name → counts, wherever the list sits.
     static func queueStats(_ json: String) throws -> [String: QueueCounts] {

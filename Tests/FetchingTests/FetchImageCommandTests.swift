@@ -1,6 +1,7 @@
 import Bus
 import Fetching
 import Foundation
+import ImagingTestSupport
 import ImageStore
 import Imaging
 import PipelineModel

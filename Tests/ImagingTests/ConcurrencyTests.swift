@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import ImagingTestSupport
 import Imaging
 import Testing
 

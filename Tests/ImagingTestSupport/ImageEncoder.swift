@@ -1,5 +1,6 @@
 import CVips
 import Foundation
+@_spi(ImageCodec) import Imaging
 
 /// Raw pixels to be encoded: interleaved bands, row by row, 8 or 16 bits per sample.
 public struct Raster: Sendable, Equatable {
