@@ -60,7 +60,7 @@ let package = Package(
         .target(name: "NotificationXML", dependencies: ["CLibXML2", "PipelineModel"], resources: [.embedInCode("notification.xsd")]),
         // notify-xml's worker: delivery over HTTP with retries, the notify handler.
         .target(name: "Notification", dependencies: ["NotificationXML", "CurlHTTP", "PipelineModel", "WorkerRuntime", "Bus", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "RecognitionWorker", dependencies: ["Recognition", "LabelStore", "PipelineModel", "WorkerRuntime", "Bus"]),
+        .target(name: "RecognitionWorker", dependencies: ["Recognition", "Imaging", "LabelStore", "PipelineModel", "WorkerRuntime", "Bus"]),
         .target(name: "MailSink", dependencies: ["DurableFiles", "NotificationXML", .product(name: "FlyingFox", package: "FlyingFox"), .product(name: "FlyingSocks", package: "FlyingFox"), .product(name: "Logging", package: "swift-log")]),
 
         // MARK: Executables: argument parsing and wiring only
@@ -90,10 +90,17 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXProto"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ImagingTestSupport"]),
         .testTarget(name: "RecognitionTests", dependencies: ["Recognition", "TestSupport"]),
+        .testTarget(name: "RecognitionWorkerTests", dependencies: [
+            "RecognitionWorker", "Recognition", "LabelStore", "Bus", "WorkerRuntime", "TestSupport",
+            .product(name: "InMemoryLogging", package: "swift-log"),
+        ]),
         .testTarget(name: "LabelStoreTests", dependencies: ["LabelStore", "ImageListing", "Presentation", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "TestSupport"]),
         .testTarget(name: "FetchingTests", dependencies: ["Fetching", "CurlHTTP", "ImagingTestSupport", "TestSupport"]),
-        .testTarget(name: "NotificationTests", dependencies: ["Notification", "NotificationXML", "MailSink", "TestSupport"]),
+        .testTarget(name: "NotificationTests", dependencies: [
+            "Notification", "NotificationXML", "MailSink", "TestSupport",
+            .product(name: "InMemoryLogging", package: "swift-log"),
+        ]),
         .testTarget(name: "PipelineModelTests", dependencies: ["PipelineModel"]),
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
         .testTarget(name: "EndToEndTests", dependencies: ["PipelineModel", "TestSupport"]),

@@ -1,5 +1,5 @@
 /// How a classifier wants its input: resize, centre crop, per-channel normalisation.
-public struct PreprocessSpec: Sendable, Equatable, Codable {
+public struct PreprocessSpec: Sendable, Hashable, Codable {
     /// Width of the network input in pixels.
     public var width: Int
     /// Height of the network input in pixels.

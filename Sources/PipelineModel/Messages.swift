@@ -107,33 +107,104 @@ public struct RecognitionTiming: Codable, Sendable, Equatable {
     }
 }
 
-/// Body of `image.labeled`: the classifier's labels for one stored image.
+/// The analyses a recognizer can run on an image, each reported as one section of
+/// `image.labeled` (the `--features` names).
+public enum AnalysisFeature: String, Codable, Sendable, CaseIterable {
+    /// Labels from an image classifier, with parent labels.
+    case labels
+}
+
+/// What the label analyzer found: the classifier's labels and the model that gave them.
+public struct LabelsSection: Codable, Sendable, Equatable {
+    public var model: ModelInfo
+    /// Best first.
+    public var labels: [DetectedLabel]
+    public init(model: ModelInfo, labels: [DetectedLabel]) {
+        self.model = model
+        self.labels = labels
+    }
+}
+
+/// One analyzer's result for one image.
+public enum AnalysisSection: Sendable, Equatable {
+    case labels(LabelsSection)
+
+    /// The feature this section reports.
+    public var feature: AnalysisFeature {
+        switch self {
+        case .labels: .labels
+        }
+    }
+}
+
+/// Everything the recognizer's analyzers found about one image: one optional section per
+/// analyzer (absent when that analyzer did not run). New analyzers add a section here.
+public struct ImageAnalyses: Codable, Sendable, Equatable {
+    public var labels: LabelsSection?
+
+    public init(labels: LabelsSection? = nil) { self.labels = labels }
+
+    /// Stores `section` in its place, replacing an earlier one of the same feature.
+    public mutating func insert(_ section: AnalysisSection) {
+        switch section {
+        case .labels(let labels): self.labels = labels
+        }
+    }
+
+    /// The features with a section.
+    public var features: [AnalysisFeature] { labels == nil ? [] : [.labels] }
+}
+
+/// Body of `image.labeled`: what the recognizer found about one stored image.
+///
+/// Schema 2 carries one section per analyzer in `analyses`; `labels` and `model` repeat the
+/// labels section for readers of schema 1 (which had only those). A schema-1 message decodes
+/// with `analyses` nil; `sections` rebuilds it from `labels` and `model`.
 public struct ImageLabeled: Codable, Sendable, Equatable {
-    public static let currentSchemaVersion = 1
+    public static let currentSchemaVersion = 2
     public var schemaVersion: Int
     public var imageID: String
     public var name: String
     public var sourceURL: String
     public var byteSize: Int
+    /// The labels section's labels (schema 1's field).
     public var labels: [DetectedLabel]
+    /// The labels section's model (schema 1's field).
     public var model: ModelInfo
+    /// One section per analyzer that ran (schema 2; nil in schema-1 messages).
+    public var analyses: ImageAnalyses?
     public var recognizedAt: Date
     public var timing: RecognitionTiming
     /// The fetch timing of the `image.stored` message, carried along for end-to-end latency.
     public var fetchTiming: FetchTiming?
 
-    public init(imageID: String, name: String, sourceURL: String, byteSize: Int, labels: [DetectedLabel],
-                model: ModelInfo, recognizedAt: Date, timing: RecognitionTiming, fetchTiming: FetchTiming? = nil) {
+    /// A message from the analyzers' sections; `labels` and `model` are filled from the labels section.
+    public init(imageID: String, name: String, sourceURL: String, byteSize: Int, analyses: ImageAnalyses,
+                recognizedAt: Date, timing: RecognitionTiming, fetchTiming: FetchTiming? = nil) {
         self.schemaVersion = Self.currentSchemaVersion
         self.imageID = imageID
         self.name = name
         self.sourceURL = sourceURL
         self.byteSize = byteSize
-        self.labels = labels
-        self.model = model
+        self.labels = analyses.labels?.labels ?? []
+        self.model = analyses.labels?.model ?? ModelInfo(name: "none", version: "")
+        self.analyses = analyses
         self.recognizedAt = recognizedAt
         self.timing = timing
         self.fetchTiming = fetchTiming
+    }
+
+    /// A message with only a labels section.
+    public init(imageID: String, name: String, sourceURL: String, byteSize: Int, labels: [DetectedLabel],
+                model: ModelInfo, recognizedAt: Date, timing: RecognitionTiming, fetchTiming: FetchTiming? = nil) {
+        self.init(imageID: imageID, name: name, sourceURL: sourceURL, byteSize: byteSize,
+                  analyses: ImageAnalyses(labels: LabelsSection(model: model, labels: labels)),
+                  recognizedAt: recognizedAt, timing: timing, fetchTiming: fetchTiming)
+    }
+
+    /// The analyzers' sections, for schema 1 and 2 alike.
+    public var sections: ImageAnalyses {
+        analyses ?? ImageAnalyses(labels: LabelsSection(model: model, labels: labels))
     }
 }
 

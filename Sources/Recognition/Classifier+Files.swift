@@ -13,12 +13,30 @@ public struct Classification: Sendable {
 }
 
 extension Classifier {
-    /// Classifies image files in one batch: preprocessing runs in parallel, inference once for
-    /// the images that decoded. One result per path, in order; a bad image fails only itself.
+    /// Classifies image files in one batch: each file is read, preprocessing runs in parallel,
+    /// inference once for the images that decoded. One result per path, in order; a bad image
+    /// fails only itself.
     public func classify(files paths: [String], options: LabelOptions) -> [Result<Classification, any Error>] {
-        let prepared = preprocessInParallel(paths)
-        var ready: [(index: Int, pixels: [UInt8])] = []
+        var opened: [(index: Int, image: AnalysisImage)] = []
         var results = [Result<Classification, any Error>?](repeating: nil, count: paths.count)
+        for (index, path) in paths.enumerated() {
+            do {
+                opened.append((index, try AnalysisImage.open(path, limits: preprocessor.limits)))
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        for (item, result) in zip(opened, classify(images: opened.map(\.image), options: options)) {
+            results[item.index] = result
+        }
+        return results.map { $0 ?? .failure(RecognitionError.unsupportedInputShape([])) }
+    }
+
+    /// Classifies images already read, as `classify(files:options:)` does.
+    public func classify(images: [AnalysisImage], options: LabelOptions) -> [Result<Classification, any Error>] {
+        let prepared = preprocessInParallel(images)
+        var ready: [(index: Int, pixels: [UInt8])] = []
+        var results = [Result<Classification, any Error>?](repeating: nil, count: images.count)
         for (index, outcome) in prepared.enumerated() {
             switch outcome.pixels {
             case .success(let pixels): ready.append((index, pixels))
@@ -42,11 +60,12 @@ extension Classifier {
         return results.map { $0 ?? .failure(RecognitionError.unsupportedInputShape([])) }
     }
 
-    private func preprocessInParallel(_ paths: [String]) -> [(pixels: Result<[UInt8], any Error>, milliseconds: Double)] {
-        let box = ResultBox(count: paths.count)
-        DispatchQueue.concurrentPerform(iterations: paths.count) { index in
+    private func preprocessInParallel(_ images: [AnalysisImage]) -> [(pixels: Result<[UInt8], any Error>, milliseconds: Double)] {
+        let box = ResultBox(count: images.count)
+        let preprocessor = self.preprocessor
+        DispatchQueue.concurrentPerform(iterations: images.count) { index in
             let start = DispatchTime.now()
-            let result = Result<[UInt8], any Error> { try preprocessor.pixels(fromFile: paths[index]) }
+            let result = Result<[UInt8], any Error> { try images[index].pixels(with: preprocessor) }
             box.set(index, (result, Self.milliseconds(since: start)))
         }
         return box.values

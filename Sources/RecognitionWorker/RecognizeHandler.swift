@@ -1,32 +1,43 @@
 import Bus
 import Dispatch
 import Foundation
+import Imaging
 import LabelStore
 import Logging
 import PipelineModel
 import Recognition
 import WorkerRuntime
 
-/// The recognizer's per-batch work: `image.stored` in; labels into SQLite and `image.labeled`
-/// out. Idempotent: a redelivered message rewrites the same rows and republishes under the
-/// same message id, so the notifier's gateway de-duplicates it.
+/// The recognizer's per-batch work: `image.stored` in; each image read once and run through
+/// every configured analyzer; labels into SQLite and `image.labeled` (one section per analyzer)
+/// out. Idempotent: a redelivered message rewrites the same rows and republishes under the same
+/// message id, so the notifier's gateway de-duplicates it.
 public struct RecognizeHandler: MessageHandler {
-    private let classifier: Classifier
+    private let analyzers: [any ImageAnalyzer]
     private let store: any LabelStoring
     private let bus: any MessageBus
-    private let options: LabelOptions
-    /// Heavy, blocking work (libvips, XNNPACK) runs here, off Swift's cooperative threads.
+    private let limits: ImageLimits
+    /// Heavy, blocking work (libvips, inference) runs here, off Swift's cooperative threads.
     private let workQueue = DispatchQueue(label: "recognize.work", attributes: .concurrent)
 
-    public init(classifier: Classifier, store: any LabelStoring, bus: any MessageBus, options: LabelOptions) {
-        self.classifier = classifier
+    /// A handler running `analyzers` in order on every image (`limits`: the largest file read).
+    public init(analyzers: [any ImageAnalyzer], store: any LabelStoring, bus: any MessageBus, limits: ImageLimits = .default) {
+        self.analyzers = analyzers
         self.store = store
         self.bus = bus
-        self.options = options
+        self.limits = limits
     }
 
-    /// The model this handler labels with.
-    public var model: ModelInfo { ModelInfo(name: classifier.name, version: classifier.version) }
+    /// A handler with the classifier as its only analyzer.
+    public init(classifier: Classifier, store: any LabelStoring, bus: any MessageBus, options: LabelOptions) {
+        self.init(analyzers: [LabelAnalyzer(classifier: classifier, options: options)], store: store, bus: bus,
+                  limits: classifier.preprocessor.limits)
+    }
+
+    /// The model of the labels section (the first label analyzer's).
+    public var model: ModelInfo {
+        analyzers.first { $0.feature == .labels }?.model ?? ModelInfo(name: "none", version: "")
+    }
 
     public func handle(_ batch: [ReceivedMessage], logger: Logger) async -> [MessageOutcome] {
         let received = Date()
@@ -46,10 +57,10 @@ public struct RecognizeHandler: MessageHandler {
         }
 
         let paths = work.map(\.image.storedPath)
-        let classifier = self.classifier
-        let options = self.options
+        let analyzers = self.analyzers
+        let limits = self.limits
         let results = await withCheckedContinuation { continuation in
-            workQueue.async { continuation.resume(returning: classifier.classify(files: paths, options: options)) }
+            workQueue.async { continuation.resume(returning: Self.analyze(paths, with: analyzers, limits: limits)) }
         }
 
         var labeled: [(index: Int, stored: ImageStored, event: ImageLabeled)] = []
@@ -60,14 +71,12 @@ public struct RecognizeHandler: MessageHandler {
             case .failure(let error):
                 // A file that does not decode will not decode next time either.
                 outcomes[item.index] = .deadLetter(reason: "cannot classify \(item.image.storedPath): \(error)")
-            case .success(let classification):
+            case .success(let analysis):
                 let queueWait = max(0, received.timeIntervalSince(message.message.publishedAt) * 1000)
                 let event = ImageLabeled(
                     imageID: item.image.imageID, name: item.image.name, sourceURL: item.image.sourceURL,
-                    byteSize: item.image.byteSize,
-                    labels: classification.labels,
-                    model: model, recognizedAt: recognizedAt,
-                    timing: RecognitionTiming(decodeMs: classification.decodeMs, inferenceMs: classification.inferenceMs,
+                    byteSize: item.image.byteSize, analyses: analysis.sections, recognizedAt: recognizedAt,
+                    timing: RecognitionTiming(decodeMs: analysis.decodeMs, inferenceMs: analysis.inferenceMs,
                                               databaseMs: 0, queueWaitMs: queueWait),
                     fetchTiming: item.image.timing)
                 labeled.append((item.index, item.image, event))
@@ -78,7 +87,7 @@ public struct RecognizeHandler: MessageHandler {
             let start = DispatchTime.now()
             do {
                 try store.saveRecognitions(labeled.map { item in
-                    RecognitionRecord(image: item.stored, labels: item.event.labels, model: model,
+                    RecognitionRecord(image: item.stored, labels: item.event.labels, model: item.event.model,
                                       recognizedAt: recognizedAt)
                 })
             } catch {
@@ -120,6 +129,47 @@ public struct RecognizeHandler: MessageHandler {
             }
         }
         return outcomes.map { $0 ?? .retry(delay: 0, reason: "not processed") }
+    }
+
+    /// What the analyzers found about one image, with the time spent.
+    struct ImageAnalysis {
+        var sections = ImageAnalyses()
+        var decodeMs = 0.0
+        var inferenceMs = 0.0
+    }
+
+    /// Reads each file once and runs every analyzer over the batch; an image fails as a whole
+    /// when it cannot be read or any analyzer fails on it.
+    static func analyze(_ paths: [String], with analyzers: [any ImageAnalyzer], limits: ImageLimits) -> [Result<ImageAnalysis, any Error>] {
+        var results = [Result<ImageAnalysis, any Error>](repeating: .success(ImageAnalysis()), count: paths.count)
+        var opened: [(index: Int, image: AnalysisImage)] = []
+        for (index, path) in paths.enumerated() {
+            let started = ContinuousClock.now
+            do {
+                opened.append((index, try AnalysisImage.open(path, limits: limits)))
+                results[index] = .success(ImageAnalysis(decodeMs: (ContinuousClock.now - started).inMilliseconds))
+            } catch {
+                results[index] = .failure(error)
+            }
+        }
+        for analyzer in analyzers {
+            let live = opened.filter { if case .success = results[$0.index] { true } else { false } }
+            guard !live.isEmpty else { break }
+            for (item, output) in zip(live, analyzer.analyze(live.map(\.image))) {
+                switch output {
+                case .success(let output):
+                    if case .success(var analysis) = results[item.index] {
+                        analysis.sections.insert(output.section)
+                        analysis.decodeMs += output.decodeMs
+                        analysis.inferenceMs += output.inferenceMs
+                        results[item.index] = .success(analysis)
+                    }
+                case .failure(let error):
+                    results[item.index] = .failure(error)
+                }
+            }
+        }
+        return results
     }
 
     /// The `image.labeled` id for a given `image.stored` message: deterministic, so handling a

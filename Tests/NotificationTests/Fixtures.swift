@@ -1,5 +1,6 @@
 import Bus
 import Foundation
+import InMemoryLogging
 import Logging
 import MailSink
 import Notification
@@ -74,28 +75,18 @@ struct RunningSink {
     func storedFiles() -> [String] { sink.storage.storedFiles() }
 }
 
-/// Collects log lines so tests can check what was (not) logged.
-final class CapturedLogs: @unchecked Sendable {
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func append(_ line: String) { lock.withLock { lines.append(line) } }
-    var text: String { lock.withLock { lines.joined(separator: "\n") } }
+/// Collects log lines (swift-log's in-memory handler) so tests can check what was (not) logged.
+struct CapturedLogs {
+    private let handler = InMemoryLogHandler()
 
     var logger: Logger {
-        Logger(label: "captured") { _ in CapturingHandler(logs: self) }
+        var handler = self.handler
+        handler.logLevel = .trace
+        return Logger(label: "captured") { _ in handler }
     }
-}
 
-struct CapturingHandler: LogHandler {
-    let logs: CapturedLogs
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-    func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        logs.append("\(event.level) \(event.message) \(merged)")
+    /// Every entry as one line: level, message and metadata.
+    var text: String {
+        handler.entries.map { "\($0.level) \($0.message) \($0.metadata)" }.joined(separator: "\n")
     }
 }

@@ -1,0 +1,38 @@
+import Foundation
+
+/// One image as a recognizer's analyzers see it: the stored file read once (within the size
+/// limit), and each preparation an analyzer asks for (a network input made by a `Preprocessor`)
+/// made once and shared by every analyzer asking for the same spec.
+///
+/// Why not one full-size decode shared by all: libvips decodes lazily, and for JPEG (most photos)
+/// the cheapest decode is a shrink-on-load at the size the consumer needs; decoding a 12 MP photo
+/// in full for a 224x224 classifier input would cost several times the classifier itself.
+public final class AnalysisImage: @unchecked Sendable {
+    /// Where the bytes came from.
+    public let path: String
+    /// The encoded image.
+    public let data: Data
+
+    private let lock = NSLock()
+    private var prepared: [PreprocessSpec: Result<[UInt8], ImagingError>] = [:]
+
+    /// An image from bytes already in memory.
+    public init(data: Data, path: String) {
+        self.data = data
+        self.path = path
+    }
+
+    /// Reads the file at `path` whole (refusing files over `limits.maxFileBytes`).
+    public static func open(_ path: String, limits: ImageLimits) throws(ImagingError) -> AnalysisImage {
+        AnalysisImage(data: try ImageFile.read(path, limit: limits.maxFileBytes), path: path)
+    }
+
+    /// The image prepared by `preprocessor` (width x height x 3 RGB bytes), made on first use;
+    /// concurrent callers with different specs prepare in parallel.
+    public func pixels(with preprocessor: Preprocessor) throws(ImagingError) -> [UInt8] {
+        if let done = lock.withLock({ prepared[preprocessor.spec] }) { return try done.get() }
+        let result = Result<[UInt8], ImagingError> { () throws(ImagingError) in try preprocessor.pixels(from: data) }
+        lock.withLock { prepared[preprocessor.spec] = result }
+        return try result.get()
+    }
+}
