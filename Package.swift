@@ -103,6 +103,7 @@ let package = Package(
         ]),
         .testTarget(name: "PipelineModelTests", dependencies: ["PipelineModel"]),
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
+        .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["PipelineModel", "TestSupport"]),
     ]
 )

@@ -83,7 +83,7 @@ import TestSupport
     }
 
     @Test func writerProcessesAtOnceWithAReader() throws {
-        let executable = try BuiltExecutable.url("list-images")
+        let executable = try BuiltExecutable.url("pipeline-bench")
         let directory = try TemporaryDirectory("labelstore-procs")
         defer { directory.remove() }
         let database = directory.url.appendingPathComponent("labels.sqlite")
@@ -91,7 +91,7 @@ import TestSupport
         var processes: [Process] = []
         for seed in 1...3 {
             processes.append(try ProcessRunner.start(executable, [
-                "bench", "--database", database.path, "--images", "\(perProcess)", "--seed", "\(seed)", "--append", "--fill-only",
+                "list-images", "--database", database.path, "--images", "\(perProcess)", "--seed", "\(seed)", "--append", "--fill-only",
                 "--taxonomy", BuiltExecutable.projectRoot().appendingPathComponent("Models/imagenet-taxonomy.json").path,
             ], logFile: directory.url.appendingPathComponent("writer-\(seed).log")))
         }
