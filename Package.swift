@@ -95,6 +95,8 @@ let package = Package(
             .product(name: "InMemoryLogging", package: "swift-log"),
         ]),
         .testTarget(name: "LabelStoreTests", dependencies: ["LabelStore", "ImageListing", "Presentation", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "TestSupport"]),
+        .testTarget(name: "MailSinkTests", dependencies: ["MailSink", "NotificationXML", "CurlHTTP", "PipelineModel", "TestSupport"]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "TestSupport"]),
         .testTarget(name: "FetchingTests", dependencies: ["Fetching", "CurlHTTP", "ImagingTestSupport", "TestSupport"]),
         .testTarget(name: "NotificationTests", dependencies: [

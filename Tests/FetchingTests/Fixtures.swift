@@ -74,14 +74,7 @@ enum Fixtures {
     }
 
     /// Every regular file under `root`, relative paths (hidden temporary files included).
-    static func files(under root: URL) -> [String] {
-        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: [.isRegularFileKey]) else { return [] }
-        var found: [String] = []
-        for case let url as URL in walker where (try? url.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true {
-            found.append(String(url.path.dropFirst(root.path.count)))
-        }
-        return found.sorted()
-    }
+    static func files(under root: URL) -> [String] { FileTree.files(under: root) }
 
     /// Temporary files (`.*.tmp`) left anywhere under `root`.
     static func temporaryFiles(under root: URL) -> [String] {

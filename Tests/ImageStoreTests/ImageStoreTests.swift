@@ -17,7 +17,7 @@ struct ImageStoreTests {
         let expectedPath = dir.url.appendingPathComponent("images/\(id.prefix(2))/\(id.dropFirst(2).prefix(2))/\(id).jpg").standardizedFileURL.path
         #expect(stored.url.path == expectedPath)
         #expect(try Data(contentsOf: stored.url) == bytes)
-        #expect(Fixtures.files(under: store.root) == ["/\(id.prefix(2))/\(id.dropFirst(2).prefix(2))/\(id).jpg"])
+        #expect(FileTree.files(under: store.root) == ["/\(id.prefix(2))/\(id.dropFirst(2).prefix(2))/\(id).jpg"])
     }
 
     @Test func sameBytesAreStoredOnce() throws {
@@ -30,7 +30,7 @@ struct ImageStoreTests {
         #expect(first.isNew)
         #expect(!second.isNew)
         #expect(first.url == second.url)
-        #expect(Fixtures.files(under: dir.url).count == 1)
+        #expect(FileTree.files(under: dir.url).count == 1)
         #expect(store.contains(id: first.id, fileExtension: "png"))
     }
 
@@ -52,7 +52,7 @@ struct ImageStoreTests {
             guard let error = error as? ImageStoreError, case .write(_, "write", ENOSPC) = error else { return false }
             return "\(error)".contains("free disk space")
         }
-        #expect(Fixtures.files(under: dir.url).isEmpty)
+        #expect(FileTree.files(under: dir.url).isEmpty)
         #expect(!store.contains(id: SHA256.hex(of: bytes), fileExtension: "jpg"))
     }
 
@@ -62,7 +62,7 @@ struct ImageStoreTests {
         let io = ImageStoreIO(write: { Foundation.write($0, $1, $2) }, fsync: { _ in errno = EIO; return -1 })
         let store = ImageStore(root: dir.url, io: io)
         #expect(throws: ImageStoreError.self) { try store.store(Data([1, 2, 3]), fileExtension: "gif") }
-        #expect(Fixtures.files(under: dir.url).isEmpty)
+        #expect(FileTree.files(under: dir.url).isEmpty)
     }
 
     @Test func refusesExtensionsThatCouldFormPaths() throws {
@@ -81,7 +81,7 @@ struct ImageStoreTests {
         defer { dir.remove() }
         let store = ImageStore(root: dir.url)
         let stored = try store.store(Data([9, 9, 9]), fileExtension: "png")
-        #expect(Fixtures.files(under: dir.url) == ["/" + stored.url.path.dropFirst(dir.url.path.count + 1)])
+        #expect(FileTree.files(under: dir.url) == ["/" + stored.url.path.dropFirst(dir.url.path.count + 1)])
         let stale = store.temporaryDirectory.appendingPathComponent("\(stored.id).123.tmp")
         let fresh = store.temporaryDirectory.appendingPathComponent("\(stored.id).456.tmp")
         try Data([1]).write(to: stale)
