@@ -38,7 +38,7 @@ let package = Package(
         // AVX2/FMA code is selected per function (target attributes) and guarded by a CPU check at run time;
         // -O3 keeps the kernel fast in debug builds too (at -O0 every accumulator lives on the stack).
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])], linkerSettings: [.linkedLibrary("pthreadpool")]),
-        .target(name: "Imaging", dependencies: ["CVips"]),
+        .target(name: "Imaging", dependencies: ["CVips", .product(name: "Logging", package: "swift-log")]),
         .target(name: "Recognition", dependencies: ["Imaging", "Inference", "PipelineModel", .product(name: "Logging", package: "swift-log")]),
         // Exclusive create, fsync, rename/link, directory fsync: the crash-safe writes of the bus, image store and mail sink.
         .target(name: "DurableFiles"),
@@ -64,8 +64,8 @@ let package = Package(
         .target(name: "MailSink", dependencies: ["DurableFiles", "NotificationXML", .product(name: "FlyingFox", package: "FlyingFox"), .product(name: "FlyingSocks", package: "FlyingFox"), .product(name: "Logging", package: "swift-log")]),
 
         // MARK: Executables: argument parsing and wiring only
-        .executableTarget(name: "fetch-image", dependencies: ["Fetching", "CLISupport"]),
-        .executableTarget(name: "recognize", dependencies: ["RecognitionWorker", "RecognitionOptions", "CLISupport"]),
+        .executableTarget(name: "fetch-image", dependencies: ["Fetching", "Imaging", "CLISupport"]),
+        .executableTarget(name: "recognize", dependencies: ["RecognitionWorker", "RecognitionOptions", "Imaging", "CLISupport"]),
         .executableTarget(name: "notify-xml", dependencies: ["Notification", "LabelStore", "Bus", "CLISupport"]),
         .executableTarget(name: "list-images", dependencies: ["LabelStore", "ImageListing", "Presentation", "CLISupport"]),
         .executableTarget(name: "bus-admin", dependencies: ["Bus", "PipelineModel", "Presentation", "CLISupport"]),

@@ -3,6 +3,7 @@ import Bus
 import CLISupport
 import Fetching
 import Foundation
+import Imaging
 import ImageStore
 import PipelineModel
 import WorkerRuntime
@@ -113,6 +114,7 @@ struct FetchImage: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap(label: "fetch-image")
+        Vips.routeWarnings(to: logger)
         let pipelineHome = home.pipelineHome
         try pipelineHome.createDirectories()
         let bus = try FileBus(root: pipelineHome.busDirectory, logger: logger)

@@ -1,6 +1,7 @@
 import ArgumentParser
 import CLISupport
 import Foundation
+import Imaging
 import PipelineModel
 import Recognition
 import RecognitionOptions
@@ -18,6 +19,7 @@ struct Classify: AsyncParsableCommand {
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var filter: LabelFilterOptions
+    @OptionGroup var logging: LoggingOptions
 
     @Option(help: "Output format: table or json (one object per line).")
     var format: Format = .table
@@ -31,6 +33,7 @@ struct Classify: AsyncParsableCommand {
     }
 
     func run() async throws {
+        Vips.routeWarnings(to: logging.bootstrap(label: "recognize"))
         let classifier = try model.loadClassifier()
         try classifier.prepare(maxBatchSize: min(batchSize, photos.count))
         var failures = 0

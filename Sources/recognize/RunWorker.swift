@@ -2,6 +2,7 @@ import ArgumentParser
 import Bus
 import CLISupport
 import Foundation
+import Imaging
 import LabelStore
 import PipelineModel
 import Recognition
@@ -50,6 +51,7 @@ struct RunWorker: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap(label: "recognize")
+        Vips.routeWarnings(to: logger)
         let home = self.home.pipelineHome
         try home.createDirectories()
         let bus = try FileBus(root: home.busDirectory)
