@@ -1,0 +1,174 @@
+import CXNNPack
+import Foundation
+import ONNXProto
+
+/// Convolutions: windows and padding, Conv onto XNNPACK or our kernels, BatchNormalization.
+extension GraphLowering {
+    /// Spatial padding (top, left, bottom, right) and output size for convolution-like windows.
+    func window(_ node: Onnx_NodeProto, input: [Int], kernel: [Int], strides: [Int], dilations: [Int], ceilMode: Bool = false)
+        throws -> (pads: [Int], output: [Int])
+    {
+        let autoPad = node.string("auto_pad") ?? "NOTSET"
+        var pads = [0, 0, 0, 0]
+        var output = [0, 0]
+        for axis in 0..<2 {
+            let extent = (kernel[axis] - 1) * dilations[axis] + 1
+            switch autoPad {
+            case "SAME_UPPER", "SAME_LOWER":
+                let out = (input[axis] + strides[axis] - 1) / strides[axis]
+                let total = max(0, (out - 1) * strides[axis] + extent - input[axis])
+                let small = total / 2
+                pads[axis] = autoPad == "SAME_UPPER" ? small : total - small
+                pads[axis + 2] = total - pads[axis]
+                output[axis] = out
+            case "VALID", "NOTSET":
+                if autoPad == "NOTSET", let given = node.ints("pads") {
+                    guard given.count == 4 else { throw unsupported(node, "pads must have 4 values for 2-D, got \(given)") }
+                    pads[axis] = given[axis]
+                    pads[axis + 2] = given[axis + 2]
+                }
+                let span = input[axis] + pads[axis] + pads[axis + 2] - extent
+                guard span >= 0 else { throw unsupported(node, "window larger than the padded input") }
+                if ceilMode {
+                    var out = (span + strides[axis] - 1) / strides[axis] + 1
+                    // The last window must start inside the input or its leading padding (as onnxruntime does).
+                    if (out - 1) * strides[axis] >= input[axis] + pads[axis] { out -= 1 }
+                    // XNNPACK has no ceil mode: extend the trailing padding, which pooling ignores.
+                    let needed = (out - 1) * strides[axis] + extent - (input[axis] + pads[axis] + pads[axis + 2])
+                    if needed > 0 { pads[axis + 2] += needed }
+                    output[axis] = out
+                } else {
+                    output[axis] = span / strides[axis] + 1
+                }
+            default:
+                throw unsupported(node, "auto_pad '\(autoPad)'")
+            }
+        }
+        return (pads, output)
+    }
+
+    func lowerConv(_ node: Onnx_NodeProto) throws {
+        let (inputName, info) = try firstInput(node)
+        guard info.shape.count == 4 else { throw unsupported(node, "only 2-D convolution (4-D input) is supported, input is \(info.shape)") }
+        guard node.input.count >= 2 else { throw InferenceError.invalidModel(detail: "Conv '\(node.displayName)' has no weights") }
+        let weights = try requireConstant(node.input[1], node: node, role: "weights")
+        guard weights.shape.count == 4 else { throw unsupported(node, "weights must be 4-D, got \(weights.shape)") }
+        let (n, c, h, w) = (info.shape[0], info.shape[1], info.shape[2], info.shape[3])
+        let (o, cg, kh, kw) = (weights.shape[0], weights.shape[1], weights.shape[2], weights.shape[3])
+        let groups = node.int("group", default: 1)
+        guard groups >= 1, c % groups == 0, o % groups == 0, cg == c / groups else {
+            throw unsupported(node, "group \(groups) does not match input channels \(c) and weights \(weights.shape)")
+        }
+        if let kernel = node.ints("kernel_shape"), kernel != [kh, kw] {
+            throw unsupported(node, "kernel_shape \(kernel) differs from weights \(weights.shape)")
+        }
+        let strides = node.ints("strides") ?? [1, 1]
+        let dilations = node.ints("dilations") ?? [1, 1]
+        guard strides.count == 2, dilations.count == 2 else { throw unsupported(node, "strides/dilations must have 2 values") }
+        let (pads, outSize) = try window(node, input: [h, w], kernel: [kh, kw], strides: strides, dilations: dilations)
+        var bias = [Float](repeating: 0, count: o)
+        if node.input.count > 2, !node.input[2].isEmpty {
+            let given = try requireConstant(node.input[2], node: node, role: "bias")
+            guard given.count == o else { throw unsupported(node, "bias has \(given.count) values for \(o) output channels") }
+            bias = given.values
+        }
+        let x = try ensure(inputName, .nhwc, origin: node.displayName)
+        let fused = fusedActivation(for: node.output[0])
+        define(fused.output, shape: [n, o, outSize[0], outSize[1]], layout: .nhwc)
+        if ownKernels && kh == 1 && kw == 1 && groups == 1 && strides == [1, 1] && pads == [0, 0, 0, 0] {
+            // NHWC makes a 1x1 convolution a plain GEMM over pixels, and OIHW weights are already [out][in].
+            let kernel = try PointwiseConvolution(pixels: n * h * w, inputChannels: c, outputChannels: o, weights: weights.values,
+                                                  bias: bias, low: fused.min, high: fused.max)
+            ops.append(LoweredOp(kind: .kernel(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
+            return
+        }
+        let geometry = WindowedConvolution.Geometry(inputChannels: c, outputChannels: o, input: [h, w], output: outSize,
+                                                    kernel: [kh, kw], strides: strides, pads: pads)
+        let windowed: WindowedConvolution.Kind? = groups == 1 ? .dense : (groups == c && cg == 1 && o == c ? .depthwise : nil)
+        if ownKernels, let windowed, dilations == [1, 1], WindowedConvolution.supports(geometry) {
+            // Grouped OIHW weights of a depthwise convolution are already [channel][kh][kw].
+            let kernel = try WindowedConvolution(windowed, batch: n, geometry: geometry, weights: weights.values, bias: bias,
+                                                 low: fused.min, high: fused.max)
+            ops.append(LoweredOp(kind: .kernel(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
+            return
+        }
+        let biasID = addConstant(bias, shape: [o], name: "\(node.output[0]).bias")
+        let (top, left, bottom, right) = (UInt32(pads[0]), UInt32(pads[1]), UInt32(pads[2]), UInt32(pads[3]))
+        let (sh, sw, dh, dw) = (UInt32(strides[0]), UInt32(strides[1]), UInt32(dilations[0]), UInt32(dilations[1]))
+        let low = fused.min, high = fused.max
+        let spatial = kh * kw
+        if groups > 1 && groups == c && cg == 1 {
+            // Depthwise: XNNPACK wants [1, kh, kw, C * multiplier]; output channel g*m+j reads input channel g,
+            // the same order as ONNX's grouped weights.
+            var filter = [Float](repeating: 0, count: weights.count)
+            for channel in 0..<o {
+                for k in 0..<spatial { filter[k * o + channel] = weights.values[channel * spatial + k] }
+            }
+            let filterID = addConstant(filter, shape: [1, kh, kw, o], name: node.input[1])
+            let multiplier = UInt32(o / c)
+            emitXNN([x, filterID, biasID], [fused.output], origin: node.displayName) { subgraph, inputs, outputs in
+                xnn_define_depthwise_convolution_2d(subgraph, top, right, bottom, left, UInt32(kh), UInt32(kw), sh, sw, dh, dw,
+                                                    multiplier, c, low, high, inputs[0], inputs[1], inputs[2], outputs[0], 0)
+            }
+        } else {
+            // OIHW -> OHWI, which is also XNNPACK's grouped layout [groups * group_out, kh, kw, group_in].
+            var filter = [Float](repeating: 0, count: weights.count)
+            for out in 0..<o {
+                for channel in 0..<cg {
+                    for k in 0..<spatial {
+                        filter[(out * spatial + k) * cg + channel] = weights.values[(out * cg + channel) * spatial + k]
+                    }
+                }
+            }
+            let filterID = addConstant(filter, shape: [o, kh, kw, cg], name: node.input[1])
+            let groupOut = o / groups
+            emitXNN([x, filterID, biasID], [fused.output], origin: node.displayName) { subgraph, inputs, outputs in
+                xnn_define_convolution_2d(subgraph, top, right, bottom, left, UInt32(kh), UInt32(kw), sh, sw, dh, dw,
+                                          UInt32(groups), cg, groupOut, low, high, inputs[0], inputs[1], inputs[2], outputs[0], 0)
+            }
+        }
+    }
+
+    /// Per-channel shape for broadcasting a [C] vector against a value (channel axis 1).
+    func channelBroadcastShape(rank: Int, channels: Int) -> [Int] {
+        var shape = [Int](repeating: 1, count: max(rank, 2))
+        shape[1] = channels
+        return shape
+    }
+
+    func lowerBatchNorm(_ node: Onnx_NodeProto) throws {
+        let (inputName, info) = try firstInput(node)
+        guard node.int("training_mode", default: 0) == 0 else { throw unsupported(node, "training_mode=1 is not supported (inference only)") }
+        guard node.input.count == 5, info.shape.count >= 2 else { throw unsupported(node, "needs 5 inputs and an input of rank >= 2") }
+        let scale = try requireConstant(node.input[1], node: node, role: "scale")
+        let bias = try requireConstant(node.input[2], node: node, role: "B")
+        let mean = try requireConstant(node.input[3], node: node, role: "mean")
+        let variance = try requireConstant(node.input[4], node: node, role: "var")
+        let channels = info.shape[1]
+        guard [scale, bias, mean, variance].allSatisfy({ $0.count == channels }) else {
+            throw unsupported(node, "parameters must have \(channels) values")
+        }
+        let epsilon = node.float("epsilon", default: 1e-5)
+        var factor = [Float](repeating: 0, count: channels)
+        var shift = [Float](repeating: 0, count: channels)
+        for channel in 0..<channels {
+            factor[channel] = scale.values[channel] / (variance.values[channel] + epsilon).squareRoot()
+            shift[channel] = bias.values[channel] - mean.values[channel] * factor[channel]
+        }
+        let shape = channelBroadcastShape(rank: info.shape.count, channels: channels)
+        let layout = info.layout
+        let factorID = addConstant(factor, shape: shape, layout: layout == .nhwc ? .nhwc : .plain)
+        let shiftID = addConstant(shift, shape: shape, layout: layout == .nhwc ? .nhwc : .plain)
+        let scaled = freshName(node.output[0])
+        define(scaled, shape: info.shape, layout: layout)
+        emitXNN([inputName, factorID], [scaled], origin: node.displayName) {
+            xnn_define_multiply2($0, -.infinity, .infinity, $1[0], $1[1], $2[0], 0)
+        }
+        let fused = fusedActivation(for: node.output[0])
+        define(fused.output, shape: info.shape, layout: layout)
+        let (low, high) = (fused.min, fused.max)
+        emitXNN([scaled, shiftID], [fused.output], origin: node.displayName) {
+            xnn_define_add2($0, low, high, $1[0], $1[1], $2[0], 0)
+        }
+    }
+}
