@@ -4,7 +4,6 @@
 
 import PackageDescription
 
-
 let package = Package(
     name: "ImagePipeline",
     platforms: [.macOS(.v14)],
@@ -47,7 +46,9 @@ let package = Package(
         .target(name: "PipelineModel"),
         // What every consuming worker runs on the bus: the loop, handlers, shutdown, local events, backoff.
         .target(name: "WorkerRuntime", dependencies: ["Bus", "PipelineModel", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "LabelStore", dependencies: ["PipelineModel", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "LabelStore",
+            dependencies: ["PipelineModel", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
         .target(name: "ImageStore", dependencies: ["CCrypto", "DurableFiles", "PipelineModel"]),
         // Output for people and programs: the one --format, table columns, CSV, terminal width.
         .target(name: "Presentation"),
@@ -55,13 +56,24 @@ let package = Package(
         .target(name: "ImageListing", dependencies: ["LabelStore", "Presentation", "PipelineModel"]),
         // HTTP over libcurl (one multi-handle thread, GET with limits and an address guard, POST): the only user of CCurl.
         .target(name: "CurlHTTP", dependencies: ["CCurl"]),
-        .target(name: "Fetching", dependencies: ["CurlHTTP", "Imaging", "ImageStore", "PipelineModel", "WorkerRuntime", "Bus", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "Fetching",
+            dependencies: [
+                "CurlHTTP", "Imaging", "ImageStore", "PipelineModel", "WorkerRuntime", "Bus", .product(name: "Logging", package: "swift-log"),
+            ]),
         // The notification document: JSON-to-XML mapping, XSD (embedded from docs/schema), validation. MailSink uses it alone.
         .target(name: "NotificationXML", dependencies: ["CLibXML2", "PipelineModel"], resources: [.embedInCode("notification.xsd")]),
         // notify-xml's worker: delivery over HTTP with retries, the notify handler.
-        .target(name: "Notification", dependencies: ["NotificationXML", "CurlHTTP", "PipelineModel", "WorkerRuntime", "Bus", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "Notification",
+            dependencies: ["NotificationXML", "CurlHTTP", "PipelineModel", "WorkerRuntime", "Bus", .product(name: "Logging", package: "swift-log")]),
         .target(name: "RecognitionWorker", dependencies: ["Recognition", "Imaging", "LabelStore", "PipelineModel", "WorkerRuntime", "Bus"]),
-        .target(name: "MailSink", dependencies: ["DurableFiles", "NotificationXML", .product(name: "FlyingFox", package: "FlyingFox"), .product(name: "FlyingSocks", package: "FlyingFox"), .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "MailSink",
+            dependencies: [
+                "DurableFiles", "NotificationXML", .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "FlyingSocks", package: "FlyingFox"), .product(name: "Logging", package: "swift-log"),
+            ]),
 
         // MARK: Executables: argument parsing and wiring only
         .executableTarget(name: "fetch-image", dependencies: ["Fetching", "Imaging", "CLISupport"]),
@@ -71,16 +83,20 @@ let package = Package(
         .executableTarget(name: "bus-admin", dependencies: ["Bus", "PipelineModel", "Presentation", "CLISupport"]),
         .executableTarget(name: "mail-sink", dependencies: ["MailSink", "CLISupport"]),
         // The benchmarks behind Scripts/bench*: out of the product executables.
-        .executableTarget(name: "pipeline-bench", dependencies: [
-            "RecognitionOptions", "Notification", "NotificationXML", "LabelStore", "CLISupport",
-        ]),
+        .executableTarget(
+            name: "pipeline-bench",
+            dependencies: [
+                "RecognitionOptions", "Notification", "NotificationXML", "LabelStore", "CLISupport",
+            ]),
         // --model, --threads, --max-labels ...: the classifier's options, shared by recognize and pipeline-bench.
         .target(name: "RecognitionOptions", dependencies: ["Recognition", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
-        .target(name: "CLISupport", dependencies: [
-            "PipelineModel", "WorkerRuntime", "Presentation",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(
+            name: "CLISupport",
+            dependencies: [
+                "PipelineModel", "WorkerRuntime", "Presentation",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: [.product(name: "FlyingFox", package: "FlyingFox")], path: "Tests/TestSupport"),
@@ -90,19 +106,28 @@ let package = Package(
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXProto"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ImagingTestSupport"]),
         .testTarget(name: "RecognitionTests", dependencies: ["Recognition", "TestSupport"]),
-        .testTarget(name: "RecognitionWorkerTests", dependencies: [
-            "RecognitionWorker", "Recognition", "LabelStore", "Bus", "WorkerRuntime", "TestSupport",
-            .product(name: "InMemoryLogging", package: "swift-log"),
-        ]),
-        .testTarget(name: "LabelStoreTests", dependencies: ["LabelStore", "ImageListing", "Presentation", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "RecognitionWorkerTests",
+            dependencies: [
+                "RecognitionWorker", "Recognition", "LabelStore", "Bus", "WorkerRuntime", "TestSupport",
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "LabelStoreTests",
+            dependencies: [
+                "LabelStore", "ImageListing", "Presentation", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "TestSupport"]),
         .testTarget(name: "MailSinkTests", dependencies: ["MailSink", "NotificationXML", "CurlHTTP", "PipelineModel", "TestSupport"]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "TestSupport"]),
         .testTarget(name: "FetchingTests", dependencies: ["Fetching", "CurlHTTP", "ImagingTestSupport", "TestSupport"]),
-        .testTarget(name: "NotificationTests", dependencies: [
-            "Notification", "NotificationXML", "MailSink", "TestSupport",
-            .product(name: "InMemoryLogging", package: "swift-log"),
-        ]),
+        .testTarget(
+            name: "NotificationTests",
+            dependencies: [
+                "Notification", "NotificationXML", "MailSink", "TestSupport",
+                .product(name: "InMemoryLogging", package: "swift-log"),
+            ]),
         .testTarget(name: "PipelineModelTests", dependencies: ["PipelineModel"]),
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
         .testTarget(name: "ArchitectureTests"),

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Dispatch
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Wakes long-polling receivers as soon as a message file lands in a queue's `ready/`
 /// directory (inotify: a publisher's link or a release's rename), instead of them looking
@@ -40,7 +41,10 @@ final class ArrivalWatcher: @unchecked Sendable {
 
     /// Returns when files arrived after `seen`, or after `timeout`, whichever comes first.
     func wait(after seen: Int, timeout: Duration) async {
-        let id: UInt64 = lock.withLock { nextWaiter += 1; return nextWaiter }
+        let id: UInt64 = lock.withLock {
+            nextWaiter += 1
+            return nextWaiter
+        }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let arrived = lock.withLock { () -> Bool in
                 if generation != seen { return true }

@@ -56,8 +56,10 @@ public struct PeekedMessage: Codable, Sendable, Equatable {
     public var enqueuedAt: Date
     /// Earlier dead-letterings, oldest first.
     public var deadLetters: [DeadLetterRecord]
-    public init(message: BusMessage, state: MessageState, receiveCount: Int, time: Date, enqueuedAt: Date,
-                deadLetters: [DeadLetterRecord]) {
+    public init(
+        message: BusMessage, state: MessageState, receiveCount: Int, time: Date, enqueuedAt: Date,
+        deadLetters: [DeadLetterRecord]
+    ) {
         self.message = message
         self.state = state
         self.receiveCount = receiveCount

@@ -43,7 +43,8 @@ public struct BusError: Error, CustomStringConvertible, Sendable {
     }
 
     static func io(_ operation: String, path: String, errno: Int32, hint: String? = nil) -> BusError {
-        BusError(.io, operation: operation, path: path, errno: errno,
-                 hint: hint ?? "Check that the bus directory exists, is writable and the disk is not full.")
+        BusError(
+            .io, operation: operation, path: path, errno: errno,
+            hint: hint ?? "Check that the bus directory exists, is writable and the disk is not full.")
     }
 }

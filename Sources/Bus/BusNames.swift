@@ -9,17 +9,20 @@ enum BusNames {
                 || c == 0x2E || c == 0x5F || c == 0x2D
         }
         guard !name.isEmpty, name.utf8.count <= 100, allowed, !name.hasPrefix(".") else {
-            throw BusError(.invalidName, operation: "use \(what) name \"\(name)\"",
-                           hint: "Use 1-100 letters, digits, '.', '_' or '-', not starting with '.'.")
+            throw BusError(
+                .invalidName, operation: "use \(what) name \"\(name)\"",
+                hint: "Use 1-100 letters, digits, '.', '_' or '-', not starting with '.'.")
         }
     }
 
     /// Message ids: no `/`, no NUL, not starting with `.`, ≤ 150 bytes (they end file names).
     static func validateID(_ id: String) throws {
         guard !id.isEmpty, id.utf8.count <= 150, !id.hasPrefix("."),
-              !id.utf8.contains(0x2F), !id.utf8.contains(0) else {
-            throw BusError(.invalidName, operation: "use message id \"\(id)\"",
-                           hint: "Message ids must be 1-150 bytes without '/' and not start with '.'.")
+            !id.utf8.contains(0x2F), !id.utf8.contains(0)
+        else {
+            throw BusError(
+                .invalidName, operation: "use message id \"\(id)\"",
+                hint: "Message ids must be 1-150 bytes without '/' and not start with '.'.")
         }
     }
 
@@ -67,7 +70,8 @@ struct WaitingName: Hashable, Comparable {
     init?(_ name: String) {
         let parts = name.split(separator: ".", maxSplits: 2, omittingEmptySubsequences: false)
         guard parts.count == 3, let time = TimeCode.decode(parts[0]), let count = Int(parts[1]), count >= 0,
-              !parts[2].isEmpty else { return nil }
+            !parts[2].isEmpty
+        else { return nil }
         self.time = time
         self.timeCode = String(parts[0])
         self.count = count
@@ -99,7 +103,8 @@ struct InFlightName: Hashable {
     init?(_ name: String) {
         let parts = name.split(separator: ".", maxSplits: 3, omittingEmptySubsequences: false)
         guard parts.count == 4, let deadline = TimeCode.decode(parts[0]), let count = Int(parts[1]), count >= 1,
-              parts[2].count == 12, !parts[3].isEmpty else { return nil }
+            parts[2].count == 12, !parts[3].isEmpty
+        else { return nil }
         self.deadline = deadline
         self.deadlineCode = String(parts[0])
         self.count = count

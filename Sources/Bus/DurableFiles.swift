@@ -37,8 +37,9 @@ enum DurableFiles {
 
     static func makeDirectory(_ path: String, operation: String) throws {
         do { try DurableFile.makeDirectory(path) } catch {
-            throw BusError(.io, operation: operation, path: path, errno: error.errno,
-                           hint: "Could not create the directory; check permissions.")
+            throw BusError(
+                .io, operation: operation, path: path, errno: error.errno,
+                hint: "Could not create the directory; check permissions.")
         }
     }
 

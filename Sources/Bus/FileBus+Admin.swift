@@ -6,9 +6,10 @@ extension FileBus: BusAdministration {
     /// All topics with their subscriptions.
     public func topics() throws -> [TopicInfo] {
         try DurableFiles.list(rootPath + "/topics").sorted().map { topic in
-            TopicInfo(name: topic,
-                      subscriptions: try subscriptions(of: topic).map { SubscriptionInfo(queue: $0.queue, filter: $0.filter) },
-                      pendingFanOuts: DurableFiles.list(topicPath(topic) + "/pending").count)
+            TopicInfo(
+                name: topic,
+                subscriptions: try subscriptions(of: topic).map { SubscriptionInfo(queue: $0.queue, filter: $0.filter) },
+                pendingFanOuts: DurableFiles.list(topicPath(topic) + "/pending").count)
         }
     }
 
@@ -29,8 +30,9 @@ extension FileBus: BusAdministration {
         if let dead = configuration.deadLetterQueue, let deadStats = try? self.stats(of: dead) {
             deadLetters = deadStats.visible + deadStats.inFlight + deadStats.delayed
         }
-        return QueueStatus(stats: stats, configuration: configuration,
-                           oldestVisibleAge: oldest.map { max(0, now.timeIntervalSince($0.time)) }, deadLetters: deadLetters)
+        return QueueStatus(
+            stats: stats, configuration: configuration,
+            oldestVisibleAge: oldest.map { max(0, now.timeIntervalSince($0.time)) }, deadLetters: deadLetters)
     }
 
     /// Up to `count` messages of `queue`, oldest first, without claiming them: ready ones, then
@@ -45,7 +47,8 @@ extension FileBus: BusAdministration {
         for (state, dir) in places {
             for file in DurableFiles.list("\(base)/\(dir)").sorted() {
                 guard result.count < count else { return result }
-                let time: Date, receives: Int
+                let time: Date
+                let receives: Int
                 if state == .inflight {
                     guard let name = InFlightName(file) else { continue }
                     (time, receives) = (name.deadline, name.count)
@@ -56,8 +59,10 @@ extension FileBus: BusAdministration {
                 let path = "\(base)/\(dir)/\(file)"
                 guard let data = try DurableFiles.read(path, operation: "peek \(queue)") else { continue }
                 let stored = try StoredMessage.decode(data, path: path)
-                result.append(PeekedMessage(message: stored.message, state: state, receiveCount: receives, time: time,
-                                            enqueuedAt: stored.enqueuedAt, deadLetters: stored.deadLetters))
+                result.append(
+                    PeekedMessage(
+                        message: stored.message, state: state, receiveCount: receives, time: time,
+                        enqueuedAt: stored.enqueuedAt, deadLetters: stored.deadLetters))
             }
         }
         return result
@@ -82,7 +87,8 @@ extension FileBus: BusAdministration {
             guard let data = try DurableFiles.read(leasePath, operation: "redrive \(deadLetterQueue)") else { continue }
             let stored = try StoredMessage.decode(data, path: leasePath)
             guard let destination = target ?? stored.deadLetters.last?.queue,
-                  (try? configuration(of: destination)) != nil else {
+                (try? configuration(of: destination)) != nil
+            else {
                 logger.warning("dead letter has no known source queue; left in place", metadata: ["message.id": "\(name.id)"])
                 _ = try DurableFiles.rename(leasePath, "\(base)/ready/\(file)", operation: "redrive \(deadLetterQueue)")
                 continue
@@ -142,7 +148,8 @@ extension FileBus: BusAdministration {
                 guard let name = WaitingName(file) else { continue }
                 var expired = name.time < limit
                 if !expired, let data = try DurableFiles.read("\(path)/\(file)", operation: "purge expired"),
-                   let stored = try? StoredMessage.decode(data, path: path) {
+                    let stored = try? StoredMessage.decode(data, path: path)
+                {
                     expired = stored.enqueuedAt < limit
                 }
                 if expired, try DurableFiles.unlink("\(path)/\(file)", operation: "purge expired in \(queue)") { removed += 1 }
@@ -199,7 +206,8 @@ extension FileBus: BusAdministration {
                     let nameOK = dir == "inflight" ? InFlightName(file) != nil : WaitingName(file) != nil
                     var readable = false
                     if nameOK, let data = try DurableFiles.read(path, operation: "check"),
-                       (try? StoredMessage.decode(data, path: path)) != nil {
+                        (try? StoredMessage.decode(data, path: path)) != nil
+                    {
                         readable = true
                     }
                     report.messagesChecked += 1

@@ -1,8 +1,9 @@
-#if canImport(Glibc)
-import Glibc
-#endif
 import Foundation
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// The durable, file-backed bus: topics fan out to queues, queues give at-least-once delivery.
 ///
@@ -37,7 +38,10 @@ public final class FileBus: MessageBus, @unchecked Sendable {
     var arrivalWatchers: [String: ArrivalWatcher?] = [:]  // per queue; nil entry: inotify unavailable
 
     /// A queue's subscription to a topic.
-    struct Subscription: Sendable { var queue: String; var filter: AttributeFilter }
+    struct Subscription: Sendable {
+        var queue: String
+        var filter: AttributeFilter
+    }
 
     /// Opens (creating if needed) the bus at `root`, e.g. `PipelineHome.busDirectory`.
     public init(root: URL, logger: Logger = Logger(label: "bus"), clock: BusClock = .system) throws {
@@ -66,8 +70,10 @@ public final class FileBus: MessageBus, @unchecked Sendable {
             try BusNames.validate(dead, what: "dead-letter queue")
             if !FileManager.default.fileExists(atPath: queuePath(dead) + "/config.json") {
                 // A dead-letter queue keeps its messages until an operator acts.
-                try createQueue(dead, configuration: QueueConfiguration(
-                    visibilityTimeout: 60, maxReceiveCount: Int.max, deadLetterQueue: nil, retention: nil))
+                try createQueue(
+                    dead,
+                    configuration: QueueConfiguration(
+                        visibilityTimeout: 60, maxReceiveCount: Int.max, deadLetterQueue: nil, retention: nil))
             }
         }
         let base = queuePath(name)
@@ -92,7 +98,10 @@ public final class FileBus: MessageBus, @unchecked Sendable {
         }
         let path = "\(base)/subscriptions/\(queue).json"
         if let data = try DurableFiles.read(path, operation: "read subscription"),
-           let existing = try? JSONDecoder().decode(AttributeFilter.self, from: data), existing == filter { return }
+            let existing = try? JSONDecoder().decode(AttributeFilter.self, from: data), existing == filter
+        {
+            return
+        }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let data = try encodeOrThrow(filter, encoder: encoder, what: "subscription filter")
@@ -103,8 +112,9 @@ public final class FileBus: MessageBus, @unchecked Sendable {
     func configuration(of queue: String) throws -> QueueConfiguration {
         let path = queuePath(queue) + "/config.json"
         guard let modified = DurableFiles.modificationTime(path) else {
-            throw BusError(.notFound, operation: "open queue \(queue)", path: path,
-                           hint: "The queue does not exist; create it first (workers do on start, via Topology.ensure).")
+            throw BusError(
+                .notFound, operation: "open queue \(queue)", path: path,
+                hint: "The queue does not exist; create it first (workers do on start, via Topology.ensure).")
         }
         if let cached = lock.withLock({ configurations[queue] }), cached.modified == modified { return cached.configuration }
         let configuration = try readConfiguration(queue)
@@ -115,14 +125,16 @@ public final class FileBus: MessageBus, @unchecked Sendable {
     func readConfiguration(_ queue: String) throws -> QueueConfiguration {
         let path = queuePath(queue) + "/config.json"
         guard let data = try DurableFiles.read(path, operation: "read queue configuration") else {
-            throw BusError(.notFound, operation: "open queue \(queue)", path: path,
-                           hint: "The queue does not exist; create it first (workers do on start, via Topology.ensure).")
+            throw BusError(
+                .notFound, operation: "open queue \(queue)", path: path,
+                hint: "The queue does not exist; create it first (workers do on start, via Topology.ensure).")
         }
         do {
             return try JSONDecoder().decode(QueueConfiguration.self, from: data)
         } catch {
-            throw BusError(.corrupt, operation: "read configuration of queue \(queue)", path: path,
-                           hint: "Fix or delete the file, then re-create the queue (\(error)).")
+            throw BusError(
+                .corrupt, operation: "read configuration of queue \(queue)", path: path,
+                hint: "Fix or delete the file, then re-create the queue (\(error)).")
         }
     }
 
@@ -136,8 +148,9 @@ public final class FileBus: MessageBus, @unchecked Sendable {
             let path = "\(dir)/\(name)"
             guard let data = try DurableFiles.read(path, operation: "read subscription") else { continue }
             guard let filter = try? JSONDecoder().decode(AttributeFilter.self, from: data) else {
-                throw BusError(.corrupt, operation: "read subscription of topic \(topic)", path: path,
-                               hint: "Delete the file and subscribe the queue again.")
+                throw BusError(
+                    .corrupt, operation: "read subscription of topic \(topic)", path: path,
+                    hint: "Delete the file and subscribe the queue again.")
             }
             result.append(Subscription(queue: String(name.dropLast(5)), filter: filter))
         }
@@ -169,8 +182,9 @@ public final class FileBus: MessageBus, @unchecked Sendable {
             published.append(message)
             let targets = try subscriptions(of: item.topic).filter { $0.filter.matches(item.attributes) }.map(\.queue)
             guard !targets.isEmpty else {
-                logger.debug("published to a topic without matching subscriptions; message dropped",
-                             metadata: ["topic": "\(item.topic)", "message.id": "\(id)"])
+                logger.debug(
+                    "published to a topic without matching subscriptions; message dropped",
+                    metadata: ["topic": "\(item.topic)", "message.id": "\(id)"])
                 continue
             }
             let operation = "publish to \(item.topic)"
@@ -182,16 +196,20 @@ public final class FileBus: MessageBus, @unchecked Sendable {
             try DurableFiles.writeNew(data, to: tmp, operation: operation)
             let pending = "\(base)/pending/\(name)"
             guard try DurableFiles.rename(tmp, pending, operation: operation) == .moved else {
-                throw BusError(.io, operation: operation, path: tmp,
-                               hint: "The temporary message file vanished; is `bus-admin check --repair` running with --tmp-age 0?")
+                throw BusError(
+                    .io, operation: operation, path: tmp,
+                    hint: "The temporary message file vanished; is `bus-admin check --repair` running with --tmp-age 0?")
             }
             fanOuts.append((pending, name, targets, operation))
         }
         var toSync: [String] = []
         var linked: [String] = []
         for fanOut in fanOuts {
-            guard let directories = try link(pendingPath: fanOut.pending, name: fanOut.name, targets: fanOut.targets,
-                                             operation: fanOut.operation) else { continue }
+            guard
+                let directories = try link(
+                    pendingPath: fanOut.pending, name: fanOut.name, targets: fanOut.targets,
+                    operation: fanOut.operation)
+            else { continue }
             for directory in directories where !toSync.contains(directory) { toSync.append(directory) }
             linked.append(fanOut.pending)
         }
@@ -285,8 +303,9 @@ public final class FileBus: MessageBus, @unchecked Sendable {
         // link, not rename: it never replaces a file of the same name (same id, same microsecond).
         let linked = try DurableFiles.link(tmp, "\(dir)/\(name.fileName)", operation: operation)
         if linked == .sourceGone {
-            throw BusError(.io, operation: operation, path: tmp,
-                           hint: "The temporary message file vanished; is `bus-admin check --repair` running with --tmp-age 0?")
+            throw BusError(
+                .io, operation: operation, path: tmp,
+                hint: "The temporary message file vanished; is `bus-admin check --repair` running with --tmp-age 0?")
         }
         try DurableFiles.syncDirectory(dir, operation: operation)
         try DurableFiles.unlink(tmp, operation: operation)
@@ -295,8 +314,10 @@ public final class FileBus: MessageBus, @unchecked Sendable {
 
     // MARK: Receiving
 
-    public func receive(from queue: String, maxMessages: Int, visibilityTimeout: TimeInterval?,
-                        wait: TimeInterval) async throws -> [ReceivedMessage] {
+    public func receive(
+        from queue: String, maxMessages: Int, visibilityTimeout: TimeInterval?,
+        wait: TimeInterval
+    ) async throws -> [ReceivedMessage] {
         try BusNames.validate(queue, what: "queue")
         let deadline = ContinuousClock.now + .milliseconds(Int64(max(0, wait) * 1000))
         sweepPendingIfDue()
@@ -396,7 +417,10 @@ public final class FileBus: MessageBus, @unchecked Sendable {
     func maintain(_ queue: String, configuration: QueueConfiguration, now: Date, force: Bool) throws {
         let due = lock.withLock {
             if !force, let last = lastMaintenance[queue], now >= last, now.timeIntervalSince(last) < 0.2,
-               readyCache[queue]?.isEmpty == false { return false }
+                readyCache[queue]?.isEmpty == false
+            {
+                return false
+            }
             lastMaintenance[queue] = now
             return true
         }
@@ -410,18 +434,25 @@ public final class FileBus: MessageBus, @unchecked Sendable {
                 _ = try moveToDeadLetterQueue(queue, claim: name, reason: reason, configuration: configuration, now: now)
             } else {
                 let back = WaitingName(time: name.deadline, count: name.count, id: name.id)
-                if try DurableFiles.rename("\(base)/inflight/\(file)", "\(base)/ready/\(back.fileName)",
-                                           operation: "return timed-out message in \(queue)") == .moved {
+                if try DurableFiles.rename(
+                    "\(base)/inflight/\(file)", "\(base)/ready/\(back.fileName)",
+                    operation: "return timed-out message in \(queue)") == .moved
+                {
                     changed = true
-                    logger.debug("visibility timeout ran out; message visible again",
-                                 metadata: ["queue": "\(queue)", "message.id": "\(name.id)", "receive.count": "\(name.count)"])
+                    logger.debug(
+                        "visibility timeout ran out; message visible again",
+                        metadata: ["queue": "\(queue)", "message.id": "\(name.id)", "receive.count": "\(name.count)"])
                 }
             }
         }
         for file in DurableFiles.list("\(base)/delayed") {
             guard let name = WaitingName(file), name.time <= now else { continue }
-            if try DurableFiles.rename("\(base)/delayed/\(file)", "\(base)/ready/\(file)",
-                                       operation: "make delayed message visible in \(queue)") == .moved { changed = true }
+            if try DurableFiles.rename(
+                "\(base)/delayed/\(file)", "\(base)/ready/\(file)",
+                operation: "make delayed message visible in \(queue)") == .moved
+            {
+                changed = true
+            }
         }
         if changed { lock.withLock { readyCache[queue] = nil } }
     }
@@ -469,8 +500,10 @@ public final class FileBus: MessageBus, @unchecked Sendable {
     /// First re-claims it under a fresh lease (so nobody else times it out meanwhile), then writes
     /// the dead letter durably, then drops the claim: a crash in between yields a duplicate,
     /// never a loss. Returns false if the claim was no longer there.
-    func moveToDeadLetterQueue(_ queue: String, claim: InFlightName, reason: String,
-                               configuration: QueueConfiguration, now: Date) throws -> Bool {
+    func moveToDeadLetterQueue(
+        _ queue: String, claim: InFlightName, reason: String,
+        configuration: QueueConfiguration, now: Date
+    ) throws -> Bool {
         let base = queuePath(queue)
         let lease = InFlightName(deadline: now + Self.moveLease, count: claim.count, id: claim.id)
         let leasePath = "\(base)/inflight/\(lease.fileName)"
@@ -486,12 +519,16 @@ public final class FileBus: MessageBus, @unchecked Sendable {
         var metadata: Logger.Metadata = ["queue": "\(queue)", "message.id": "\(claim.id)", "reason": "\(reason)"]
         if let dead = configuration.deadLetterQueue {
             if (try? self.configuration(of: dead)) == nil {
-                try createQueue(dead, configuration: QueueConfiguration(visibilityTimeout: 60, maxReceiveCount: Int.max,
-                                                                        deadLetterQueue: nil, retention: nil))
+                try createQueue(
+                    dead,
+                    configuration: QueueConfiguration(
+                        visibilityTimeout: 60, maxReceiveCount: Int.max,
+                        deadLetterQueue: nil, retention: nil))
             }
             let record = DeadLetterRecord(queue: queue, reason: reason, receiveCount: claim.count, at: now)
-            try store(StoredMessage(message: stored.message, enqueuedAt: now, deadLetters: stored.deadLetters + [record]),
-                      in: dead, delay: 0)
+            try store(
+                StoredMessage(message: stored.message, enqueuedAt: now, deadLetters: stored.deadLetters + [record]),
+                in: dead, delay: 0)
             metadata["dead.letter.queue"] = "\(dead)"
             logger.info("message moved to dead-letter queue", metadata: metadata)
         } else {
@@ -504,16 +541,20 @@ public final class FileBus: MessageBus, @unchecked Sendable {
     func inflightPath(of message: ReceivedMessage, operation: String) throws -> String {
         try BusNames.validate(message.queue, what: "queue")
         guard InFlightName(message.receipt) != nil, !message.receipt.contains("/") else {
-            throw BusError(.staleReceipt, operation: "\(operation) \(message.message.id)",
-                           hint: "The receipt \"\(message.receipt)\" was not issued by this bus.")
+            throw BusError(
+                .staleReceipt, operation: "\(operation) \(message.message.id)",
+                hint: "The receipt \"\(message.receipt)\" was not issued by this bus.")
         }
         return queuePath(message.queue) + "/inflight/" + message.receipt
     }
 
     func staleReceipt(_ message: ReceivedMessage, operation: String) -> BusError {
-        BusError(.staleReceipt, operation: "\(operation) \(message.message.id) in \(message.queue)",
-                 path: queuePath(message.queue) + "/inflight/" + message.receipt,
-                 hint: "The claim is gone: its visibility timeout ran out and the message was (or will be) delivered again, or it was already settled. Raise the queue's visibility timeout if handling takes longer.")
+        BusError(
+            .staleReceipt, operation: "\(operation) \(message.message.id) in \(message.queue)",
+            path: queuePath(message.queue) + "/inflight/" + message.receipt,
+            hint:
+                "The claim is gone: its visibility timeout ran out and the message was (or will be) delivered again, or it was already settled. Raise the queue's visibility timeout if handling takes longer."
+        )
     }
 
     // MARK: Stats

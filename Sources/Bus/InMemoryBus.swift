@@ -39,7 +39,11 @@ public final class InMemoryBus: BusAdministration, @unchecked Sendable {
             if let dead = configuration.deadLetterQueue, queueTable[dead] == nil {
                 queueTable[dead] = Queue(configuration: QueueConfiguration(maxReceiveCount: Int.max, deadLetterQueue: nil, retention: nil))
             }
-            if queueTable[name] == nil { queueTable[name] = Queue(configuration: configuration) } else { queueTable[name]?.configuration = configuration }
+            if queueTable[name] == nil {
+                queueTable[name] = Queue(configuration: configuration)
+            } else {
+                queueTable[name]?.configuration = configuration
+            }
         }
     }
 
@@ -75,8 +79,10 @@ public final class InMemoryBus: BusAdministration, @unchecked Sendable {
         }
     }
 
-    public func receive(from queue: String, maxMessages: Int, visibilityTimeout: TimeInterval?,
-                        wait: TimeInterval) async throws -> [ReceivedMessage] {
+    public func receive(
+        from queue: String, maxMessages: Int, visibilityTimeout: TimeInterval?,
+        wait: TimeInterval
+    ) async throws -> [ReceivedMessage] {
         let deadline = ContinuousClock.now + .milliseconds(Int64(max(0, wait) * 1000))
         while true {
             let batch = try lock.withLock { try claim(queue, maxMessages: max(1, maxMessages), visibilityTimeout: visibilityTimeout) }
@@ -98,8 +104,9 @@ public final class InMemoryBus: BusAdministration, @unchecked Sendable {
             guard var queue = queueTable[message.queue] else { throw missing(message.queue) }
             let entry = queue.entries[index]
             if entry.receiveCount >= queue.configuration.maxReceiveCount {
-                deadLetter(at: index, in: message.queue,
-                           reason: "released after \(entry.receiveCount) receives (maxReceiveCount \(queue.configuration.maxReceiveCount))")
+                deadLetter(
+                    at: index, in: message.queue,
+                    reason: "released after \(entry.receiveCount) receives (maxReceiveCount \(queue.configuration.maxReceiveCount))")
                 return
             }
             queue.entries[index].receipt = nil
@@ -121,10 +128,11 @@ public final class InMemoryBus: BusAdministration, @unchecked Sendable {
             let now = clock.now()
             maintain(queue, now: now)
             let entries = queueTable[queue]?.entries ?? []
-            return QueueStats(queue: queue,
-                              visible: entries.filter { $0.receipt == nil && $0.visibleAt <= now }.count,
-                              inFlight: entries.filter { $0.receipt != nil }.count,
-                              delayed: entries.filter { $0.receipt == nil && $0.visibleAt > now }.count)
+            return QueueStats(
+                queue: queue,
+                visible: entries.filter { $0.receipt == nil && $0.visibleAt <= now }.count,
+                inFlight: entries.filter { $0.receipt != nil }.count,
+                delayed: entries.filter { $0.receipt == nil && $0.visibleAt > now }.count)
         }
     }
 
@@ -133,8 +141,9 @@ public final class InMemoryBus: BusAdministration, @unchecked Sendable {
     public func topics() throws -> [TopicInfo] {
         lock.withLock {
             subscriptions.keys.sorted().map { topic in
-                TopicInfo(name: topic, subscriptions: subscriptions[topic, default: []].map { SubscriptionInfo(queue: $0.queue, filter: $0.filter) },
-                          pendingFanOuts: 0)  // publishing is one step in memory: never half done
+                TopicInfo(
+                    name: topic, subscriptions: subscriptions[topic, default: []].map { SubscriptionInfo(queue: $0.queue, filter: $0.filter) },
+                    pendingFanOuts: 0)  // publishing is one step in memory: never half done
             }
         }
     }
@@ -148,8 +157,9 @@ public final class InMemoryBus: BusAdministration, @unchecked Sendable {
             let now = clock.now()
             let oldest = queueTable[queue]?.entries.filter { $0.receipt == nil && $0.visibleAt <= now }.map(\.visibleAt).min()
             let deadLetters = configuration.deadLetterQueue.flatMap { queueTable[$0]?.entries.count }
-            return QueueStatus(stats: stats, configuration: configuration,
-                               oldestVisibleAge: oldest.map { max(0, now.timeIntervalSince($0)) }, deadLetters: deadLetters)
+            return QueueStatus(
+                stats: stats, configuration: configuration,
+                oldestVisibleAge: oldest.map { max(0, now.timeIntervalSince($0)) }, deadLetters: deadLetters)
         }
     }
 
@@ -162,12 +172,14 @@ public final class InMemoryBus: BusAdministration, @unchecked Sendable {
             }
             let order: [MessageState] = all ? [.ready, .delayed, .inflight] : [.ready]
             let sorted = entries.sorted { ($0.visibleAt, $0.sequence) < ($1.visibleAt, $1.sequence) }
-            return Array(order.flatMap { wanted in
-                sorted.filter { state($0) == wanted }.map { entry in
-                    PeekedMessage(message: entry.message, state: wanted, receiveCount: entry.receiveCount, time: entry.visibleAt,
-                                  enqueuedAt: entry.enqueuedAt, deadLetters: entry.deadLetters)
-                }
-            }.prefix(max(0, count)))
+            return Array(
+                order.flatMap { wanted in
+                    sorted.filter { state($0) == wanted }.map { entry in
+                        PeekedMessage(
+                            message: entry.message, state: wanted, receiveCount: entry.receiveCount, time: entry.visibleAt,
+                            enqueuedAt: entry.enqueuedAt, deadLetters: entry.deadLetters)
+                    }
+                }.prefix(max(0, count)))
         }
     }
 
@@ -234,8 +246,10 @@ public final class InMemoryBus: BusAdministration, @unchecked Sendable {
 
     private func enqueue(_ message: BusMessage, in queue: String, at now: Date, delay: TimeInterval, deadLetters: [DeadLetterRecord]) {
         sequence += 1
-        queueTable[queue]?.entries.append(Entry(message: message, enqueuedAt: now, visibleAt: now + max(0, delay), receiveCount: 0,
-                                            receipt: nil, deadLetters: deadLetters, sequence: sequence))
+        queueTable[queue]?.entries.append(
+            Entry(
+                message: message, enqueuedAt: now, visibleAt: now + max(0, delay), receiveCount: 0,
+                receipt: nil, deadLetters: deadLetters, sequence: sequence))
     }
 
     private func claim(_ name: String, maxMessages: Int, visibilityTimeout: TimeInterval?) throws -> [ReceivedMessage] {
@@ -252,8 +266,10 @@ public final class InMemoryBus: BusAdministration, @unchecked Sendable {
             let receipt = UUID().uuidString
             queue.entries[index].receipt = receipt
             queue.entries[index].visibleAt = now + max(0, visibilityTimeout ?? configuration.visibilityTimeout)
-            result.append(ReceivedMessage(message: queue.entries[index].message, queue: name,
-                                          receiveCount: queue.entries[index].receiveCount, receipt: receipt))
+            result.append(
+                ReceivedMessage(
+                    message: queue.entries[index].message, queue: name,
+                    receiveCount: queue.entries[index].receiveCount, receipt: receipt))
         }
         queueTable[name] = queue
         return result
@@ -269,11 +285,14 @@ public final class InMemoryBus: BusAdministration, @unchecked Sendable {
         while let index = queueTable[name]?.entries.firstIndex(where: {
             $0.receipt != nil && $0.visibleAt <= now && $0.receiveCount >= configuration.maxReceiveCount
         }), let count = queueTable[name]?.entries[index].receiveCount {
-            deadLetter(at: index, in: name,
-                       reason: "received \(count) times without an ack (maxReceiveCount \(configuration.maxReceiveCount))")
+            deadLetter(
+                at: index, in: name,
+                reason: "received \(count) times without an ack (maxReceiveCount \(configuration.maxReceiveCount))")
         }
-        for index in queueTable[name]?.entries.indices ?? 0..<0 where queueTable[name]?.entries[index].receipt != nil
-            && (queueTable[name]?.entries[index].visibleAt ?? now) <= now {
+        for index in queueTable[name]?.entries.indices ?? 0..<0
+        where queueTable[name]?.entries[index].receipt != nil
+            && (queueTable[name]?.entries[index].visibleAt ?? now) <= now
+        {
             queueTable[name]?.entries[index].receipt = nil
         }
     }
@@ -281,7 +300,8 @@ public final class InMemoryBus: BusAdministration, @unchecked Sendable {
     private func deadLetter(at index: Int, in name: String, reason: String) {
         guard let entry = queueTable[name]?.entries.remove(at: index) else { return }
         guard let dead = queueTable[name]?.configuration.deadLetterQueue else {
-            logger.warning("message dropped: its queue has no dead-letter queue", metadata: ["queue": "\(name)", "message.id": "\(entry.message.id)"])
+            logger.warning(
+                "message dropped: its queue has no dead-letter queue", metadata: ["queue": "\(name)", "message.id": "\(entry.message.id)"])
             return
         }
         let now = clock.now()
@@ -291,8 +311,9 @@ public final class InMemoryBus: BusAdministration, @unchecked Sendable {
 
     private func claimIndex(of message: ReceivedMessage, operation: String) throws -> Int {
         guard let index = queueTable[message.queue]?.entries.firstIndex(where: { $0.receipt == message.receipt }) else {
-            throw BusError(.staleReceipt, operation: "\(operation) \(message.message.id) in \(message.queue)",
-                           hint: "The claim is gone: its visibility timeout ran out or it was already settled.")
+            throw BusError(
+                .staleReceipt, operation: "\(operation) \(message.message.id) in \(message.queue)",
+                hint: "The claim is gone: its visibility timeout ran out or it was already settled.")
         }
         return index
     }

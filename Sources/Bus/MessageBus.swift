@@ -54,8 +54,10 @@ public struct QueueConfiguration: Codable, Sendable, Equatable {
     /// Messages older than this are deleted unread (nil: kept forever).
     public var retention: TimeInterval?
 
-    public init(visibilityTimeout: TimeInterval = 60, maxReceiveCount: Int = 5,
-                deadLetterQueue: String? = nil, retention: TimeInterval? = 14 * 24 * 3600) {
+    public init(
+        visibilityTimeout: TimeInterval = 60, maxReceiveCount: Int = 5,
+        deadLetterQueue: String? = nil, retention: TimeInterval? = 14 * 24 * 3600
+    ) {
         self.visibilityTimeout = visibilityTimeout
         self.maxReceiveCount = maxReceiveCount
         self.deadLetterQueue = deadLetterQueue
@@ -116,8 +118,10 @@ public protocol MessageBus: Sendable {
     func send(_ message: BusMessage, to queue: String, delay: TimeInterval) throws
     /// Claims up to `maxMessages` visible messages, waiting up to `wait` for the first one.
     /// Each is hidden for `visibilityTimeout` (nil: the queue's default).
-    func receive(from queue: String, maxMessages: Int, visibilityTimeout: TimeInterval?,
-                 wait: TimeInterval) async throws -> [ReceivedMessage]
+    func receive(
+        from queue: String, maxMessages: Int, visibilityTimeout: TimeInterval?,
+        wait: TimeInterval
+    ) async throws -> [ReceivedMessage]
     /// Acknowledges a message: it is gone for good.
     func delete(_ message: ReceivedMessage) throws
     /// Gives a message back before its timeout, visible again after `delay` seconds.

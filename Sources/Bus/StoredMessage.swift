@@ -43,8 +43,9 @@ struct StoredMessage: Codable, Sendable {
         do {
             return try decoder.decode(StoredMessage.self, from: data)
         } catch {
-            throw BusError(.corrupt, operation: "decode message file", path: path,
-                           hint: "The file is not a bus message (\(error)). Run `bus-admin check --repair` to quarantine it.")
+            throw BusError(
+                .corrupt, operation: "decode message file", path: path,
+                hint: "The file is not a bus message (\(error)). Run `bus-admin check --repair` to quarantine it.")
         }
     }
 }

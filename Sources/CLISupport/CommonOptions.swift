@@ -4,10 +4,12 @@ import PipelineModel
 
 /// `--home`: the pipeline home directory every worker shares.
 public struct HomeOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp(
-        "Pipeline home directory (bus, image store, label database, logs).",
-        discussion: "Defaults to $\(PipelineHome.environmentVariable), else ~/.image-pipeline.",
-        valueName: "dir"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Pipeline home directory (bus, image store, label database, logs).",
+            discussion: "Defaults to $\(PipelineHome.environmentVariable), else ~/.image-pipeline.",
+            valueName: "dir"))
     public var home: String?
 
     public init() {}
@@ -34,4 +36,6 @@ public struct LoggingOptions: ParsableArguments {
     }
 }
 
+// Log levels are swift-log's and the protocol is ArgumentParser's: the conformance can live nowhere else.
+// swift-format-ignore: AvoidRetroactiveConformances
 extension Logger.Level: @retroactive ExpressibleByArgument {}

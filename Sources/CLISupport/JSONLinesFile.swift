@@ -13,10 +13,12 @@ public final class JSONLinesFile: @unchecked Sendable {
     public init(path: String, encoder: JSONEncoder) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [
-                NSFilePathErrorKey: path,
-                NSLocalizedDescriptionKey: "cannot open \(path) for appending: \(String(cString: strerror(errno)))",
-            ])
+            throw CocoaError(
+                .fileWriteUnknown,
+                userInfo: [
+                    NSFilePathErrorKey: path,
+                    NSLocalizedDescriptionKey: "cannot open \(path) for appending: \(String(cString: strerror(errno)))",
+                ])
         }
         self.path = path
         self.descriptor = fd

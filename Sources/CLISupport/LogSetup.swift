@@ -9,7 +9,6 @@ public enum LogFormat: String, CaseIterable, Sendable {
     case json
 }
 
-
 /// Installs the pipeline's log handler; only executables call this.
 public enum LogSetup {
     /// Bootstraps swift-log once per process with `StderrLineHandler`.

@@ -18,8 +18,10 @@ final class CurlTransfer: CurlJob, @unchecked Sendable {
     private var headerList: UnsafeMutablePointer<curl_slist>?
     private let errorBuffer = UnsafeMutablePointer<CChar>.allocate(capacity: Int(CURL_ERROR_SIZE) + 1)
 
-    init(request: HTTPRequest, pool: EasyHandlePool,
-         continuation: CheckedContinuation<Result<HTTPReply, HTTPClientError>, Never>) {
+    init(
+        request: HTTPRequest, pool: EasyHandlePool,
+        continuation: CheckedContinuation<Result<HTTPReply, HTTPClientError>, Never>
+    ) {
         self.request = request
         self.pool = pool
         self.continuation = continuation
@@ -103,34 +105,43 @@ final class CurlTransfer: CurlJob, @unchecked Sendable {
         if request.method == .post {
             set("POST", ccurl_easy_setopt_long(easy, CURLOPT_POST, 1))
             set("POSTFIELDSIZE_LARGE", ccurl_easy_setopt_off_t(easy, CURLOPT_POSTFIELDSIZE_LARGE, curl_off_t(request.body.count)))
-            set("COPYPOSTFIELDS", request.body.withUnsafeBytes { raw in
-                ccurl_easy_setopt_pointer(easy, CURLOPT_COPYPOSTFIELDS,
-                                          UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(("" as StaticString).utf8Start)))
-            })
+            set(
+                "COPYPOSTFIELDS",
+                request.body.withUnsafeBytes { raw in
+                    ccurl_easy_setopt_pointer(
+                        easy, CURLOPT_COPYPOSTFIELDS,
+                        UnsafeMutableRawPointer(mutating: raw.baseAddress ?? UnsafeRawPointer(("" as StaticString).utf8Start)))
+                })
         }
         for line in request.headers + (request.method == .post ? ["Expect:"] : []) {  // no 100-continue round trip
             headerList = curl_slist_append(headerList, line)
         }
         if headerList != nil { set("HTTPHEADER", ccurl_easy_setopt_slist(easy, CURLOPT_HTTPHEADER, headerList)) }
-        set("WRITEFUNCTION", ccurl_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION) { data, size, count, context in
-            guard let context, let data else { return 0 }
-            let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
-            return transfer.receive(UnsafeRawBufferPointer(start: data, count: size * count))
-        })
+        set(
+            "WRITEFUNCTION",
+            ccurl_easy_setopt_data_callback(easy, CURLOPT_WRITEFUNCTION) { data, size, count, context in
+                guard let context, let data else { return 0 }
+                let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+                return transfer.receive(UnsafeRawBufferPointer(start: data, count: size * count))
+            })
         set("WRITEDATA", ccurl_easy_setopt_pointer(easy, CURLOPT_WRITEDATA, context))
-        set("HEADERFUNCTION", ccurl_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION) { data, size, count, context in
-            guard let context, let data else { return 0 }
-            let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
-            transfer.header(UnsafeRawBufferPointer(start: data, count: size * count))
-            return size * count
-        })
+        set(
+            "HEADERFUNCTION",
+            ccurl_easy_setopt_data_callback(easy, CURLOPT_HEADERFUNCTION) { data, size, count, context in
+                guard let context, let data else { return 0 }
+                let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+                transfer.header(UnsafeRawBufferPointer(start: data, count: size * count))
+                return size * count
+            })
         set("HEADERDATA", ccurl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, context))
         if request.addressGuard != nil {
-            set("OPENSOCKETFUNCTION", ccurl_easy_setopt_opensocket_callback(easy) { context, purpose, address in
-                guard let context, let address else { return CURL_SOCKET_BAD }
-                let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
-                return transfer.openSocket(purpose: purpose, address: address)
-            })
+            set(
+                "OPENSOCKETFUNCTION",
+                ccurl_easy_setopt_opensocket_callback(easy) { context, purpose, address in
+                    guard let context, let address else { return CURL_SOCKET_BAD }
+                    let transfer = Unmanaged<CurlTransfer>.fromOpaque(context).takeUnretainedValue()
+                    return transfer.openSocket(purpose: purpose, address: address)
+                })
             set("OPENSOCKETDATA", ccurl_easy_setopt_pointer(easy, CURLOPT_OPENSOCKETDATA, context))
         }
         return failure
@@ -227,9 +238,11 @@ final class CurlTransfer: CurlJob, @unchecked Sendable {
         _ = ccurl_easy_getinfo_string(easy, CURLINFO_CONTENT_TYPE, &typePointer)
         var headers = self.headers
         if let typePointer { headers["content-type"] = String(cString: typePointer) }
-        return .success(HTTPReply(status: status, reason: reason, headers: headers,
-                                  effectiveURL: urlPointer.map { String(cString: $0) } ?? request.url,
-                                  redirects: redirects, body: body, newConnections: connects))
+        return .success(
+            HTTPReply(
+                status: status, reason: reason, headers: headers,
+                effectiveURL: urlPointer.map { String(cString: $0) } ?? request.url,
+                redirects: redirects, body: body, newConnections: connects))
     }
 
     /// Resumes the waiting task exactly once.

@@ -14,8 +14,10 @@ public final class HTTPClient: @unchecked Sendable {
     /// Starts the client's thread (named `name`). At most `maxHostConnections` connections go to
     /// one host and `maxTotalConnections` in all (nil: no limit); `maxCachedConnections` idle
     /// ones are kept open for reuse (nil: libcurl's default).
-    public init(name: String, maxHostConnections: Int, maxTotalConnections: Int? = nil,
-                maxCachedConnections: Int? = nil) throws(HTTPClientError) {
+    public init(
+        name: String, maxHostConnections: Int, maxTotalConnections: Int? = nil,
+        maxCachedConnections: Int? = nil
+    ) throws(HTTPClientError) {
         do {
             driver = try CurlMultiDriver(threadName: name) { multi in
                 _ = ccurl_multi_setopt_long(multi, CURLMOPT_MAX_HOST_CONNECTIONS, max(1, maxHostConnections))
@@ -71,6 +73,9 @@ final class EasyHandlePool: @unchecked Sendable {
 
     /// Frees every pooled handle.
     func drain() {
-        for easy in lock.withLock({ defer { idle.removeAll() }; return idle }) { curl_easy_cleanup(easy) }
+        for easy in lock.withLock({
+            defer { idle.removeAll() }
+            return idle
+        }) { curl_easy_cleanup(easy) }
     }
 }

@@ -17,8 +17,10 @@ public struct HTTPReply: Sendable {
     /// Connections libcurl had to open for this exchange (0 when a kept-alive one was reused).
     public var newConnections: Int
 
-    public init(status: Int, reason: String, headers: [String: String], effectiveURL: String, redirects: Int,
-                body: Data, newConnections: Int) {
+    public init(
+        status: Int, reason: String, headers: [String: String], effectiveURL: String, redirects: Int,
+        body: Data, newConnections: Int
+    ) {
         self.status = status
         self.reason = reason
         self.headers = headers

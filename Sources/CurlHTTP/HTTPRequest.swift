@@ -3,7 +3,10 @@ import Foundation
 /// One HTTP exchange to run: a GET (downloads) or a POST with a body (notifications), with the
 /// limits that keep a hostile or broken server from holding the worker.
 public struct HTTPRequest: Sendable {
-    public enum Method: String, Sendable { case get = "GET", post = "POST" }
+    public enum Method: String, Sendable {
+        case get = "GET"
+        case post = "POST"
+    }
 
     /// What happens when the response body passes `limits.maxBodyBytes`.
     public enum Overflow: Sendable {
@@ -35,8 +38,10 @@ public struct HTTPRequest: Sendable {
         HTTPRequest(method: .post, url: url, headers: headers, body: body, limits: limits, overflow: .truncate, addressGuard: nil)
     }
 
-    public init(method: Method, url: String, headers: [String], body: Data, limits: HTTPLimits, overflow: Overflow,
-                addressGuard: (any AddressGuard)?) {
+    public init(
+        method: Method, url: String, headers: [String], body: Data, limits: HTTPLimits, overflow: Overflow,
+        addressGuard: (any AddressGuard)?
+    ) {
         self.method = method
         self.url = url
         self.headers = headers
@@ -66,8 +71,10 @@ public struct HTTPLimits: Sendable, Equatable {
     public var protocols: [String]
     public var userAgent: String
 
-    public init(connectTimeout: TimeInterval, totalTimeout: TimeInterval, lowSpeedLimit: Int = 0, lowSpeedTime: Int = 0,
-                followRedirects: Bool = false, maxRedirects: Int = 0, maxBodyBytes: Int, protocols: [String] = ["http", "https"], userAgent: String) {
+    public init(
+        connectTimeout: TimeInterval, totalTimeout: TimeInterval, lowSpeedLimit: Int = 0, lowSpeedTime: Int = 0,
+        followRedirects: Bool = false, maxRedirects: Int = 0, maxBodyBytes: Int, protocols: [String] = ["http", "https"], userAgent: String
+    ) {
         self.connectTimeout = connectTimeout
         self.totalTimeout = totalTimeout
         self.lowSpeedLimit = lowSpeedLimit

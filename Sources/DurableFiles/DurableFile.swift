@@ -1,9 +1,10 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// A POSIX call on a file or directory that failed, with the errno it failed with.
 public struct FileSystemError: Error, Sendable, Equatable, CustomStringConvertible {
@@ -34,8 +35,10 @@ public struct FileIO: Sendable {
     public var fsync: @Sendable (Int32) -> Int32
 
     /// An IO table from the two calls.
-    public init(write: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int,
-                fsync: @escaping @Sendable (Int32) -> Int32) {
+    public init(
+        write: @escaping @Sendable (Int32, UnsafeRawPointer, Int) -> Int,
+        fsync: @escaping @Sendable (Int32) -> Int32
+    ) {
         self.write = write
         self.fsync = fsync
     }

@@ -42,8 +42,9 @@ public struct FetchConfiguration: Sendable {
 
     /// The HTTP limits of one download.
     var httpLimits: HTTPLimits {
-        HTTPLimits(connectTimeout: connectTimeout, totalTimeout: totalTimeout, lowSpeedLimit: lowSpeedLimit,
-                   lowSpeedTime: lowSpeedTime, followRedirects: true, maxRedirects: maxRedirects, maxBodyBytes: maxBytes,
-                   protocols: allowFile ? ["http", "https", "file"] : ["http", "https"], userAgent: userAgent)
+        HTTPLimits(
+            connectTimeout: connectTimeout, totalTimeout: totalTimeout, lowSpeedLimit: lowSpeedLimit,
+            lowSpeedTime: lowSpeedTime, followRedirects: true, maxRedirects: maxRedirects, maxBodyBytes: maxBytes,
+            protocols: allowFile ? ["http", "https", "file"] : ["http", "https"], userAgent: userAgent)
     }
 }

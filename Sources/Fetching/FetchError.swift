@@ -61,7 +61,8 @@ public enum FetchError: Error, Sendable, CustomStringConvertible {
         case .schemeNotAllowed(let url, let scheme):
             return "\(url): scheme \(scheme) is not allowed; use http or https (file:// only with --allow-file)"
         case .blockedAddress(let url, let address, let category, let host):
-            return "\(url): connection to \(address) (\(category.rawValue) address, host \(host)) refused by the address policy; pass --allow-private or --allow-host \(host) if this is intended"
+            return
+                "\(url): connection to \(address) (\(category.rawValue) address, host \(host)) refused by the address policy; pass --allow-private or --allow-host \(host) if this is intended"
         case .httpStatus(let url, let status, let reason):
             return "\(url): server answered \(status) \(reason)"
         case .tooLarge(let url, let limit):

@@ -35,8 +35,9 @@ public struct FetchResult: Sendable, Codable, Equatable {
 
     /// A failure result.
     public static func failure(url: String, name: String?, error: FetchError, attempts: Int, httpStatus: Int? = nil) -> FetchResult {
-        FetchResult(status: .failed, url: url, name: name, published: false, attempts: attempts,
-                    httpStatus: httpStatus, error: error.shortReason, transient: error.isTransient)
+        FetchResult(
+            status: .failed, url: url, name: name, published: false, attempts: attempts,
+            httpStatus: httpStatus, error: error.shortReason, transient: error.isTransient)
     }
 
     /// Whether this counts as success for the exit code.

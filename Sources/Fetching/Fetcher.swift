@@ -23,8 +23,9 @@ public final class Fetcher: Sendable {
         self.bus = bus
         self.logger = logger
         do {
-            self.client = try HTTPClient(name: "curl-fetch", maxHostConnections: configuration.maxHostConnections,
-                                         maxTotalConnections: max(configuration.parallel, configuration.maxHostConnections))
+            self.client = try HTTPClient(
+                name: "curl-fetch", maxHostConnections: configuration.maxHostConnections,
+                maxTotalConnections: max(configuration.parallel, configuration.maxHostConnections))
         } catch {
             throw .engine(detail: error.description)
         }
@@ -80,7 +81,8 @@ public final class Fetcher: Sendable {
     /// Fetches one input: download with retries, verify, store, publish. `requestedAt` (when
     /// the input was read) goes into the event's timing.
     public func fetch(_ input: FetchInput, requestedAt: Date = Date()) async -> FetchResult {
-        let url: String, givenName: String?
+        let url: String
+        let givenName: String?
         switch input {
         case .request(let requested, let name):
             (url, givenName) = (requested, name)
@@ -113,9 +115,11 @@ public final class Fetcher: Sendable {
                 let status: Int? = if case .httpStatus(_, let code, _) = error { code } else { nil }
                 if error.isTransient && attempt <= configuration.retries {
                     let delay = backoff(attempt: attempt)
-                    logger.info("transient failure; retrying", metadata: metadata.merging([
-                        "error": "\(error)", "attempt": "\(attempt)", "retry.in.s": "\(String(format: "%.2f", delay))",
-                    ]) { $1 })
+                    logger.info(
+                        "transient failure; retrying",
+                        metadata: metadata.merging([
+                            "error": "\(error)", "attempt": "\(attempt)", "retry.in.s": "\(String(format: "%.2f", delay))",
+                        ]) { $1 })
                     try? await Task.sleep(for: .seconds(delay))
                     continue
                 }
@@ -181,8 +185,10 @@ public final class Fetcher: Sendable {
     }
 
     /// Verifies the body is an acceptable image, stores it and publishes `image.stored`.
-    private func accept(_ reply: HTTPReply, url: String, name: String, attempts: Int, timing: FetchTiming,
-                        metadata: inout Logger.Metadata) async throws(FetchError) -> FetchResult {
+    private func accept(
+        _ reply: HTTPReply, url: String, name: String, attempts: Int, timing: FetchTiming,
+        metadata: inout Logger.Metadata
+    ) async throws(FetchError) -> FetchResult {
         let started = ContinuousClock.now
         if reply.redirects > 0 { metadata["final.url"] = "\(reply.effectiveURL)" }
         // The server's claim is logged for diagnosis only; the bytes decide the type.
@@ -213,17 +219,20 @@ public final class Fetcher: Sendable {
         }
         var timing = timing
         timing.storeMs = (ContinuousClock.now - started).inMilliseconds
-        let event = ImageStored(imageID: stored.id, name: name, sourceURL: url, storedPath: stored.url.path,
-                                byteSize: stored.byteSize, contentType: header.mimeType,
-                                width: header.width, height: header.height, fetchedAt: Date(), timing: timing)
+        let event = ImageStored(
+            imageID: stored.id, name: name, sourceURL: url, storedPath: stored.url.path,
+            byteSize: stored.byteSize, contentType: header.mimeType,
+            width: header.width, height: header.height, fetchedAt: Date(), timing: timing)
         do {
             let body = try MessageCoding.encoder().encode(event)
-            let message = try bus.publish(topic: Topology.imageStoredTopic, body: body, attributes: [
-                MessageAttribute.type: Topology.imageStoredTopic,
-                MessageAttribute.schemaVersion: "\(ImageStored.currentSchemaVersion)",
-                MessageAttribute.imageID: stored.id,
-                MessageAttribute.contentType: header.mimeType,
-            ])
+            let message = try bus.publish(
+                topic: Topology.imageStoredTopic, body: body,
+                attributes: [
+                    MessageAttribute.type: Topology.imageStoredTopic,
+                    MessageAttribute.schemaVersion: "\(ImageStored.currentSchemaVersion)",
+                    MessageAttribute.imageID: stored.id,
+                    MessageAttribute.contentType: header.mimeType,
+                ])
             metadata["message.id"] = "\(message.id)"
         } catch {
             // Without the event nobody would ever label this image, and a rerun would see a
@@ -232,9 +241,11 @@ public final class Fetcher: Sendable {
             throw .publish(url: url, detail: "\(error)")
         }
         result.published = true
-        logger.info(stored.isNew ? "image stored" : "image republished (--force)", metadata: metadata.merging([
-            "bytes": "\(stored.byteSize)", "size": "\(header.width)x\(header.height)", "content.type": "\(header.mimeType)",
-        ]) { $1 })
+        logger.info(
+            stored.isNew ? "image stored" : "image republished (--force)",
+            metadata: metadata.merging([
+                "bytes": "\(stored.byteSize)", "size": "\(header.width)x\(header.height)", "content.type": "\(header.mimeType)",
+            ]) { $1 })
         return result
     }
 }

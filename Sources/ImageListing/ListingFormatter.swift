@@ -29,11 +29,13 @@ public struct ListingFormatter: Sendable {
             var csv = CSVWriter()
             csv.row(ImageSummary.CodingKeys.allCases.map(\.rawValue))
             for image in images {
-                csv.row([image.id, image.name, image.sourceURL, image.storedPath, "\(image.byteSize)", image.contentType,
-                         "\(image.width)", "\(image.height)", Self.iso(image.fetchedAt), Self.iso(image.recognizedAt),
-                         image.notifiedAt.map(Self.iso) ?? "", image.modelName, image.modelVersion,
-                         image.labels.map { "\($0.name):\(Self.number($0.confidence))" }.joined(separator: ";"),
-                         image.matchConfidence.map(Self.number) ?? ""])
+                csv.row([
+                    image.id, image.name, image.sourceURL, image.storedPath, "\(image.byteSize)", image.contentType,
+                    "\(image.width)", "\(image.height)", Self.iso(image.fetchedAt), Self.iso(image.recognizedAt),
+                    image.notifiedAt.map(Self.iso) ?? "", image.modelName, image.modelVersion,
+                    image.labels.map { "\($0.name):\(Self.number($0.confidence))" }.joined(separator: ";"),
+                    image.matchConfidence.map(Self.number) ?? "",
+                ])
             }
             return csv.text
         case .table:
@@ -46,8 +48,10 @@ public struct ListingFormatter: Sendable {
             let labelsWidth = max(12, width - otherColumns - nameWidth)
             var lines = [(header + ["LABELS"]).joined(separator: "  ")]
             for image in images {
-                var cells = [String(image.id.prefix(12)), TextColumns.pad(localMinute(image.recognizedAt), 16),
-                             TextColumns.pad(TextColumns.truncate(image.name, to: nameWidth), nameWidth)]
+                var cells = [
+                    String(image.id.prefix(12)), TextColumns.pad(localMinute(image.recognizedAt), 16),
+                    TextColumns.pad(TextColumns.truncate(image.name, to: nameWidth), nameWidth),
+                ]
                 if showMatch { cells.insert(TextColumns.pad(image.matchConfidence.map(Self.percent) ?? "", 5), at: 1) }
                 let labels = image.labels.map { "\($0.name) \(Self.percent($0.confidence))" }
                 lines.append((cells + [TextColumns.joinFitting(labels, width: labelsWidth)]).joined(separator: "  "))
@@ -66,14 +70,18 @@ public struct ListingFormatter: Sendable {
         case .csv:
             // One row per label, the image's fields repeated, so the file loads as one table.
             var csv = CSVWriter()
-            csv.row(["id", "name", "source_url", "stored_path", "fetched_at", "recognized_at", "notified_at",
-                     "rank", "label", "confidence", "parents"])
+            csv.row([
+                "id", "name", "source_url", "stored_path", "fetched_at", "recognized_at", "notified_at",
+                "rank", "label", "confidence", "parents",
+            ])
             let labels = image.labels.isEmpty ? [nil] : image.labels.map(Optional.some)
             for (rank, label) in labels.enumerated() {
-                csv.row([image.id, image.name, image.sourceURL, image.storedPath, Self.iso(image.fetchedAt),
-                         Self.iso(image.recognizedAt), image.notifiedAt.map(Self.iso) ?? "",
-                         label == nil ? "" : "\(rank)", label?.name ?? "", label.map { Self.number($0.confidence) } ?? "",
-                         label?.parents.joined(separator: ";") ?? ""])
+                csv.row([
+                    image.id, image.name, image.sourceURL, image.storedPath, Self.iso(image.fetchedAt),
+                    Self.iso(image.recognizedAt), image.notifiedAt.map(Self.iso) ?? "",
+                    label == nil ? "" : "\(rank)", label?.name ?? "", label.map { Self.number($0.confidence) } ?? "",
+                    label?.parents.joined(separator: ";") ?? "",
+                ])
             }
             return csv.text
         case .table:
@@ -115,7 +123,9 @@ public struct ListingFormatter: Sendable {
             let countWidth = max(6, "\(counts.map(\.imageCount).max() ?? 0)".count)
             var lines = [TextColumns.padLeft("IMAGES", countWidth) + "  LABEL"]
             for count in counts {
-                lines.append(TextColumns.padLeft("\(count.imageCount)", countWidth) + "  " + TextColumns.truncate(count.term, to: max(10, width - countWidth - 2)))
+                lines.append(
+                    TextColumns.padLeft("\(count.imageCount)", countWidth) + "  "
+                        + TextColumns.truncate(count.term, to: max(10, width - countWidth - 2)))
             }
             return lines.joined(separator: "\n") + "\n"
         }
@@ -159,7 +169,8 @@ public struct ListingFormatter: Sendable {
     static func after(_ later: Date, _ earlier: Date, _ what: String) -> String {
         let seconds = later.timeIntervalSince(earlier)
         guard seconds >= 0 else { return "" }
-        return seconds < 1 ? String(format: "  (%.0f ms after %@)", seconds * 1000, what)
-                           : String(format: "  (%.1f s after %@)", seconds, what)
+        return seconds < 1
+            ? String(format: "  (%.0f ms after %@)", seconds * 1000, what)
+            : String(format: "  (%.1f s after %@)", seconds, what)
     }
 }

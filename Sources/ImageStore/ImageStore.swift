@@ -68,7 +68,8 @@ public struct ImageStore: Sendable {
         for name in names where name.hasSuffix(".tmp") {
             let path = temporaryDirectory.appendingPathComponent(name).path
             guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
-                  modified < cutoff else { continue }
+                modified < cutoff
+            else { continue }
             if unlink(path) == 0 { removed += 1 }
         }
         return removed
@@ -85,7 +86,7 @@ public struct ImageStore: Sendable {
         let temporary = temporaryDirectory.appendingPathComponent("\(id).\(UInt32.random(in: 0...UInt32.max)).tmp").path
         do {
             try DurableFile.writeNew(data, to: temporary, io: io)
-        } catch where error.errno == ENOENT && error.call == "open" {
+        } catch  where error.errno == ENOENT && error.call == "open" {
             // First write into this store: make `.tmp/` (a race with another writer is fine).
             do { try DurableFile.makeDirectory(temporaryDirectory.path) } catch {
                 throw .createDirectory(path: temporaryDirectory.path, detail: String(cString: strerror(error.errno)))

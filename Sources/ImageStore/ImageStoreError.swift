@@ -16,7 +16,8 @@ public enum ImageStoreError: Error, Sendable, Equatable, CustomStringConvertible
         case .createDirectory(let path, let detail):
             return "cannot create image store directory \(path): \(detail); check permissions and free space of the pipeline home"
         case .write(let path, let operation, let code):
-            let hint = code == ENOSPC || code == EDQUOT
+            let hint =
+                code == ENOSPC || code == EDQUOT
                 ? "free disk space in the pipeline home and fetch again"
                 : "check permissions and the file system of the pipeline home"
             return "cannot store image \(path): \(operation) failed: \(String(cString: strerror(code))) (errno \(code)); nothing was kept; \(hint)"

@@ -26,7 +26,8 @@ enum ContentSniffer {
         if at(0, "#?RADIANCE") || at(0, "#?RGBE") { return "Radiance HDR" }
         if at(0, "SIMPLE  =") { return "FITS" }
         if head.count >= 2, head[0] == UInt8(ascii: "P"), (UInt8(ascii: "1")...UInt8(ascii: "7")).contains(head[1]),
-           head.count == 2 || [0x0A, 0x0D, 0x20, 0x09].contains(head[2]) {
+            head.count == 2 || [0x0A, 0x0D, 0x20, 0x09].contains(head[2])
+        {
             return "PNM/PPM"
         }
         if at(4, "ftyp") { return "ISO media (\(String(decoding: head[8..<min(12, head.count)], as: UTF8.self)))" }
@@ -45,7 +46,8 @@ enum ContentSniffer {
         let text = lowercasedText(head).drop { $0.isWhitespace || $0 == "\u{FEFF}" }
         let htmlMarkers = ["<!doctype html", "<html", "<head", "<body"]
         if htmlMarkers.contains(where: text.hasPrefix)
-            || text.hasPrefix("<") && htmlMarkers.contains(where: text.contains) {
+            || text.hasPrefix("<") && htmlMarkers.contains(where: text.contains)
+        {
             return "an HTML page"
         }
         if text.hasPrefix("<?xml") || text.hasPrefix("<") && isText(head) { return "an XML/HTML document" }

@@ -33,7 +33,8 @@ public enum ImageFormat: String, Sendable, Codable, CaseIterable {
         if at(0, "GIF87a") || at(0, "GIF89a") { return .gif }
         // Classic TIFF (42) and BigTIFF (43), both byte orders.
         if at(0, [0x49, 0x49, 0x2A, 0x00]) || at(0, [0x4D, 0x4D, 0x00, 0x2A])
-            || at(0, [0x49, 0x49, 0x2B, 0x00]) || at(0, [0x4D, 0x4D, 0x00, 0x2B]) {
+            || at(0, [0x49, 0x49, 0x2B, 0x00]) || at(0, [0x4D, 0x4D, 0x00, 0x2B])
+        {
             return .tiff
         }
         if at(4, "ftyp") {

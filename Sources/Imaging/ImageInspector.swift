@@ -13,7 +13,7 @@ public enum ImageInspector {
     /// would accept, e.g. a server sending a truncated file with a matching Content-Length).
     public static func requireComplete(_ data: Data, format: ImageFormat) throws(ImagingError) {
         let endsEarly = data.withUnsafeBytes { DecodeFailure.endsEarly(format: format, bytes: $0) }
-        if endsEarly {
+        if endsEarly == true {
             throw .truncated(format: format, detail: "the file ends before the \(format.rawValue) end marker")
         }
     }
@@ -79,20 +79,24 @@ enum DecodeFailure {
     static func classify(_ message: String, format: ImageFormat, bytes: UnsafeRawBufferPointer) -> ImagingError {
         // When the format's own loader rejects the bytes, libvips falls through to a blocked
         // untrusted loader (ImageMagick) whose message would only confuse.
-        let detail = message.contains("is blocked")
+        let detail =
+            message.contains("is blocked")
             ? "the \(format.rawValue) loader does not recognise the data" : message
+        // Where the format has a structural end check, it alone decides: libvips' error text is
+        // process-global, so under parallel decoding the text may be another image's.
+        if let cut = endsEarly(format: format, bytes: bytes) {
+            return cut ? .truncated(format: format, detail: detail) : .corrupt(format: format, detail: detail)
+        }
         let text = detail.lowercased()
         let saysTruncated = ["premature end", "truncated", "unexpected end", "end of file", "end of data", "not enough data", "eof"]
             .contains { text.contains($0) }
-        if saysTruncated || endsEarly(format: format, bytes: bytes) {
-            return .truncated(format: format, detail: detail)
-        }
-        return .corrupt(format: format, detail: detail)
+        return saysTruncated ? .truncated(format: format, detail: detail) : .corrupt(format: format, detail: detail)
     }
 
     /// Structural check for formats whose loaders report a cut file only as a generic error
-    /// (libpng says "read error" for both a cut and a damaged PNG).
-    static func endsEarly(format: ImageFormat, bytes: UnsafeRawBufferPointer) -> Bool {
+    /// (libpng says "read error" for both a cut and a damaged PNG): whether the file ends before
+    /// its format's end, or nil for formats without such a check (HEIF, AVIF).
+    static func endsEarly(format: ImageFormat, bytes: UnsafeRawBufferPointer) -> Bool? {
         switch format {
         case .png:
             // Every complete PNG ends with the IEND chunk: type plus its fixed CRC.
@@ -110,7 +114,8 @@ enum DecodeFailure {
             guard bytes.count >= 8 else { return true }
             let littleEndian = bytes[0] == 0x49
             let isBig = bytes[2] == 0x2B || bytes[3] == 0x2B
-            let start = isBig ? 8 : 4, width = isBig ? 8 : 4
+            let start = isBig ? 8 : 4
+            let width = isBig ? 8 : 4
             guard bytes.count >= start + width else { return true }
             let offset = (0..<width).reduce(UInt64(0)) { value, index in
                 let byte = UInt64(bytes[start + (littleEndian ? width - 1 - index : index)])
@@ -120,7 +125,7 @@ enum DecodeFailure {
         case .jpeg:
             return !Array(bytes.suffix(4096)).containsSubsequence([0xFF, 0xD9])
         default:
-            return false
+            return nil
         }
     }
 }

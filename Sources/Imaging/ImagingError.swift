@@ -35,7 +35,8 @@ public enum ImagingError: Error, Equatable, Sendable, CustomStringConvertible {
         case .unsupportedFormat(let format):
             return "unsupported image format \(format); convert it to JPEG, PNG, WebP, GIF, TIFF, HEIF or AVIF"
         case .tooManyPixels(let width, let height, let limit):
-            return "image is \(width)x\(height) = \(width.multipliedReportingOverflow(by: height).partialValue) pixels, above the limit of \(limit) (possible decompression bomb); refused without decoding. Raise ImageLimits.maxPixels only for trusted inputs"
+            return
+                "image is \(width)x\(height) = \(width.multipliedReportingOverflow(by: height).partialValue) pixels, above the limit of \(limit) (possible decompression bomb); refused without decoding. Raise ImageLimits.maxPixels only for trusted inputs"
         case .truncated(let format, let detail):
             return "truncated \(format.rawValue.uppercased()) image (\(detail)); the file ends early, fetch it again"
         case .corrupt(let format, let detail):

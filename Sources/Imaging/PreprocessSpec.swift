@@ -13,8 +13,10 @@ public struct PreprocessSpec: Sendable, Hashable, Codable {
     public var std: [Float]
 
     /// Creates a spec; the defaults are EfficientNet-Lite0's (224 crop of 256, (x-127)/128).
-    public init(width: Int = 224, height: Int = 224, resize: Int = 256,
-                mean: [Float] = [127, 127, 127], std: [Float] = [128, 128, 128]) {
+    public init(
+        width: Int = 224, height: Int = 224, resize: Int = 256,
+        mean: [Float] = [127, 127, 127], std: [Float] = [128, 128, 128]
+    ) {
         self.width = width
         self.height = height
         self.resize = resize

@@ -43,7 +43,8 @@ public struct Preprocessor: Sendable {
             guard let base = bytes.baseAddress else { throw .empty }
             var image: VipsImageRef
             do throws(ImagingError) {
-                image = header.format == .jpeg
+                image =
+                    header.format == .jpeg
                     ? try Self.jpegThumbnail(base, count: bytes.count, header: header, size: spec.resize)
                     : try Self.thumbnail(base, count: bytes.count, size: spec.resize)
             } catch {
@@ -67,8 +68,9 @@ public struct Preprocessor: Sendable {
             // crop=centre makes the thumbnail exactly resize x resize; checked so the crop can
             // never leave the image whatever libvips does.
             guard image.width >= spec.width, image.height >= spec.height else {
-                throw .processingFailed(operation: "thumbnail",
-                                        detail: "got \(image.width)x\(image.height), need at least \(spec.width)x\(spec.height)")
+                throw .processingFailed(
+                    operation: "thumbnail",
+                    detail: "got \(image.width)x\(image.height), need at least \(spec.width)x\(spec.height)")
             }
             let left = (image.width - spec.width) / 2
             let top = (image.height - spec.height) / 2
@@ -84,8 +86,9 @@ public struct Preprocessor: Sendable {
                 throw Self.classifyDecodeFailure(error, format: header.format, bytes: bytes)
             }
             guard pixels.count == spec.byteCount else {
-                throw .processingFailed(operation: "write_to_memory",
-                                        detail: "got \(pixels.count) bytes, expected \(spec.byteCount)")
+                throw .processingFailed(
+                    operation: "write_to_memory",
+                    detail: "got \(pixels.count) bytes, expected \(spec.byteCount)")
             }
             return (header, pixels)
         }
@@ -95,9 +98,11 @@ public struct Preprocessor: Sendable {
     /// auto-rotates and cuts the centre `size` x `size`.
     private static func thumbnail(_ base: UnsafeRawPointer, count: Int, size: Int) throws(ImagingError) -> VipsImageRef {
         var out: UnsafeMutablePointer<VipsImage>?
-        guard shim_vips_thumbnail_buffer(base, count, &out, Int32(size), Int32(size),
-                                         VIPS_INTERESTING_CENTRE, loaderOptions) == 0,
-              let pointer = out
+        guard
+            shim_vips_thumbnail_buffer(
+                base, count, &out, Int32(size), Int32(size),
+                VIPS_INTERESTING_CENTRE, loaderOptions) == 0,
+            let pointer = out
         else {
             throw .processingFailed(operation: "thumbnail", detail: Vips.takeError())
         }
@@ -118,12 +123,14 @@ public struct Preprocessor: Sendable {
     /// resize so the shorter side is `size`, auto-rotate (the one step that needs the image in
     /// memory), and a lazy centre crop of at most `size` x `size`, so only the pixels kept are
     /// computed. Byte-identical to `vips_thumbnail` when both pick the same shrink factor.
-    private static func jpegThumbnail(_ base: UnsafeRawPointer, count: Int, header: ImageHeader,
-                                      size: Int) throws(ImagingError) -> VipsImageRef {
+    private static func jpegThumbnail(
+        _ base: UnsafeRawPointer, count: Int, header: ImageHeader,
+        size: Int
+    ) throws(ImagingError) -> VipsImageRef {
         let shrink = jpegShrink(width: header.width, height: header.height, size: size)
         var out: UnsafeMutablePointer<VipsImage>?
         guard shim_vips_jpegload_buffer(base, count, &out, Int32(shrink), VIPS_FAIL_ON_TRUNCATED) == 0,
-              let pointer = out
+            let pointer = out
         else {
             throw .processingFailed(operation: "jpegload", detail: Vips.takeError())
         }
@@ -139,8 +146,10 @@ public struct Preprocessor: Sendable {
             image = try image.copyToMemory()
             image = try image.apply("autorot") { shim_vips_autorot($0, $1) }
         }
-        let cropWidth = min(size, image.width), cropHeight = min(size, image.height)
-        let left = (image.width - cropWidth) / 2, top = (image.height - cropHeight) / 2
+        let cropWidth = min(size, image.width)
+        let cropHeight = min(size, image.height)
+        let left = (image.width - cropWidth) / 2
+        let top = (image.height - cropHeight) / 2
         return try image.apply("extract_area") {
             shim_vips_extract_area($0, $1, Int32(left), Int32(top), Int32(cropWidth), Int32(cropHeight))
         }
@@ -148,8 +157,10 @@ public struct Preprocessor: Sendable {
 
     /// Decoding is lazy, so a loader's complaint (a cut file) can surface in any step that
     /// computes pixels; this turns it into `.truncated` or `.corrupt`.
-    private static func classifyDecodeFailure(_ error: ImagingError, format: ImageFormat,
-                                              bytes: UnsafeRawBufferPointer) -> ImagingError {
+    private static func classifyDecodeFailure(
+        _ error: ImagingError, format: ImageFormat,
+        bytes: UnsafeRawBufferPointer
+    ) -> ImagingError {
         if case .processingFailed(_, let detail) = error {
             return DecodeFailure.classify(detail, format: format, bytes: bytes)
         }
@@ -161,7 +172,8 @@ public struct Preprocessor: Sendable {
     public func normalize(_ pixels: [UInt8], into output: UnsafeMutableBufferPointer<Float>) {
         precondition(output.count == pixels.count, "output holds \(output.count) floats, pixels \(pixels.count)")
         precondition(pixels.count % 3 == 0, "pixels must be RGB triples")
-        let mean = spec.mean, std = spec.std
+        let mean = spec.mean
+        let std = spec.std
         precondition(mean.count == 3 && std.count == 3, "mean and std need 3 values")
         let (m0, m1, m2) = (mean[0], mean[1], mean[2])
         let (s0, s1, s2) = (std[0], std[1], std[2])

@@ -47,13 +47,15 @@ public enum Vips {
 
     private static let warningHandlerInstalled: Void = {
         for domain in warningDomains {
-            g_log_set_handler(domain, GLogLevelFlags(G_LOG_LEVEL_WARNING.rawValue | G_LOG_LEVEL_CRITICAL.rawValue), { domain, _, message, _ in
-                guard let message else { return }
-                let handler = Vips.warningSink.withLock { $0 }
-                let origin = domain.map { String(cString: $0) } ?? "VIPS"
-                let text = String(cString: message)
-                handler?(origin == "VIPS" ? text : "\(origin): \(text)")
-            }, nil)
+            g_log_set_handler(
+                domain, GLogLevelFlags(G_LOG_LEVEL_WARNING.rawValue | G_LOG_LEVEL_CRITICAL.rawValue),
+                { domain, _, message, _ in
+                    guard let message else { return }
+                    let handler = Vips.warningSink.withLock { $0 }
+                    let origin = domain.map { String(cString: $0) } ?? "VIPS"
+                    let text = String(cString: message)
+                    handler?(origin == "VIPS" ? text : "\(origin): \(text)")
+                }, nil)
         }
     }()
 

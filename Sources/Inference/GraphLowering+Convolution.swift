@@ -77,25 +77,29 @@ extension GraphLowering {
         define(fused.output, shape: [n, o, outSize[0], outSize[1]], layout: .nhwc)
         if ownKernels && kh == 1 && kw == 1 && groups == 1 && strides == [1, 1] && pads == [0, 0, 0, 0] {
             // NHWC makes a 1x1 convolution a plain GEMM over pixels, and OIHW weights are already [out][in].
-            let kernel = try PointwiseConvolution(pixels: n * h * w, inputChannels: c, outputChannels: o, weights: weights.values,
-                                                  bias: bias, low: fused.min, high: fused.max)
+            let kernel = try PointwiseConvolution(
+                pixels: n * h * w, inputChannels: c, outputChannels: o, weights: weights.values,
+                bias: bias, low: fused.min, high: fused.max)
             ops.append(LoweredOp(kind: .kernel(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
             return
         }
-        let geometry = WindowedConvolution.Geometry(inputChannels: c, outputChannels: o, input: [h, w], output: outSize,
-                                                    kernel: [kh, kw], strides: strides, pads: pads)
+        let geometry = WindowedConvolution.Geometry(
+            inputChannels: c, outputChannels: o, input: [h, w], output: outSize,
+            kernel: [kh, kw], strides: strides, pads: pads)
         let windowed: WindowedConvolution.Kind? = groups == 1 ? .dense : (groups == c && cg == 1 && o == c ? .depthwise : nil)
         if ownKernels, let windowed, dilations == [1, 1], WindowedConvolution.supports(geometry) {
             // Grouped OIHW weights of a depthwise convolution are already [channel][kh][kw].
-            let kernel = try WindowedConvolution(windowed, batch: n, geometry: geometry, weights: weights.values, bias: bias,
-                                                 low: fused.min, high: fused.max)
+            let kernel = try WindowedConvolution(
+                windowed, batch: n, geometry: geometry, weights: weights.values, bias: bias,
+                low: fused.min, high: fused.max)
             ops.append(LoweredOp(kind: .kernel(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
             return
         }
         let biasID = addConstant(bias, shape: [o], name: "\(node.output[0]).bias")
         let (top, left, bottom, right) = (UInt32(pads[0]), UInt32(pads[1]), UInt32(pads[2]), UInt32(pads[3]))
         let (sh, sw, dh, dw) = (UInt32(strides[0]), UInt32(strides[1]), UInt32(dilations[0]), UInt32(dilations[1]))
-        let low = fused.min, high = fused.max
+        let low = fused.min
+        let high = fused.max
         let spatial = kh * kw
         if groups > 1 && groups == c && cg == 1 {
             // Depthwise: XNNPACK wants [1, kh, kw, C * multiplier]; output channel g*m+j reads input channel g,
@@ -107,8 +111,9 @@ extension GraphLowering {
             let filterID = addConstant(filter, shape: [1, kh, kw, o], name: node.input[1])
             let multiplier = UInt32(o / c)
             emitXNN([x, filterID, biasID], [fused.output], origin: node.displayName) { subgraph, inputs, outputs in
-                xnn_define_depthwise_convolution_2d(subgraph, top, right, bottom, left, UInt32(kh), UInt32(kw), sh, sw, dh, dw,
-                                                    multiplier, c, low, high, inputs[0], inputs[1], inputs[2], outputs[0], 0)
+                xnn_define_depthwise_convolution_2d(
+                    subgraph, top, right, bottom, left, UInt32(kh), UInt32(kw), sh, sw, dh, dw,
+                    multiplier, c, low, high, inputs[0], inputs[1], inputs[2], outputs[0], 0)
             }
         } else {
             // OIHW -> OHWI, which is also XNNPACK's grouped layout [groups * group_out, kh, kw, group_in].
@@ -123,8 +128,9 @@ extension GraphLowering {
             let filterID = addConstant(filter, shape: [o, kh, kw, cg], name: node.input[1])
             let groupOut = o / groups
             emitXNN([x, filterID, biasID], [fused.output], origin: node.displayName) { subgraph, inputs, outputs in
-                xnn_define_convolution_2d(subgraph, top, right, bottom, left, UInt32(kh), UInt32(kw), sh, sw, dh, dw,
-                                          UInt32(groups), cg, groupOut, low, high, inputs[0], inputs[1], inputs[2], outputs[0], 0)
+                xnn_define_convolution_2d(
+                    subgraph, top, right, bottom, left, UInt32(kh), UInt32(kw), sh, sw, dh, dw,
+                    UInt32(groups), cg, groupOut, low, high, inputs[0], inputs[1], inputs[2], outputs[0], 0)
             }
         }
     }

@@ -40,7 +40,8 @@ extension GraphLowering {
             let name = node.input[position]
             if isConst, let tensor = constant(name) {
                 let logical = padded[position]
-                operands.append(addConstant(physicalValues(tensor.values, shape: logical, layout: layout), shape: logical, layout: layout, name: name))
+                operands.append(
+                    addConstant(physicalValues(tensor.values, shape: logical, layout: layout), shape: logical, layout: layout, name: name))
             } else {
                 var source = resolve(name)
                 if padded[position].count != values[source]?.shape.count {

@@ -28,15 +28,20 @@ extension GraphLowering {
         if model.opsetVersion < 11 {
             return (node.float("min", default: -.infinity), node.float("max", default: .infinity))
         }
-        var low = -Float.infinity, high = Float.infinity
+        var low = -Float.infinity
+        var high = Float.infinity
         if node.input.count > 1, !node.input[1].isEmpty {
             let tensor = try requireConstant(node.input[1], node: node, role: "min")
-            guard tensor.count == 1 else { throw InferenceError.unsupportedAttribute(op: "Clip", node: node.displayName, detail: "min must be a scalar") }
+            guard tensor.count == 1 else {
+                throw InferenceError.unsupportedAttribute(op: "Clip", node: node.displayName, detail: "min must be a scalar")
+            }
             low = tensor.values[0]
         }
         if node.input.count > 2, !node.input[2].isEmpty {
             let tensor = try requireConstant(node.input[2], node: node, role: "max")
-            guard tensor.count == 1 else { throw InferenceError.unsupportedAttribute(op: "Clip", node: node.displayName, detail: "max must be a scalar") }
+            guard tensor.count == 1 else {
+                throw InferenceError.unsupportedAttribute(op: "Clip", node: node.displayName, detail: "max must be a scalar")
+            }
             high = tensor.values[0]
         }
         return (low, high)
@@ -51,12 +56,13 @@ extension GraphLowering {
         }
         for (index, node) in nodes.enumerated() where node.opType == "BatchNormalization" {
             guard node.input.count == 5, node.output.count == 1 || node.output.dropFirst().allSatisfy(\.isEmpty),
-                  node.int("training_mode", default: 0) == 0,
-                  let convIndex = producer[node.input[0]], nodes[convIndex].opType == "Conv",
-                  consumerCount[node.input[0]] == 1, !graphOutputs.contains(node.input[0]),
-                  let weights = constant(nodes[convIndex].input.count > 1 ? nodes[convIndex].input[1] : ""),
-                  let scale = constant(node.input[1]), let bias = constant(node.input[2]),
-                  let mean = constant(node.input[3]), let variance = constant(node.input[4]) else { continue }
+                node.int("training_mode", default: 0) == 0,
+                let convIndex = producer[node.input[0]], nodes[convIndex].opType == "Conv",
+                consumerCount[node.input[0]] == 1, !graphOutputs.contains(node.input[0]),
+                let weights = constant(nodes[convIndex].input.count > 1 ? nodes[convIndex].input[1] : ""),
+                let scale = constant(node.input[1]), let bias = constant(node.input[2]),
+                let mean = constant(node.input[3]), let variance = constant(node.input[4])
+            else { continue }
             let conv = nodes[convIndex]
             let outChannels = weights.shape.first ?? 0
             guard scale.count == outChannels, bias.count == outChannels, mean.count == outChannels, variance.count == outChannels else { continue }

@@ -5,8 +5,10 @@ import ONNXProto
 /// Fully connected layers: Gemm and MatMul.
 extension GraphLowering {
     /// A fully connected layer: `weights` are [outputs, inputs] (already scaled).
-    func emitFullyConnected(_ node: Onnx_NodeProto, input: String, inputShape: [Int], weights: [Float], outputs: Int,
-                                    bias: [Float], matrixBias: [Float]?) throws {
+    func emitFullyConnected(
+        _ node: Onnx_NodeProto, input: String, inputShape: [Int], weights: [Float], outputs: Int,
+        bias: [Float], matrixBias: [Float]?
+    ) throws {
         let x = try plainMemory(input, origin: node.displayName)
         let inputs = inputShape.last ?? 0
         let weightID = addConstant(weights, shape: [outputs, inputs], name: "\(node.output[0]).weights")
@@ -38,7 +40,8 @@ extension GraphLowering {
         guard info.shape.count == 2, node.input.count >= 2 else { throw unsupported(node, "A must be 2-D, got \(info.shape)") }
         let b = try requireConstant(node.input[1], node: node, role: "B")
         guard b.shape.count == 2 else { throw unsupported(node, "B must be 2-D") }
-        let alpha = node.float("alpha", default: 1), beta = node.float("beta", default: 1)
+        let alpha = node.float("alpha", default: 1)
+        let beta = node.float("beta", default: 1)
         if node.int("transA", default: 0) != 0 {
             // A is [K, M]: transpose it on the host (rare in classifiers; keeps the XNNPACK path simple).
             let source = try plainMemory(inputName, origin: node.displayName)
@@ -88,7 +91,8 @@ extension GraphLowering {
         let (k, n) = (b.shape[0], b.shape[1])
         var weights = [Float](repeating: 0, count: n * k)
         for out in 0..<n { for i in 0..<k { weights[out * k + i] = b.values[i * n + out] } }
-        try emitFullyConnected(node, input: inputName, inputShape: info.shape, weights: weights, outputs: n,
-                               bias: [Float](repeating: 0, count: n), matrixBias: nil)
+        try emitFullyConnected(
+            node, input: inputName, inputShape: info.shape, weights: weights, outputs: n,
+            bias: [Float](repeating: 0, count: n), matrixBias: nil)
     }
 }

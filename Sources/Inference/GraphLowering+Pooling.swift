@@ -35,7 +35,9 @@ extension GraphLowering {
     func lowerPool(_ node: Onnx_NodeProto) throws {
         let (inputName, info) = try firstInput(node)
         guard info.shape.count == 4 else { throw unsupported(node, "only 2-D pooling (4-D input) is supported, input is \(info.shape)") }
-        guard node.output.count == 1 || node.output.dropFirst().allSatisfy(\.isEmpty) else { throw unsupported(node, "the Indices output is not supported") }
+        guard node.output.count == 1 || node.output.dropFirst().allSatisfy(\.isEmpty) else {
+            throw unsupported(node, "the Indices output is not supported")
+        }
         guard let kernel = node.ints("kernel_shape"), kernel.count == 2 else { throw unsupported(node, "kernel_shape must have 2 values") }
         let strides = node.ints("strides") ?? [1, 1]
         let dilations = node.ints("dilations") ?? [1, 1]
@@ -53,7 +55,8 @@ extension GraphLowering {
             // XNNPACK averages over real pixels only; zero-pad explicitly so the padding counts.
             let padded = freshName(node.output[0])
             define(padded, shape: [n, c, h + pads[0] + pads[2], w + pads[1] + pads[3]], layout: .nhwc)
-            let before = [0, pads[0], pads[1], 0], after = [0, pads[2], pads[3], 0]
+            let before = [0, pads[0], pads[1], 0]
+            let after = [0, pads[2], pads[3], 0]
             emitXNN([x], [padded], origin: node.displayName) { subgraph, inputs, outputs in
                 before.withUnsafeBufferPointer { b in
                     after.withUnsafeBufferPointer { a in
@@ -67,7 +70,9 @@ extension GraphLowering {
         let fused = fusedActivation(for: node.output[0])
         define(fused.output, shape: [n, c, outSize[0], outSize[1]], layout: .nhwc)
         let p = pads.map { UInt32($0) }
-        let k = kernel.map { UInt32($0) }, s = strides.map { UInt32($0) }, d = dilations.map { UInt32($0) }
+        let k = kernel.map { UInt32($0) }
+        let s = strides.map { UInt32($0) }
+        let d = dilations.map { UInt32($0) }
         let (low, high) = (fused.min, fused.max)
         if isMax {
             emitXNN([x], [fused.output], origin: node.displayName) {

@@ -10,7 +10,8 @@ extension GraphLowering {
         var axis = node.int("axis", default: 1)
         if axis < 0 { axis += rank }
         guard axis >= 0, axis <= rank else { throw unsupported(node, "axis \(axis) out of range for rank \(rank)") }
-        let outer = info.shape[..<axis].reduce(1, *), inner = info.shape[axis...].reduce(1, *)
+        let outer = info.shape[..<axis].reduce(1, *)
+        let inner = info.shape[axis...].reduce(1, *)
         try reshape(inputName, to: [outer, inner], output: node.output[0], origin: node.displayName)
     }
 
@@ -133,7 +134,8 @@ extension GraphLowering {
             return
         }
         // Softmax over an inner axis: a host kernel (XNNPACK of this vintage has no transpose).
-        let length = info.shape[axis], inner = info.shape[(axis + 1)...].reduce(1, *)
+        let length = info.shape[axis]
+        let inner = info.shape[(axis + 1)...].reduce(1, *)
         define(output, shape: info.shape, layout: .plain)
         emitHost([source], [output], origin: node.displayName) { inputs, outputs in
             for o in 0..<outer {

@@ -20,7 +20,8 @@ extension GraphLowering {
             } else if dim.dimValue > 0 {
                 shape.append(Int(dim.dimValue))
             } else {
-                throw InferenceError.invalidModel(detail: "input '\(name)' axis \(axis) has no fixed size ('\(dim.dimParam)'); only the batch axis may be symbolic")
+                throw InferenceError.invalidModel(
+                    detail: "input '\(name)' axis \(axis) has no fixed size ('\(dim.dimParam)'); only the batch axis may be symbolic")
             }
         }
         return shape
@@ -64,7 +65,8 @@ extension GraphLowering {
     func requireConstant(_ name: String, node: Onnx_NodeProto, role: String) throws -> ConstantTensor {
         if let found = constant(name) { return found }
         if values[resolve(name)] != nil {
-            throw InferenceError.unsupportedAttribute(op: node.opType, node: node.displayName, detail: "\(role) '\(name)' must be a constant (initializer), not computed at run time")
+            throw InferenceError.unsupportedAttribute(
+                op: node.opType, node: node.displayName, detail: "\(role) '\(name)' must be a constant (initializer), not computed at run time")
         }
         throw InferenceError.missingTensor(name: name, node: node.displayName)
     }

@@ -43,7 +43,8 @@ final class GraphLowering {
             throw InferenceError.invalidModel(detail: "the graph has no input that is not an initializer")
         }
         guard inputs.count == 1 else {
-            throw InferenceError.invalidModel(detail: "the graph has \(inputs.count) inputs (\(inputs.joined(separator: ", "))); only single-input models are supported")
+            throw InferenceError.invalidModel(
+                detail: "the graph has \(inputs.count) inputs (\(inputs.joined(separator: ", "))); only single-input models are supported")
         }
         let inputShape = try declaredInputShape(inputName)
         values[inputName] = LoweredValue(shape: inputShape, layout: inputShape.count == 4 ? .nhwc : .plain)
@@ -117,7 +118,8 @@ final class GraphLowering {
         }
         let found = try value(input, node: node)
         if found.constant == nil, values[resolve(input)] == nil {
-            throw InferenceError.unsupportedAttribute(op: node.opType, node: node.displayName, detail: "input '\(input)' is a constant; constant folding is not supported")
+            throw InferenceError.unsupportedAttribute(
+                op: node.opType, node: node.displayName, detail: "input '\(input)' is a constant; constant folding is not supported")
         }
         return (resolve(input), found)
     }

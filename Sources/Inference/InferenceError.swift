@@ -25,11 +25,13 @@ public enum InferenceError: Error, CustomStringConvertible, Sendable {
         case .notAnONNXModel(let path, let reason):
             return "\(path) is not a usable ONNX model (\(reason)); re-export or re-download the model"
         case .unsupportedOperator(let op, let node):
-            return "unsupported ONNX operator '\(op)' in node '\(node)'; convert the model to use supported operators (Conv, BatchNormalization, Relu, Clip, HardSwish, Sigmoid, Add, Mul, GlobalAveragePool, AveragePool, MaxPool, Gemm, MatMul, Flatten, Reshape, Concat, Softmax)"
+            return
+                "unsupported ONNX operator '\(op)' in node '\(node)'; convert the model to use supported operators (Conv, BatchNormalization, Relu, Clip, HardSwish, Sigmoid, Add, Mul, GlobalAveragePool, AveragePool, MaxPool, Gemm, MatMul, Flatten, Reshape, Concat, Softmax)"
         case .unsupportedAttribute(let op, let node, let detail):
             return "unsupported use of \(op) in node '\(node)': \(detail)"
         case .missingTensor(let name, let node):
-            return "node '\(node)' needs tensor '\(name)', which is neither a graph input, an initializer nor a node output; the model is incomplete (missing initializer?)"
+            return
+                "node '\(node)' needs tensor '\(name)', which is neither a graph input, an initializer nor a node output; the model is incomplete (missing initializer?)"
         case .invalidModel(let detail):
             return "invalid ONNX model: \(detail)"
         case .backend(let call, let status):

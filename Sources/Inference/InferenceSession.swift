@@ -87,10 +87,11 @@ public final class InferenceSession: @unchecked Sendable {
         for (index, op) in graph.ops.enumerated() {
             for input in op.inputs where boundary.contains(input) { lastReader[input] = max(lastReader[input] ?? -1, stepOf[index]) }
         }
-        let plan = BufferPlan(boundary.compactMap { name -> BufferPlan.Tensor? in
-            guard let value = graph.values[name], value.constant == nil, let first = producer[name] else { return nil }
-            return BufferPlan.Tensor(name: name, count: value.count, first: first, last: lastReader[name] ?? first)
-        })
+        let plan = BufferPlan(
+            boundary.compactMap { name -> BufferPlan.Tensor? in
+                guard let value = graph.values[name], value.constant == nil, let first = producer[name] else { return nil }
+                return BufferPlan.Tensor(name: name, count: value.count, first: first, last: lastReader[name] ?? first)
+            })
         let owned = plan.capacities.map { capacity -> UnsafeMutablePointer<Float> in
             // XNNPACK reads up to XNN_EXTRA_BYTES past tensors (16 floats cover it); 64-byte alignment keeps the
             // CKernels' vector loads within cache lines.
@@ -137,26 +138,31 @@ public final class InferenceSession: @unchecked Sendable {
                 }
                 steps.append(.kernel(kernel, input: inputs[0], output: outputs[0], last: end == graph.ops.count))
             } else {
-                let runtime = try Self.buildRuntime(slice, graph: graph, boundary: boundary, pointer: pointer, threadpool: threadpool,
-                                                    yieldWorkers: end == graph.ops.count)
+                let runtime = try Self.buildRuntime(
+                    slice, graph: graph, boundary: boundary, pointer: pointer, threadpool: threadpool,
+                    yieldWorkers: end == graph.ops.count)
                 runtimes.append(runtime)
                 steps.append(.xnn(runtime))
             }
             start = end
         }
-        logger.debug("compiled ONNX model for XNNPACK", metadata: [
-            "model.source": "\(model.source)", "inference.batch": "\(batchSize)", "inference.threads": "\(threads)",
-            "inference.xnn_nodes": "\(graph.ops.filter(\.isXNN).count)",
-            "inference.host_kernels": "\(graph.ops.filter { !$0.isXNN && !$0.isCKernel }.count)",
-            "inference.pointwise_kernels": "\(graph.ops.filter(\.isPointwise).count)",
-            "inference.depthwise_kernels": "\(graph.ops.filter(\.isDepthwise).count)",
-            "inference.dense_kernels": "\(graph.ops.filter(\.isDense).count)", "inference.steps": "\(steps.count)",
-        ])
+        logger.debug(
+            "compiled ONNX model for XNNPACK",
+            metadata: [
+                "model.source": "\(model.source)", "inference.batch": "\(batchSize)", "inference.threads": "\(threads)",
+                "inference.xnn_nodes": "\(graph.ops.filter(\.isXNN).count)",
+                "inference.host_kernels": "\(graph.ops.filter { !$0.isXNN && !$0.isCKernel }.count)",
+                "inference.pointwise_kernels": "\(graph.ops.filter(\.isPointwise).count)",
+                "inference.depthwise_kernels": "\(graph.ops.filter(\.isDepthwise).count)",
+                "inference.dense_kernels": "\(graph.ops.filter(\.isDense).count)", "inference.steps": "\(steps.count)",
+            ])
     }
 
-    private static func buildRuntime(_ ops: [LoweredOp], graph: LoweredGraph, boundary: Set<String>,
-                                     pointer: [String: UnsafeMutablePointer<Float>], threadpool: pthreadpool_t?,
-                                     yieldWorkers: Bool) throws -> xnn_runtime_t {
+    private static func buildRuntime(
+        _ ops: [LoweredOp], graph: LoweredGraph, boundary: Set<String>,
+        pointer: [String: UnsafeMutablePointer<Float>], threadpool: pthreadpool_t?,
+        yieldWorkers: Bool
+    ) throws -> xnn_runtime_t {
         let produced = Set(ops.flatMap(\.outputs))
         var order: [String] = []
         var seen = Set<String>()
@@ -184,8 +190,9 @@ public final class InferenceSession: @unchecked Sendable {
                 if let buffer = pointer[name] { externals.append(xnn_external_value(id: externalID, data: buffer)) }
             }
             status = dims.withUnsafeBufferPointer { dimsPointer in
-                xnn_define_tensor_value(subgraph, xnn_datatype_fp32, dims.count, dimsPointer.baseAddress,
-                                        value.constant.map { UnsafeRawPointer($0) }, externalID, flags, &id)
+                xnn_define_tensor_value(
+                    subgraph, xnn_datatype_fp32, dims.count, dimsPointer.baseAddress,
+                    value.constant.map { UnsafeRawPointer($0) }, externalID, flags, &id)
             }
             guard status == xnn_status_success else {
                 throw InferenceError.backend(call: "xnn_define_tensor_value(\(name), dims \(dims))", status: Int(status.rawValue))
@@ -194,7 +201,8 @@ public final class InferenceSession: @unchecked Sendable {
         }
         for op in ops {
             guard case .xnn(let define) = op.kind else { continue }
-            let inputs = op.inputs.compactMap { ids[$0] }, outputs = op.outputs.compactMap { ids[$0] }
+            let inputs = op.inputs.compactMap { ids[$0] }
+            let outputs = op.outputs.compactMap { ids[$0] }
             status = define(subgraph, inputs, outputs)
             guard status == xnn_status_success else {
                 let shapes = (op.inputs + op.outputs).map { "\($0)\(graph.values[$0]?.physical ?? [])" }.joined(separator: ", ")

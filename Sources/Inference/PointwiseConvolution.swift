@@ -22,8 +22,10 @@ final class PointwiseConvolution: ConvolutionKernel, @unchecked Sendable {
             throw InferenceError.backend(call: "ck_pointwise_create (this CPU lacks AVX2/FMA)", status: -1)
         }
         guard pixels > 0, inputChannels > 0, outputChannels > 0, weights.count == inputChannels * outputChannels,
-              bias.count == outputChannels else {
-            throw InferenceError.invalidModel(detail: "1x1 convolution with \(inputChannels) -> \(outputChannels) channels got \(weights.count) weights and \(bias.count) biases")
+            bias.count == outputChannels
+        else {
+            throw InferenceError.invalidModel(
+                detail: "1x1 convolution with \(inputChannels) -> \(outputChannels) channels got \(weights.count) weights and \(bias.count) biases")
         }
         let created = weights.withUnsafeBufferPointer { w in
             bias.withUnsafeBufferPointer { b in

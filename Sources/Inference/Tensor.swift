@@ -18,7 +18,8 @@ struct ConstantTensor: Sendable {
     init(_ proto: Onnx_TensorProto) throws {
         let name = proto.name
         if proto.hasDataLocation && proto.dataLocation == .external {
-            throw InferenceError.invalidModel(detail: "tensor '\(name)' keeps its data in an external file, which is not supported; save the model with all tensors embedded")
+            throw InferenceError.invalidModel(
+                detail: "tensor '\(name)' keeps its data in an external file, which is not supported; save the model with all tensors embedded")
         }
         shape = proto.dims.map { Int($0) }
         let count = shape.reduce(1, *)
@@ -57,7 +58,8 @@ struct ConstantTensor: Sendable {
                 }
             }
         default:
-            throw InferenceError.invalidModel(detail: "tensor '\(name)' has element type \(proto.dataType); only float, double, int32 and int64 tensors are supported")
+            throw InferenceError.invalidModel(
+                detail: "tensor '\(name)' has element type \(proto.dataType); only float, double, int32 and int64 tensors are supported")
         }
         if values.count != count {
             throw InferenceError.invalidModel(detail: "tensor '\(name)' has \(values.count) elements but its shape \(shape) needs \(count)")

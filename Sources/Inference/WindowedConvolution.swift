@@ -55,24 +55,31 @@ final class WindowedConvolution: ConvolutionKernel, @unchecked Sendable {
         let window = g.kernel.count == 2 ? g.kernel[0] * g.kernel[1] : 0
         let expected = kind == .depthwise ? g.outputChannels * window : g.outputChannels * g.inputChannels * window
         guard batch > 0, g.inputChannels > 0, g.outputChannels > 0, g.input.count == 2, g.output.count == 2, g.strides.count == 2,
-              kind == .dense || g.inputChannels == g.outputChannels, weights.count == expected, bias.count == g.outputChannels else {
-            throw InferenceError.invalidModel(detail: "\(kind) convolution \(g.inputChannels) -> \(g.outputChannels) channels, kernel \(g.kernel) got \(weights.count) weights and \(bias.count) biases")
+            kind == .dense || g.inputChannels == g.outputChannels, weights.count == expected, bias.count == g.outputChannels
+        else {
+            throw InferenceError.invalidModel(
+                detail:
+                    "\(kind) convolution \(g.inputChannels) -> \(g.outputChannels) channels, kernel \(g.kernel) got \(weights.count) weights and \(bias.count) biases"
+            )
         }
         let created = weights.withUnsafeBufferPointer { w in
             bias.withUnsafeBufferPointer { b in
                 switch kind {
                 case .depthwise:
-                    ck_depthwise_create(g.outputChannels, g.kernel[0], g.kernel[1], g.strides[0], g.strides[1], g.pads[0], g.pads[1],
-                                        g.input[0], g.input[1], g.output[0], g.output[1], w.baseAddress, b.baseAddress, low, high)
+                    ck_depthwise_create(
+                        g.outputChannels, g.kernel[0], g.kernel[1], g.strides[0], g.strides[1], g.pads[0], g.pads[1],
+                        g.input[0], g.input[1], g.output[0], g.output[1], w.baseAddress, b.baseAddress, low, high)
                 case .dense:
-                    ck_convolution_create(g.inputChannels, g.outputChannels, g.kernel[0], g.kernel[1], g.strides[0], g.strides[1],
-                                          g.pads[0], g.pads[1], g.input[0], g.input[1], g.output[0], g.output[1],
-                                          w.baseAddress, b.baseAddress, low, high)
+                    ck_convolution_create(
+                        g.inputChannels, g.outputChannels, g.kernel[0], g.kernel[1], g.strides[0], g.strides[1],
+                        g.pads[0], g.pads[1], g.input[0], g.input[1], g.output[0], g.output[1],
+                        w.baseAddress, b.baseAddress, low, high)
                 }
             }
         }
         guard let created else {
-            throw InferenceError.backend(call: "\(name)(\(g.inputChannels) -> \(g.outputChannels) channels, kernel \(g.kernel)): bad sizes or out of memory", status: -1)
+            throw InferenceError.backend(
+                call: "\(name)(\(g.inputChannels) -> \(g.outputChannels) channels, kernel \(g.kernel)): bad sizes or out of memory", status: -1)
         }
         packed = created
         self.kind = kind

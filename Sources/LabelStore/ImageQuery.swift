@@ -36,9 +36,11 @@ public struct ImageQuery: Sendable, Equatable {
     public var sort: Sort
 
     /// A query; the defaults list the 50 most recently recognized images.
-    public init(labels: [String] = [], labelMatch: LabelMatch = .any, minConfidence: Double? = nil,
-                since: Date? = nil, until: Date? = nil, sourceContains: String? = nil, nameContains: String? = nil,
-                limit: Int = 50, offset: Int = 0, sort: Sort = .time) {
+    public init(
+        labels: [String] = [], labelMatch: LabelMatch = .any, minConfidence: Double? = nil,
+        since: Date? = nil, until: Date? = nil, sourceContains: String? = nil, nameContains: String? = nil,
+        limit: Int = 50, offset: Int = 0, sort: Sort = .time
+    ) {
         self.labels = labels
         self.labelMatch = labelMatch
         self.minConfidence = minConfidence

@@ -53,7 +53,8 @@ extension LabelDatabase {
                 confidences.append("\(alias).confidence")
             }
             confidenceExpression = confidences.count == 1 ? "t0.confidence" : "max(\(confidences.joined(separator: ", ")))"
-            sql = "SELECT images.*, \(confidenceExpression) AS match_confidence FROM label_terms t0 INDEXED BY \(index)"
+            sql =
+                "SELECT images.*, \(confidenceExpression) AS match_confidence FROM label_terms t0 INDEXED BY \(index)"
                 + joins + " JOIN images ON images.seq = t0.image_seq"
             conditions.append("t0.term = ?")
             _ = arguments.append(contentsOf: [distinctTerms[0]])
@@ -65,7 +66,8 @@ extension LabelDatabase {
             timeColumn = "m.recognized_at"
             idColumn = "m.image_seq"
             confidenceExpression = "m.best"
-            var inner = "SELECT image_seq, max(confidence) AS best, max(recognized_at) AS recognized_at FROM label_terms WHERE term IN ("
+            var inner =
+                "SELECT image_seq, max(confidence) AS best, max(recognized_at) AS recognized_at FROM label_terms WHERE term IN ("
                 + Array(repeating: "?", count: distinctTerms.count).joined(separator: ", ") + ")"
             _ = arguments.append(contentsOf: StatementArguments(distinctTerms))
             if let min = query.minConfidence {

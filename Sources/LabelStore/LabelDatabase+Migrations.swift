@@ -8,63 +8,64 @@ extension LabelDatabase {
             // Images get a small integer key besides their SHA-256 id: the derived label_terms
             // rows (about ten per image, each in three b-trees) carry 1-4 bytes of seq instead of
             // 64 of hex, which keeps a million-image database at a few hundred bytes per image.
-            try db.execute(sql: """
-                CREATE TABLE images (
-                    seq INTEGER PRIMARY KEY,
-                    id TEXT NOT NULL UNIQUE,
-                    name TEXT NOT NULL,
-                    source_url TEXT NOT NULL,
-                    stored_path TEXT NOT NULL,
-                    byte_size INTEGER NOT NULL,
-                    content_type TEXT NOT NULL,
-                    width INTEGER NOT NULL,
-                    height INTEGER NOT NULL,
-                    fetched_at REAL NOT NULL,
-                    recognized_at REAL NOT NULL,
-                    model_name TEXT NOT NULL,
-                    model_version TEXT NOT NULL,
-                    notified_at REAL
-                );
-                CREATE INDEX images_by_recognized_at ON images(recognized_at);
-                CREATE INDEX images_by_fetched_at ON images(fetched_at);
+            try db.execute(
+                sql: """
+                    CREATE TABLE images (
+                        seq INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        name TEXT NOT NULL,
+                        source_url TEXT NOT NULL,
+                        stored_path TEXT NOT NULL,
+                        byte_size INTEGER NOT NULL,
+                        content_type TEXT NOT NULL,
+                        width INTEGER NOT NULL,
+                        height INTEGER NOT NULL,
+                        fetched_at REAL NOT NULL,
+                        recognized_at REAL NOT NULL,
+                        model_name TEXT NOT NULL,
+                        model_version TEXT NOT NULL,
+                        notified_at REAL
+                    );
+                    CREATE INDEX images_by_recognized_at ON images(recognized_at);
+                    CREATE INDEX images_by_fetched_at ON images(fetched_at);
 
-                CREATE TABLE labels (
-                    image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
-                    rank INTEGER NOT NULL,
-                    name TEXT NOT NULL,
-                    confidence REAL NOT NULL CHECK (confidence >= 0 AND confidence <= 100),
-                    parents TEXT NOT NULL DEFAULT '[]',
-                    PRIMARY KEY (image_id, rank)
-                ) WITHOUT ROWID;
+                    CREATE TABLE labels (
+                        image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+                        rank INTEGER NOT NULL,
+                        name TEXT NOT NULL,
+                        confidence REAL NOT NULL CHECK (confidence >= 0 AND confidence <= 100),
+                        parents TEXT NOT NULL DEFAULT '[]',
+                        PRIMARY KEY (image_id, rank)
+                    ) WITHOUT ROWID;
 
-                -- Derived from labels (each label and each parent, with the label's confidence);
-                -- rewritten with the labels in the same transaction. No foreign key: images are
-                -- never deleted, and a cascade would need a third index on image_seq.
-                CREATE TABLE label_terms (
-                    term TEXT NOT NULL COLLATE NOCASE,
-                    image_seq INTEGER NOT NULL,
-                    confidence REAL NOT NULL,
-                    recognized_at REAL NOT NULL,
-                    PRIMARY KEY (term, image_seq)
-                ) WITHOUT ROWID;
-                -- One index per sort order, each covering the filters, so a page of a popular
-                -- term is read in order and the scan stops at LIMIT.
-                CREATE INDEX label_terms_by_time ON label_terms(term, recognized_at, image_seq, confidence);
-                CREATE INDEX label_terms_by_confidence ON label_terms(term, confidence, recognized_at);
+                    -- Derived from labels (each label and each parent, with the label's confidence);
+                    -- rewritten with the labels in the same transaction. No foreign key: images are
+                    -- never deleted, and a cascade would need a third index on image_seq.
+                    CREATE TABLE label_terms (
+                        term TEXT NOT NULL COLLATE NOCASE,
+                        image_seq INTEGER NOT NULL,
+                        confidence REAL NOT NULL,
+                        recognized_at REAL NOT NULL,
+                        PRIMARY KEY (term, image_seq)
+                    ) WITHOUT ROWID;
+                    -- One index per sort order, each covering the filters, so a page of a popular
+                    -- term is read in order and the scan stops at LIMIT.
+                    CREATE INDEX label_terms_by_time ON label_terms(term, recognized_at, image_seq, confidence);
+                    CREATE INDEX label_terms_by_confidence ON label_terms(term, confidence, recognized_at);
 
-                CREATE TABLE label_counts (
-                    term TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
-                    image_count INTEGER NOT NULL
-                ) WITHOUT ROWID;
-                CREATE TRIGGER label_terms_counted AFTER INSERT ON label_terms BEGIN
-                    INSERT INTO label_counts(term, image_count) VALUES (NEW.term, 1)
-                        ON CONFLICT(term) DO UPDATE SET image_count = image_count + 1;
-                END;
-                CREATE TRIGGER label_terms_uncounted AFTER DELETE ON label_terms BEGIN
-                    UPDATE label_counts SET image_count = image_count - 1 WHERE term = OLD.term;
-                    DELETE FROM label_counts WHERE term = OLD.term AND image_count <= 0;
-                END;
-                """)
+                    CREATE TABLE label_counts (
+                        term TEXT NOT NULL PRIMARY KEY COLLATE NOCASE,
+                        image_count INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE TRIGGER label_terms_counted AFTER INSERT ON label_terms BEGIN
+                        INSERT INTO label_counts(term, image_count) VALUES (NEW.term, 1)
+                            ON CONFLICT(term) DO UPDATE SET image_count = image_count + 1;
+                    END;
+                    CREATE TRIGGER label_terms_uncounted AFTER DELETE ON label_terms BEGIN
+                        UPDATE label_counts SET image_count = image_count - 1 WHERE term = OLD.term;
+                        DELETE FROM label_counts WHERE term = OLD.term AND image_count <= 0;
+                    END;
+                    """)
         }
         return migrator
     }

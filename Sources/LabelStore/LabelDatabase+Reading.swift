@@ -27,7 +27,8 @@ extension LabelDatabase {
             try pool.read { db -> ImageDetail? in
                 // Ids are lowercase hex, so every id starting with the prefix sorts before prefix + "g":
                 // a primary-key range, not a LIKE scan.
-                let candidates = try ImageRecord
+                let candidates =
+                    try ImageRecord
                     .filter(ImageRecord.Columns.id >= prefix && ImageRecord.Columns.id < prefix + "g")
                     .order(ImageRecord.Columns.id)
                     .limit(21)
@@ -70,9 +71,10 @@ extension LabelDatabase {
                     problems.append("foreign key violation: a row of \(table) references a missing row of \(parent)")
                 }
                 let actual = try Row.fetchAll(db, sql: "SELECT term, COUNT(*) FROM label_terms GROUP BY term")
-                let kept = try Dictionary(Row.fetchAll(db, sql: "SELECT term, image_count FROM label_counts").map {
-                    (LabelTermRecord.asciiFolded($0[0] as String), $0[1] as Int)
-                }, uniquingKeysWith: { first, _ in first })
+                let kept = try Dictionary(
+                    Row.fetchAll(db, sql: "SELECT term, image_count FROM label_counts").map {
+                        (LabelTermRecord.asciiFolded($0[0] as String), $0[1] as Int)
+                    }, uniquingKeysWith: { first, _ in first })
                 var seen = Set<String>()
                 for row in actual {
                     let term: String = row[0]
@@ -104,7 +106,8 @@ extension LabelDatabase {
     /// Labels of the given images, grouped by image id, in rank order.
     static func labels(of ids: [String], in db: Database) throws -> [String: [LabelRecord]] {
         guard !ids.isEmpty else { return [:] }
-        let records = try LabelRecord
+        let records =
+            try LabelRecord
             .filter(ids.contains(LabelRecord.Columns.imageID))
             .order(LabelRecord.Columns.imageID, LabelRecord.Columns.rank)
             .fetchAll(db)

@@ -66,29 +66,33 @@ extension LabelDatabase {
         let recognizedAt = item.recognizedAt.timeIntervalSince1970
 
         let oldLabels = try LabelRecord.filter(LabelRecord.Columns.imageID == image.imageID).fetchAll(db)
-        let oldTerms = Set(LabelTermRecord.terms(of: oldLabels.map { ($0.name, $0.confidence, $0.parents) })
-            .map { LabelTermRecord.asciiFolded($0.term) })
+        let oldTerms = Set(
+            LabelTermRecord.terms(of: oldLabels.map { ($0.name, $0.confidence, $0.parents) })
+                .map { LabelTermRecord.asciiFolded($0.term) })
         let newTerms = LabelTermRecord.terms(of: item.labels.map { ($0.name, $0.confidence, $0.parents) })
         let newKeys = Set(newTerms.map { LabelTermRecord.asciiFolded($0.term) })
 
         // notified_at is left alone: a re-recognition does not mean the notification is unsent.
-        let upsert = try db.cachedStatement(sql: """
-            INSERT INTO images (id, name, source_url, stored_path, byte_size, content_type, width, height,
-                                fetched_at, recognized_at, model_name, model_version, notified_at)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
-            ON CONFLICT(id) DO UPDATE SET
-                name = excluded.name, source_url = excluded.source_url, stored_path = excluded.stored_path,
-                byte_size = excluded.byte_size, content_type = excluded.content_type,
-                width = excluded.width, height = excluded.height, fetched_at = excluded.fetched_at,
-                recognized_at = excluded.recognized_at, model_name = excluded.model_name,
-                model_version = excluded.model_version
-            RETURNING seq
-            """)
-        let seqValue = try Int64.fetchOne(upsert, arguments: [
-            image.imageID, image.name, image.sourceURL, image.storedPath, image.byteSize, image.contentType,
-            image.width, image.height, image.fetchedAt.timeIntervalSince1970, recognizedAt,
-            item.model.name, item.model.version,
-        ])
+        let upsert = try db.cachedStatement(
+            sql: """
+                INSERT INTO images (id, name, source_url, stored_path, byte_size, content_type, width, height,
+                                    fetched_at, recognized_at, model_name, model_version, notified_at)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+                ON CONFLICT(id) DO UPDATE SET
+                    name = excluded.name, source_url = excluded.source_url, stored_path = excluded.stored_path,
+                    byte_size = excluded.byte_size, content_type = excluded.content_type,
+                    width = excluded.width, height = excluded.height, fetched_at = excluded.fetched_at,
+                    recognized_at = excluded.recognized_at, model_name = excluded.model_name,
+                    model_version = excluded.model_version
+                RETURNING seq
+                """)
+        let seqValue = try Int64.fetchOne(
+            upsert,
+            arguments: [
+                image.imageID, image.name, image.sourceURL, image.storedPath, image.byteSize, image.contentType,
+                image.width, image.height, image.fetchedAt.timeIntervalSince1970, recognizedAt,
+                item.model.name, item.model.version,
+            ])
         guard let seq = seqValue else {
             throw DatabaseError(resultCode: .SQLITE_ERROR, message: "upsert of image \(image.imageID) returned no seq")
         }

@@ -2,8 +2,9 @@ import Foundation
 import GRDB
 import Logging
 import PipelineModel
+
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The SQLite label store: one WAL-mode database file that several worker processes write at
@@ -107,8 +108,9 @@ public final class LabelDatabase: LabelStoring {
         } catch let error as LabelStoreError {
             throw error
         } catch let error as DatabaseError {
-            throw LabelStoreError.database(path: path, operation: operation,
-                                           underlying: "\(error.resultCode): \(error.message ?? "\(error)")")
+            throw LabelStoreError.database(
+                path: path, operation: operation,
+                underlying: "\(error.resultCode): \(error.message ?? "\(error)")")
         } catch {
             throw LabelStoreError.database(path: path, operation: operation, underlying: "\(error)")
         }

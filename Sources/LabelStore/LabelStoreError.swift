@@ -23,9 +23,11 @@ public enum LabelStoreError: Error, CustomStringConvertible, Equatable {
         case .databaseMissing(let path):
             return "no label database at \(path) — run the pipeline first or pass --home"
         case .schemaNewer(let path, let unknown):
-            return "database schema is newer than this list-images; upgrade (\(path) has migrations this build does not know: \(unknown.joined(separator: ", ")))"
+            return
+                "database schema is newer than this list-images; upgrade (\(path) has migrations this build does not know: \(unknown.joined(separator: ", ")))"
         case .schemaOlder(let path, let missing):
-            return "database schema at \(path) is older than this program (missing migrations: \(missing.joined(separator: ", "))); start a recognize worker once to upgrade it"
+            return
+                "database schema at \(path) is older than this program (missing migrations: \(missing.joined(separator: ", "))); start a recognize worker once to upgrade it"
         case .ambiguousPrefix(let prefix, let candidates):
             return "id prefix '\(prefix)' is ambiguous; it matches:\n" + candidates.map { "  \($0)" }.joined(separator: "\n")
                 + "\ngive more characters of the id"

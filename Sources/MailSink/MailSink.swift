@@ -33,15 +33,20 @@ public final class MailSink: Sendable {
         }
         // The handler timeout must outlast any deliberate delay.
         let timeout = 60 + Double(configuration.faults.delayMs) / 1000
-        server = HTTPServer(config: .init(address: address, timeout: timeout,
-                                          pool: NoDelaySocketPool(inner: HTTPServer.defaultPool()), logger: .disabled))
+        server = HTTPServer(
+            config: .init(
+                address: address, timeout: timeout,
+                pool: NoDelaySocketPool(inner: HTTPServer.defaultPool()), logger: .disabled))
     }
 
     /// Starts listening in the background and returns the port (useful with port 0).
     @discardableResult
     public func start() async throws -> UInt16 {
         await server.appendRoute("POST /messages") { [self] request in
-            await state.count { $0.inFlight += 1; $0.peakInFlight = max($0.peakInFlight, $0.inFlight) }
+            await state.count {
+                $0.inFlight += 1
+                $0.peakInFlight = max($0.peakInFlight, $0.inFlight)
+            }
             let response = await self.receive(request)
             await state.count { $0.inFlight -= 1 }
             return response
@@ -99,17 +104,20 @@ public final class MailSink: Sendable {
             logger.info("failing on purpose", metadata: metadata)
             var headers: HTTPHeaders = [.contentType: "application/json"]
             if let seconds = failure.retryAfter { headers[HTTPHeader("Retry-After")] = String(seconds) }
-            return HTTPResponse(statusCode: HTTPStatusCode(failure.status, phrase: "Failing On Purpose"), headers: headers,
-                                body: Self.jsonData(["status": "failing on purpose"]))
+            return HTTPResponse(
+                statusCode: HTTPStatusCode(failure.status, phrase: "Failing On Purpose"), headers: headers,
+                body: Self.jsonData(["status": "failing on purpose"]))
         }
 
-        let contentType = (request.headers[.contentType] ?? "").split(separator: ";").first
+        let contentType =
+            (request.headers[.contentType] ?? "").split(separator: ";").first
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         guard contentType == "application/xml" || contentType == "text/xml" else {
             return await reject(.unsupportedMediaType, "Content-Type must be application/xml, not \"\(contentType)\"", metadata)
         }
         if let length = request.headers[.contentLength].flatMap(Int.init), length > configuration.maxBodyBytes {
-            return await reject(HTTPStatusCode(413, phrase: "Content Too Large"), "body of \(length) bytes exceeds \(configuration.maxBodyBytes)", metadata)
+            return await reject(
+                HTTPStatusCode(413, phrase: "Content Too Large"), "body of \(length) bytes exceeds \(configuration.maxBodyBytes)", metadata)
         }
         let body: Data
         do {
@@ -118,7 +126,8 @@ public final class MailSink: Sendable {
             return await reject(.badRequest, "could not read the body: \(error)", metadata)
         }
         guard body.count <= configuration.maxBodyBytes else {
-            return await reject(HTTPStatusCode(413, phrase: "Content Too Large"), "body of \(body.count) bytes exceeds \(configuration.maxBodyBytes)", metadata)
+            return await reject(
+                HTTPStatusCode(413, phrase: "Content Too Large"), "body of \(body.count) bytes exceeds \(configuration.maxBodyBytes)", metadata)
         }
         if let key, key.isEmpty || Outbox.fileName(forKey: key) == nil {
             return await reject(.badRequest, "Idempotency-Key must be 1 to 100 bytes (200 if only letters, digits, . _ -)", metadata)
@@ -177,7 +186,12 @@ public final class MailSink: Sendable {
             logger.info("faults changed", metadata: ["fail": "\(faults.fail)", "status": "\(faults.status)", "delay.ms": "\(faults.delayMs)"])
             return Self.json(.ok, faults)
         } catch {
-            return Self.json(.badRequest, ["status": "rejected", "error": "control body must be JSON like {\"fail\": 2, \"status\": 503, \"delayMs\": 0, \"retryAfter\": 1}: \(error)"])
+            return Self.json(
+                .badRequest,
+                [
+                    "status": "rejected",
+                    "error": "control body must be JSON like {\"fail\": 2, \"status\": 503, \"delayMs\": 0, \"retryAfter\": 1}: \(error)",
+                ])
         }
     }
 
@@ -242,5 +256,10 @@ final class RunnerBox: @unchecked Sendable {
     private let lock = NSLock()
     private var task: Task<Void, any Error>?
     func set(_ task: Task<Void, any Error>) { lock.withLock { self.task = task } }
-    func take() -> Task<Void, any Error>? { lock.withLock { defer { task = nil }; return task } }
+    func take() -> Task<Void, any Error>? {
+        lock.withLock {
+            defer { task = nil }
+            return task
+        }
+    }
 }

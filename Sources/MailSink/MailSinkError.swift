@@ -10,7 +10,8 @@ public enum MailSinkError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .outbox(let operation, let path, let code):
-            return "outbox \(operation) failed for \(path): \(String(cString: strerror(code))) (errno \(code)); check that the --outbox directory is writable and the disk is not full"
+            return
+                "outbox \(operation) failed for \(path): \(String(cString: strerror(code))) (errno \(code)); check that the --outbox directory is writable and the disk is not full"
         case .listen(let port, let detail):
             return "cannot listen on 127.0.0.1:\(port): \(detail); pick another --port, or 0 for any free one"
         }

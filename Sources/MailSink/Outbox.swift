@@ -31,9 +31,11 @@ public struct Outbox: Sendable {
     /// The file name for a key: the key itself when it is a safe file name, else `k-` and the
     /// hex of its UTF-8 bytes (reversible, no hashing needed). Nil for keys too long to name.
     public static func fileName(forKey key: String) -> String? {
-        let safe = key.utf8.count <= 200 && key.first != "." && key.unicodeScalars.allSatisfy {
-            ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)
-        }
+        let safe =
+            key.utf8.count <= 200 && key.first != "."
+            && key.unicodeScalars.allSatisfy {
+                ("a"..."z").contains($0) || ("A"..."Z").contains($0) || ("0"..."9").contains($0) || "._-".unicodeScalars.contains($0)
+            }
         if safe, !key.isEmpty, !key.hasPrefix("k-"), !key.hasPrefix("nokey-") { return key + ".xml" }
         guard key.utf8.count <= 100 else { return nil }
         return "k-" + key.utf8.map { String(format: "%02x", $0) }.joined() + ".xml"

@@ -28,9 +28,11 @@ public struct DeliveryPolicy: Sendable, Equatable {
     public var timeout: TimeInterval
 
     /// A policy; the defaults suit a local gateway and the notify queue's 60 s visibility timeout.
-    public init(attempts: Int = 3, initialBackoff: TimeInterval = 0.25, maxBackoff: TimeInterval = 4,
-                maxInProcessWait: TimeInterval = 5, queueBackoff: TimeInterval = 5, maxQueueBackoff: TimeInterval = 300,
-                connectTimeout: TimeInterval = 5, timeout: TimeInterval = 15) {
+    public init(
+        attempts: Int = 3, initialBackoff: TimeInterval = 0.25, maxBackoff: TimeInterval = 4,
+        maxInProcessWait: TimeInterval = 5, queueBackoff: TimeInterval = 5, maxQueueBackoff: TimeInterval = 300,
+        connectTimeout: TimeInterval = 5, timeout: TimeInterval = 15
+    ) {
         self.attempts = max(1, attempts)
         self.initialBackoff = max(0, initialBackoff)
         self.maxBackoff = max(0, maxBackoff)
@@ -46,8 +48,9 @@ public struct DeliveryPolicy: Sendable, Equatable {
 
     /// The HTTP limits of one POST to the gateway.
     public var limits: HTTPLimits {
-        HTTPLimits(connectTimeout: connectTimeout, totalTimeout: timeout, maxBodyBytes: Self.replyBodyLimit,
-                   userAgent: "notify-xml/1 libcurl")
+        HTTPLimits(
+            connectTimeout: connectTimeout, totalTimeout: timeout, maxBodyBytes: Self.replyBodyLimit,
+            userAgent: "notify-xml/1 libcurl")
     }
 
     /// The wait after failed try number `attempt` (1-based): the pipeline's `Backoff`

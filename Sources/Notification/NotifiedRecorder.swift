@@ -58,9 +58,11 @@ public final class NotifiedRecorder: @unchecked Sendable {
         do {
             try write(batch)
         } catch {
-            logger.warning("could not record notified_at; the notifications were delivered", metadata: [
-                "images": "\(batch.count)", "error": "\(error)",
-            ])
+            logger.warning(
+                "could not record notified_at; the notifications were delivered",
+                metadata: [
+                    "images": "\(batch.count)", "error": "\(error)",
+                ])
         }
     }
 }

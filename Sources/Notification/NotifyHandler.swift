@@ -25,10 +25,13 @@ public struct NotifierConfiguration: Sendable {
     public var validateDocuments: Bool
 
     /// Checks the gateway URL (http or https with a host) and the authorization value.
-    public init(gatewayURL: String = defaultGatewayURL, settings: NotificationSettings, policy: DeliveryPolicy = DeliveryPolicy(),
-                maxInFlight: Int = 4, authorization: String? = nil, validateDocuments: Bool = true) throws {
+    public init(
+        gatewayURL: String = defaultGatewayURL, settings: NotificationSettings, policy: DeliveryPolicy = DeliveryPolicy(),
+        maxInFlight: Int = 4, authorization: String? = nil, validateDocuments: Bool = true
+    ) throws {
         guard let url = URL(string: gatewayURL), let scheme = url.scheme?.lowercased(), ["http", "https"].contains(scheme),
-              let host = url.host, !host.isEmpty else {
+            let host = url.host, !host.isEmpty
+        else {
             throw NotificationError.invalidSettings(detail: "gateway URL \"\(gatewayURL)\" is not an http:// or https:// URL with a host")
         }
         if let authorization, authorization.contains(where: { $0 == "\r" || $0 == "\n" }) {
@@ -80,8 +83,9 @@ public final class NotifyHandler: MessageHandler {
         self.configuration = configuration
         self.trace = trace
         do {
-            client = try HTTPClient(name: "curl-notify", maxHostConnections: configuration.maxInFlight,
-                                    maxCachedConnections: max(4, configuration.maxInFlight))
+            client = try HTTPClient(
+                name: "curl-notify", maxHostConnections: configuration.maxInFlight,
+                maxCachedConnections: max(4, configuration.maxInFlight))
         } catch {
             throw NotificationError.curlSetupFailed(operation: error.description, code: -1)
         }
@@ -123,11 +127,13 @@ public final class NotifyHandler: MessageHandler {
     private func document(for message: ReceivedMessage, notifiedAt: Date = Date()) throws -> (labeled: ImageLabeled, xml: String) {
         let labeled = try message.decodeBody(ImageLabeled.self)
         guard labeled.schemaVersion <= ImageLabeled.currentSchemaVersion else {
-            throw NotificationError.unsupportedSchemaVersion(messageID: message.message.id, version: labeled.schemaVersion,
-                                                             supported: ImageLabeled.currentSchemaVersion)
+            throw NotificationError.unsupportedSchemaVersion(
+                messageID: message.message.id, version: labeled.schemaVersion,
+                supported: ImageLabeled.currentSchemaVersion)
         }
-        let xml = try NotificationDocument.xml(for: labeled, messageID: message.message.id,
-                                               settings: configuration.settings, notifiedAt: notifiedAt)
+        let xml = try NotificationDocument.xml(
+            for: labeled, messageID: message.message.id,
+            settings: configuration.settings, notifiedAt: notifiedAt)
         try validator?.validate(xml)
         return (labeled, xml)
     }
@@ -137,7 +143,8 @@ public final class NotifyHandler: MessageHandler {
         let received = Date()
         var metadata = message.logMetadata
         let renderStarted = ContinuousClock.now
-        let labeled: ImageLabeled, xml: String
+        let labeled: ImageLabeled
+        let xml: String
         do {
             (labeled, xml) = try document(for: message)
         } catch {
@@ -145,8 +152,9 @@ public final class NotifyHandler: MessageHandler {
             return .deadLetter(reason: "\(error)")
         }
         let renderMs = (ContinuousClock.now - renderStarted).inMilliseconds
-        let post = HTTPRequest.post(configuration.gatewayURL, body: Data(xml.utf8), headers: headers(for: message),
-                                    limits: configuration.policy.limits)
+        let post = HTTPRequest.post(
+            configuration.gatewayURL, body: Data(xml.utf8), headers: headers(for: message),
+            limits: configuration.policy.limits)
         let policy = configuration.policy
         var lastReason = ""
         var retryAfter: TimeInterval?
@@ -169,12 +177,13 @@ public final class NotifyHandler: MessageHandler {
                 metadata["http.status"] = "\(status)"
                 logger.info("notification delivered", metadata: metadata)
                 onAccepted?(labeled.imageID, Date())
-                trace?(DeliveryTrace(
-                    imageID: labeled.imageID, messageID: message.message.id, fetch: labeled.fetchTiming,
-                    recognition: labeled.timing, recognizedAt: labeled.recognizedAt,
-                    notifyQueueWaitMs: max(0, received.timeIntervalSince(message.message.publishedAt) * 1000),
-                    renderMs: renderMs, postMs: (ContinuousClock.now - started).inMilliseconds,
-                    attempts: attempt, deliveredAt: Date()))
+                trace?(
+                    DeliveryTrace(
+                        imageID: labeled.imageID, messageID: message.message.id, fetch: labeled.fetchTiming,
+                        recognition: labeled.timing, recognizedAt: labeled.recognizedAt,
+                        notifyQueueWaitMs: max(0, received.timeIntervalSince(message.message.publishedAt) * 1000),
+                        renderMs: renderMs, postMs: (ContinuousClock.now - started).inMilliseconds,
+                        attempts: attempt, deliveredAt: Date()))
                 return .completed
             case .permanent(let reason):
                 counters.update { $0.deadLettered += 1 }

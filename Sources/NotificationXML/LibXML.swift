@@ -28,7 +28,8 @@ enum LibXML {
     /// Formats one libxml2 error as `line N: message`.
     static func describe(_ error: UnsafePointer<xmlError>?) -> String {
         guard let error else { return "unknown libxml2 error" }
-        let message = error.pointee.message.map { String(cString: $0) }?
+        let message =
+            error.pointee.message.map { String(cString: $0) }?
             .trimmingCharacters(in: .whitespacesAndNewlines) ?? "unknown error"
         return error.pointee.line > 0 ? "line \(error.pointee.line): \(message)" : message
     }
@@ -64,7 +65,8 @@ final class XMLDocument {
             return xmlCtxtReadMemory(context, base, Int32(raw.count), nil, nil, options)
         }
         guard let document else {
-            throw NotificationError.xmlParseFailed(detail: data.isEmpty ? "empty document" : LibXML.describe(xmlCtxtGetLastError(context).map { UnsafePointer($0) }))
+            throw NotificationError.xmlParseFailed(
+                detail: data.isEmpty ? "empty document" : LibXML.describe(xmlCtxtGetLastError(context).map { UnsafePointer($0) }))
         }
         if context.pointee.wellFormed == 0 {
             let detail = LibXML.describe(xmlCtxtGetLastError(context).map { UnsafePointer($0) })

@@ -22,7 +22,8 @@ public struct NotificationSettings: Sendable, Equatable {
             throw NotificationError.invalidSettings(detail: "no recipient; give at least one --to ADDRESS")
         }
         for address in recipients + [sender] where !Self.isPlausibleAddress(address) {
-            throw NotificationError.invalidSettings(detail: "\"\(address)\" is not an e-mail address of the form local@domain (no spaces, <, >, commas or quotes)")
+            throw NotificationError.invalidSettings(
+                detail: "\"\(address)\" is not an e-mail address of the form local@domain (no spaces, <, >, commas or quotes)")
         }
         self.recipients = recipients
         self.sender = sender
@@ -46,8 +47,10 @@ public enum NotificationDocument {
     public static let schemaVersion = 1
 
     /// The notification as a JSON object, in document order.
-    public static func json(for labeled: ImageLabeled, messageID: String, settings: NotificationSettings,
-                            notifiedAt: Date) -> JSONNode {
+    public static func json(
+        for labeled: ImageLabeled, messageID: String, settings: NotificationSettings,
+        notifiedAt: Date
+    ) -> JSONNode {
         var image = JSONObject()
         image["id"] = .string(labeled.imageID)
         image["name"] = .string(labeled.name)
@@ -81,10 +84,13 @@ public enum NotificationDocument {
     }
 
     /// The notification as XML text.
-    public static func xml(for labeled: ImageLabeled, messageID: String, settings: NotificationSettings,
-                           notifiedAt: Date = Date()) throws -> String {
-        try JSONXMLMapping.xml(from: json(for: labeled, messageID: messageID, settings: settings, notifiedAt: notifiedAt),
-                               rootName: rootName)
+    public static func xml(
+        for labeled: ImageLabeled, messageID: String, settings: NotificationSettings,
+        notifiedAt: Date = Date()
+    ) throws -> String {
+        try JSONXMLMapping.xml(
+            from: json(for: labeled, messageID: messageID, settings: settings, notifiedAt: notifiedAt),
+            rootName: rootName)
     }
 
     /// ISO-8601 UTC with milliseconds, as xs:dateTime and the message JSON write it.

@@ -38,7 +38,8 @@ public enum NotificationError: Error, CustomStringConvertible, Sendable {
         case .invalidSettings(let detail):
             return "invalid notifier settings: \(detail)"
         case .unsupportedSchemaVersion(let messageID, let version, let supported):
-            return "message \(messageID) has image.labeled schema version \(version), newer than the \(supported) this notify-xml understands; upgrade notify-xml, then redrive the dead letters"
+            return
+                "message \(messageID) has image.labeled schema version \(version), newer than the \(supported) this notify-xml understands; upgrade notify-xml, then redrive the dead letters"
         case .curlSetupFailed(let operation, let code):
             return "libcurl setup failed in \(operation) (code \(code)); check that libcurl4 is installed and the gateway URL is valid"
         }

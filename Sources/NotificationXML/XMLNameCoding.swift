@@ -72,7 +72,8 @@ public enum XMLNameCoding {
         while index < scalars.count {
             if scalars[index] == "_", index + 1 < scalars.count, scalars[index + 1] == "x" {
                 if let (scalar, length) = escape(in: scalars, at: index + 2, digits: 4)
-                    ?? escape(in: scalars, at: index + 2, digits: 8) {
+                    ?? escape(in: scalars, at: index + 2, digits: 8)
+                {
                     out.append(scalar)
                     index += 2 + length
                     continue
@@ -109,8 +110,8 @@ public enum XMLNameCoding {
     static func isNameStartChar(_ scalar: Unicode.Scalar) -> Bool {
         switch scalar.value {
         case 0x3A, 0x41...0x5A, 0x5F, 0x61...0x7A, 0xC0...0xD6, 0xD8...0xF6, 0xF8...0x2FF,
-             0x370...0x37D, 0x37F...0x1FFF, 0x200C...0x200D, 0x2070...0x218F, 0x2C00...0x2FEF,
-             0x3001...0xD7FF, 0xF900...0xFDCF, 0xFDF0...0xFFFD, 0x10000...0xEFFFF:
+            0x370...0x37D, 0x37F...0x1FFF, 0x200C...0x200D, 0x2070...0x218F, 0x2C00...0x2FEF,
+            0x3001...0xD7FF, 0xF900...0xFDCF, 0xFDF0...0xFFFD, 0x10000...0xEFFFF:
             return true
         default:
             return false

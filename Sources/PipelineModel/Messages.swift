@@ -34,8 +34,10 @@ public struct ImageStored: Codable, Sendable, Equatable {
     /// How long fetching took (absent in messages from before it was recorded).
     public var timing: FetchTiming?
 
-    public init(imageID: String, name: String, sourceURL: String, storedPath: String, byteSize: Int,
-                contentType: String, width: Int, height: Int, fetchedAt: Date, timing: FetchTiming? = nil) {
+    public init(
+        imageID: String, name: String, sourceURL: String, storedPath: String, byteSize: Int,
+        contentType: String, width: Int, height: Int, fetchedAt: Date, timing: FetchTiming? = nil
+    ) {
         self.schemaVersion = Self.currentSchemaVersion
         self.imageID = imageID
         self.name = name
@@ -179,8 +181,10 @@ public struct ImageLabeled: Codable, Sendable, Equatable {
     public var fetchTiming: FetchTiming?
 
     /// A message from the analyzers' sections; `labels` and `model` are filled from the labels section.
-    public init(imageID: String, name: String, sourceURL: String, byteSize: Int, analyses: ImageAnalyses,
-                recognizedAt: Date, timing: RecognitionTiming, fetchTiming: FetchTiming? = nil) {
+    public init(
+        imageID: String, name: String, sourceURL: String, byteSize: Int, analyses: ImageAnalyses,
+        recognizedAt: Date, timing: RecognitionTiming, fetchTiming: FetchTiming? = nil
+    ) {
         self.schemaVersion = Self.currentSchemaVersion
         self.imageID = imageID
         self.name = name
@@ -195,11 +199,14 @@ public struct ImageLabeled: Codable, Sendable, Equatable {
     }
 
     /// A message with only a labels section.
-    public init(imageID: String, name: String, sourceURL: String, byteSize: Int, labels: [DetectedLabel],
-                model: ModelInfo, recognizedAt: Date, timing: RecognitionTiming, fetchTiming: FetchTiming? = nil) {
-        self.init(imageID: imageID, name: name, sourceURL: sourceURL, byteSize: byteSize,
-                  analyses: ImageAnalyses(labels: LabelsSection(model: model, labels: labels)),
-                  recognizedAt: recognizedAt, timing: timing, fetchTiming: fetchTiming)
+    public init(
+        imageID: String, name: String, sourceURL: String, byteSize: Int, labels: [DetectedLabel],
+        model: ModelInfo, recognizedAt: Date, timing: RecognitionTiming, fetchTiming: FetchTiming? = nil
+    ) {
+        self.init(
+            imageID: imageID, name: name, sourceURL: sourceURL, byteSize: byteSize,
+            analyses: ImageAnalyses(labels: LabelsSection(model: model, labels: labels)),
+            recognizedAt: recognizedAt, timing: timing, fetchTiming: fetchTiming)
     }
 
     /// The analyzers' sections, for schema 1 and 2 alike.
@@ -225,7 +232,9 @@ public enum MessageCoding {
         decoder.dateDecodingStrategy = .custom { decoder in
             let container = try decoder.singleValueContainer()
             let text = try container.decode(String.self)
-            if let date = try? Date(text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted)) {
+            if let date = try? Date(
+                text, strategy: .iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+            {
                 return date
             }
             if let date = TimeExpression.parseISO(text, timeZone: TimeZone(secondsFromGMT: 0) ?? .current) { return date }

@@ -14,13 +14,16 @@ public struct PipelineHome: Sendable, Equatable {
     public init(root: URL) { self.root = root.standardizedFileURL }
 
     /// Resolves the home from an explicit path, the environment, or the default.
-    public static func resolve(_ explicit: String?,
-                               environment: [String: String] = ProcessInfo.processInfo.environment) -> PipelineHome {
+    public static func resolve(
+        _ explicit: String?,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> PipelineHome {
         if let explicit, !explicit.isEmpty { return PipelineHome(root: URL(fileURLWithPath: explicit)) }
         if let fromEnv = environment[environmentVariable], !fromEnv.isEmpty {
             return PipelineHome(root: URL(fileURLWithPath: fromEnv))
         }
-        let base = environment["HOME"].map { URL(fileURLWithPath: $0) }
+        let base =
+            environment["HOME"].map { URL(fileURLWithPath: $0) }
             ?? FileManager.default.homeDirectoryForCurrentUser
         return PipelineHome(root: base.appendingPathComponent(".image-pipeline"))
     }

@@ -24,7 +24,8 @@ public enum TimeExpression {
     /// Seconds in `90s`, `30m`, `2h`, `7d`, `2w`.
     static func parseAge(_ text: String) -> TimeInterval? {
         guard let unit = text.last, let amount = Double(text.dropLast()), amount >= 0, amount.isFinite,
-              text.dropLast().allSatisfy({ $0.isNumber || $0 == "." }) else { return nil }
+            text.dropLast().allSatisfy({ $0.isNumber || $0 == "." })
+        else { return nil }
         switch unit {
         case "s": return amount
         case "m": return amount * 60
@@ -61,9 +62,10 @@ public enum TimeExpression {
         components.minute = match.5.flatMap { Int($0) } ?? 0
         components.second = match.6.flatMap { Int($0) } ?? 0
         guard let month = components.month, (1...12).contains(month), let day = components.day, (1...31).contains(day),
-              let hour = components.hour, hour < 24, let minute = components.minute, minute < 60,
-              let second = components.second, second < 61,
-              let date = calendar.date(from: components) else { return nil }
+            let hour = components.hour, hour < 24, let minute = components.minute, minute < 60,
+            let second = components.second, second < 61,
+            let date = calendar.date(from: components)
+        else { return nil }
         // Reject dates the calendar silently rolled over (2026-02-30 -> March 2).
         guard calendar.component(.day, from: date) == day else { return nil }
         let fraction = match.7.flatMap { Double("0." + $0) } ?? 0

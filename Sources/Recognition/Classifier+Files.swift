@@ -49,9 +49,10 @@ extension Classifier {
                 let probabilities = try self.probabilities(for: ready.map(\.pixels))
                 let inferenceMs = Self.milliseconds(since: start)
                 for (position, item) in ready.enumerated() {
-                    results[item.index] = .success(Classification(
-                        labels: labels(from: probabilities[position], options: options),
-                        decodeMs: prepared[item.index].milliseconds, inferenceMs: inferenceMs))
+                    results[item.index] = .success(
+                        Classification(
+                            labels: labels(from: probabilities[position], options: options),
+                            decodeMs: prepared[item.index].milliseconds, inferenceMs: inferenceMs))
                 }
             } catch {
                 for item in ready { results[item.index] = .failure(error) }

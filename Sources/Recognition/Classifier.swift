@@ -44,14 +44,17 @@ public final class Classifier: @unchecked Sendable {
         let onnxURL = directory.appendingPathComponent(descriptor.onnx)
         let classesURL = directory.appendingPathComponent(descriptor.classes)
         let taxonomyURL = descriptor.taxonomy.map { directory.appendingPathComponent($0) }
-        try self.init(onnxURL: onnxURL, classNamesURL: classesURL, taxonomyURL: taxonomyURL,
-                      name: descriptor.name, version: descriptor.version, input: descriptor.input,
-                      threads: threads, limits: limits)
+        try self.init(
+            onnxURL: onnxURL, classNamesURL: classesURL, taxonomyURL: taxonomyURL,
+            name: descriptor.name, version: descriptor.version, input: descriptor.input,
+            threads: threads, limits: limits)
     }
 
     /// Loads a user's own ONNX classifier with its class names (and optionally a taxonomy).
-    public init(onnxURL: URL, classNamesURL: URL, taxonomyURL: URL?, name: String?, version: String?,
-                input: ModelDescriptor.Input?, threads: Int, limits: ImageLimits = .default) throws {
+    public init(
+        onnxURL: URL, classNamesURL: URL, taxonomyURL: URL?, name: String?, version: String?,
+        input: ModelDescriptor.Input?, threads: Int, limits: ImageLimits = .default
+    ) throws {
         let model = try ONNXModel(contentsOf: onnxURL)
         let names = try Self.readClassNames(classNamesURL)
         let probe = try InferenceSession(model: model, batchSize: 1, threads: threads)
@@ -70,11 +73,13 @@ public final class Classifier: @unchecked Sendable {
         self.classNames = names
         self.name = name ?? metadata["model_name"] ?? onnxURL.deletingPathExtension().lastPathComponent
         self.version = version ?? metadata["model_version"] ?? "unversioned"
-        self.taxonomy = try taxonomyURL.map { try LabelTaxonomy.load(from: $0, classCount: names.count) }
+        self.taxonomy =
+            try taxonomyURL.map { try LabelTaxonomy.load(from: $0, classCount: names.count) }
             ?? .flat(classCount: names.count)
         self.preprocessor = Preprocessor(
-            spec: PreprocessSpec(width: resolvedInput.width, height: resolvedInput.height, resize: resolvedInput.resize,
-                                 mean: resolvedInput.mean, std: resolvedInput.std),
+            spec: PreprocessSpec(
+                width: resolvedInput.width, height: resolvedInput.height, resize: resolvedInput.resize,
+                mean: resolvedInput.mean, std: resolvedInput.std),
             limits: limits)
         self.inputPixels = resolvedInput.width * resolvedInput.height * 3
         self.sessions[1] = probe

@@ -48,8 +48,9 @@ public struct LabelAnalyzer: ImageAnalyzer {
         let model = self.model
         return classifier.classify(images: images, options: options).map { result in
             result.map { classification in
-                AnalyzerOutput(section: .labels(LabelsSection(model: model, labels: classification.labels)),
-                               decodeMs: classification.decodeMs, inferenceMs: classification.inferenceMs)
+                AnalyzerOutput(
+                    section: .labels(LabelsSection(model: model, labels: classification.labels)),
+                    decodeMs: classification.decodeMs, inferenceMs: classification.inferenceMs)
             }
         }
     }

@@ -14,8 +14,9 @@ public enum ModelLocator {
         if let dir = environment[environmentVariable], !dir.isEmpty {
             candidates.append(URL(fileURLWithPath: dir).appendingPathComponent(defaultDescriptor))
         }
-        candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-            .appendingPathComponent("Models").appendingPathComponent(defaultDescriptor))
+        candidates.append(
+            URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+                .appendingPathComponent("Models").appendingPathComponent(defaultDescriptor))
         var directory = URL(fileURLWithPath: CommandLine.arguments.first ?? ".").resolvingSymlinksInPath()
             .deletingLastPathComponent()
         for _ in 0..<5 {

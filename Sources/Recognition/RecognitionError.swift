@@ -25,7 +25,8 @@ public enum RecognitionError: Error, CustomStringConvertible, Sendable {
         case .unsupportedInputShape(let shape):
             return "the model's input shape \(shape) is not an image classifier input [batch, 3, height, width]."
         case .modelNotFound(let searched):
-            return "no classifier model found (looked in \(searched.joined(separator: ", "))). Pass --model, set IMAGE_PIPELINE_MODELS, or run from the project directory."
+            return
+                "no classifier model found (looked in \(searched.joined(separator: ", "))). Pass --model, set IMAGE_PIPELINE_MODELS, or run from the project directory."
         }
     }
 }

@@ -5,10 +5,11 @@ import Recognition
 
 /// Options that pick and tune the classifier, shared by every subcommand.
 public struct ModelOptions: ParsableArguments {
-    @Option(help: ArgumentHelp(
-        "Model descriptor JSON (see Models/efficientnet-lite0.json) or an ONNX file.",
-        discussion: "An ONNX file also needs --classes. Default: the bundled EfficientNet-Lite0.",
-        valueName: "path"))
+    @Option(
+        help: ArgumentHelp(
+            "Model descriptor JSON (see Models/efficientnet-lite0.json) or an ONNX file.",
+            discussion: "An ONNX file also needs --classes. Default: the bundled EfficientNet-Lite0.",
+            valueName: "path"))
     public var model: String?
 
     @Option(help: ArgumentHelp("Class names file (one per line, output order) for an ONNX --model.", valueName: "path"))
@@ -37,9 +38,10 @@ public struct ModelOptions: ParsableArguments {
         var limits = ImageLimits.default
         limits.maxPixels = maxPixels
         if let model, model.hasSuffix(".onnx"), let classes {
-            return try Classifier(onnxURL: URL(fileURLWithPath: model), classNamesURL: URL(fileURLWithPath: classes),
-                                  taxonomyURL: taxonomy.map { URL(fileURLWithPath: $0) }, name: nil, version: nil,
-                                  input: nil, threads: threads, limits: limits)
+            return try Classifier(
+                onnxURL: URL(fileURLWithPath: model), classNamesURL: URL(fileURLWithPath: classes),
+                taxonomyURL: taxonomy.map { URL(fileURLWithPath: $0) }, name: nil, version: nil,
+                input: nil, threads: threads, limits: limits)
         }
         let descriptor = try model.map { URL(fileURLWithPath: $0) } ?? ModelLocator.defaultModel()
         return try Classifier(descriptorURL: descriptor, threads: threads, limits: limits)

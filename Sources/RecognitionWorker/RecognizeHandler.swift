@@ -30,8 +30,9 @@ public struct RecognizeHandler: MessageHandler {
 
     /// A handler with the classifier as its only analyzer.
     public init(classifier: Classifier, store: any LabelStoring, bus: any MessageBus, options: LabelOptions) {
-        self.init(analyzers: [LabelAnalyzer(classifier: classifier, options: options)], store: store, bus: bus,
-                  limits: classifier.preprocessor.limits)
+        self.init(
+            analyzers: [LabelAnalyzer(classifier: classifier, options: options)], store: store, bus: bus,
+            limits: classifier.preprocessor.limits)
     }
 
     /// The model of the labels section (the first label analyzer's).
@@ -76,8 +77,9 @@ public struct RecognizeHandler: MessageHandler {
                 let event = ImageLabeled(
                     imageID: item.image.imageID, name: item.image.name, sourceURL: item.image.sourceURL,
                     byteSize: item.image.byteSize, analyses: analysis.sections, recognizedAt: recognizedAt,
-                    timing: RecognitionTiming(decodeMs: analysis.decodeMs, inferenceMs: analysis.inferenceMs,
-                                              databaseMs: 0, queueWaitMs: queueWait),
+                    timing: RecognitionTiming(
+                        decodeMs: analysis.decodeMs, inferenceMs: analysis.inferenceMs,
+                        databaseMs: 0, queueWaitMs: queueWait),
                     fetchTiming: item.image.timing)
                 labeled.append((item.index, item.image, event))
             }
@@ -86,10 +88,12 @@ public struct RecognizeHandler: MessageHandler {
         if !labeled.isEmpty {
             let start = DispatchTime.now()
             do {
-                try store.saveRecognitions(labeled.map { item in
-                    RecognitionRecord(image: item.stored, labels: item.event.labels, model: item.event.model,
-                                      recognizedAt: recognizedAt)
-                })
+                try store.saveRecognitions(
+                    labeled.map { item in
+                        RecognitionRecord(
+                            image: item.stored, labels: item.event.labels, model: item.event.model,
+                            recognizedAt: recognizedAt)
+                    })
             } catch {
                 for item in labeled { outcomes[item.index] = .retry(delay: 5, reason: "label database: \(error)") }
                 labeled.removeAll()
@@ -102,12 +106,17 @@ public struct RecognizeHandler: MessageHandler {
                 var event = item.event
                 event.timing.databaseMs = databaseMs
                 do {
-                    outgoing.append((item.index, event, OutgoingMessage(
-                        topic: Topology.imageLabeledTopic, body: try encoder.encode(event), attributes: [
-                            MessageAttribute.type: Topology.imageLabeledTopic,
-                            MessageAttribute.schemaVersion: "\(ImageLabeled.currentSchemaVersion)",
-                            MessageAttribute.imageID: event.imageID,
-                        ], id: Self.labeledMessageID(for: batch[item.index].message.id))))
+                    outgoing.append(
+                        (
+                            item.index, event,
+                            OutgoingMessage(
+                                topic: Topology.imageLabeledTopic, body: try encoder.encode(event),
+                                attributes: [
+                                    MessageAttribute.type: Topology.imageLabeledTopic,
+                                    MessageAttribute.schemaVersion: "\(ImageLabeled.currentSchemaVersion)",
+                                    MessageAttribute.imageID: event.imageID,
+                                ], id: Self.labeledMessageID(for: batch[item.index].message.id))
+                        ))
                 } catch {
                     outcomes[item.index] = .retry(delay: 2, reason: "encode image.labeled: \(error)")
                 }

@@ -16,8 +16,10 @@ public enum LocalEvent {
     }
 
     /// Wraps a body in a received message as if it had come from `queue` for the first time.
-    public static func message(body: Data, topic: String, queue: String,
-                               attributes: [String: String] = [:]) -> ReceivedMessage {
+    public static func message(
+        body: Data, topic: String, queue: String,
+        attributes: [String: String] = [:]
+    ) -> ReceivedMessage {
         let id = "local-\(UUID().uuidString.lowercased())"
         var attributes = attributes
         attributes[MessageAttribute.type] = attributes[MessageAttribute.type] ?? topic

@@ -38,7 +38,7 @@ public final class ShutdownSignal: @unchecked Sendable {
             defer { waiters.removeAll() }
             return waiters
         }
-        toResume.forEach { $0.resume() }
+        for waiter in toResume { waiter.resume() }
     }
 
     /// Suspends until shutdown is requested.

@@ -20,8 +20,10 @@ extension Topology {
         func create(_ queue: String, _ configuration: QueueConfiguration) throws {
             if (try? bus.stats(of: queue)) == nil { try bus.createQueue(queue, configuration: configuration) }
         }
-        for queue in [recognizeDeadLetters, notifyDeadLetters,
-                      archiveQueue(of: imageStoredTopic), archiveQueue(of: imageLabeledTopic)] {
+        for queue in [
+            recognizeDeadLetters, notifyDeadLetters,
+            archiveQueue(of: imageStoredTopic), archiveQueue(of: imageLabeledTopic),
+        ] {
             try create(queue, keepConfiguration)
         }
         try create(recognizeQueue, recognizeConfiguration)

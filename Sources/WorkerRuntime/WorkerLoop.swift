@@ -17,8 +17,10 @@ public struct WorkerOptions: Sendable {
     /// released back to the queue.
     public var drainTimeout: TimeInterval
 
-    public init(queue: String, batchSize: Int = 1, concurrency: Int = 1, pollWait: TimeInterval = 2,
-                drainTimeout: TimeInterval = 30) {
+    public init(
+        queue: String, batchSize: Int = 1, concurrency: Int = 1, pollWait: TimeInterval = 2,
+        drainTimeout: TimeInterval = 30
+    ) {
         self.queue = queue
         self.batchSize = max(1, batchSize)
         self.concurrency = max(1, concurrency)
@@ -71,9 +73,11 @@ public final class WorkerLoop: Sendable {
 
     /// Runs until `shutdown` triggers, then drains.
     public func run(until shutdown: ShutdownSignal) async -> WorkerExit {
-        logger.info("worker started", metadata: [
-            "queue": "\(options.queue)", "concurrency": "\(options.concurrency)", "batch": "\(options.batchSize)",
-        ])
+        logger.info(
+            "worker started",
+            metadata: [
+                "queue": "\(options.queue)", "concurrency": "\(options.concurrency)", "batch": "\(options.batchSize)",
+            ])
         let lanes = (0..<options.concurrency).map { lane in
             Task { await self.lane(lane, shutdown: shutdown) }
         }
@@ -82,7 +86,10 @@ public final class WorkerLoop: Sendable {
         logger.info("shutdown requested; finishing messages in hand", metadata: ["in.hand": "\(state.inHandCount)"])
 
         let finished = await withTaskGroup(of: Bool.self) { group in
-            group.addTask { await allDone.value; return true }
+            group.addTask {
+                await allDone.value
+                return true
+            }
             group.addTask { [drainTimeout = options.drainTimeout] in
                 try? await Task.sleep(for: .seconds(drainTimeout))
                 return false
@@ -92,7 +99,9 @@ public final class WorkerLoop: Sendable {
             return first
         }
         let counts = state.counts
-        let summary: Logger.Metadata = ["completed": "\(counts.completed)", "retried": "\(counts.retried)", "dead.lettered": "\(counts.deadLettered)"]
+        let summary: Logger.Metadata = [
+            "completed": "\(counts.completed)", "retried": "\(counts.retried)", "dead.lettered": "\(counts.deadLettered)",
+        ]
         if finished {
             logger.info("worker stopped", metadata: summary)
             return .drained
@@ -105,8 +114,9 @@ public final class WorkerLoop: Sendable {
     /// Receives one batch (waiting up to `wait` seconds), handles it and returns how many
     /// messages were processed: the `--once` mode.
     public func runOnce(wait: TimeInterval) async throws -> Int {
-        let batch = try await bus.receive(from: options.queue, maxMessages: options.batchSize,
-                                          visibilityTimeout: nil, wait: wait)
+        let batch = try await bus.receive(
+            from: options.queue, maxMessages: options.batchSize,
+            visibilityTimeout: nil, wait: wait)
         guard !batch.isEmpty else { return 0 }
         await process(batch)
         return batch.count
@@ -116,8 +126,9 @@ public final class WorkerLoop: Sendable {
         var failures = 0
         while !shutdown.isTriggered {
             do {
-                let batch = try await bus.receive(from: options.queue, maxMessages: options.batchSize,
-                                                  visibilityTimeout: nil, wait: options.pollWait)
+                let batch = try await bus.receive(
+                    from: options.queue, maxMessages: options.batchSize,
+                    visibilityTimeout: nil, wait: options.pollWait)
                 failures = 0
                 if batch.isEmpty { continue }
                 if shutdown.isTriggered {
@@ -129,9 +140,11 @@ public final class WorkerLoop: Sendable {
             } catch {
                 failures += 1
                 let backoff = Self.receiveBackoff.delay(afterAttempt: failures)
-                logger.error("receive failed; retrying", metadata: [
-                    "queue": "\(options.queue)", "lane": "\(lane)", "error": "\(error)", "backoff.s": "\(backoff)",
-                ])
+                logger.error(
+                    "receive failed; retrying",
+                    metadata: [
+                        "queue": "\(options.queue)", "lane": "\(lane)", "error": "\(error)", "backoff.s": "\(backoff)",
+                    ])
                 try? await Task.sleep(for: .seconds(backoff))
             }
         }
@@ -141,7 +154,8 @@ public final class WorkerLoop: Sendable {
         state.take(batch)
         let outcomes = await handler.handle(batch, logger: logger)
         for (index, message) in batch.enumerated() {
-            let outcome = index < outcomes.count
+            let outcome =
+                index < outcomes.count
                 ? outcomes[index]
                 : .retry(delay: 0, reason: "handler returned no outcome for this message")
             apply(outcome, to: message)

@@ -16,8 +16,10 @@ struct BusAdmin: AsyncParsableCommand {
             workers are running; `purge` and `check --repair --tmp-age 0` are the exceptions to \
             think about first.
             """,
-        subcommands: [Status.self, Peek.self, Publish.self, Receive.self, Redrive.self, Replay.self,
-                      Purge.self, Check.self, CreateQueue.self, Subscribe.self])
+        subcommands: [
+            Status.self, Peek.self, Publish.self, Receive.self, Redrive.self, Replay.self,
+            Purge.self, Check.self, CreateQueue.self, Subscribe.self,
+        ])
 }
 
 /// Options every subcommand shares: where the bus is and how to log.

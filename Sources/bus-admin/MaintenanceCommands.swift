@@ -1,8 +1,8 @@
 import ArgumentParser
 import Bus
 import Foundation
-import Presentation
 import PipelineModel
+import Presentation
 
 /// `bus-admin redrive`: move dead letters back.
 struct Redrive: AsyncParsableCommand {
@@ -87,8 +87,10 @@ struct Check: AsyncParsableCommand {
         } else {
             for line in report.repairs { emit("repaired: \(line)") }
             for line in report.problems { emit("problem: \(line)") }
-            emit(report.isClean ? "clean (\(report.messagesChecked) message files checked)"
-                                : "\(report.problems.count) problem(s); run `bus-admin check --repair`")
+            emit(
+                report.isClean
+                    ? "clean (\(report.messagesChecked) message files checked)"
+                    : "\(report.problems.count) problem(s); run `bus-admin check --repair`")
         }
         if !report.isClean { throw ExitCode(1) }
     }
@@ -110,9 +112,11 @@ struct CreateQueue: AsyncParsableCommand {
     }
 
     func run() async throws {
-        try options.open().createQueue(queue, configuration: QueueConfiguration(
-            visibilityTimeout: visibility, maxReceiveCount: maxReceives, deadLetterQueue: deadLetter,
-            retention: retention == 0 ? nil : retention))
+        try options.open().createQueue(
+            queue,
+            configuration: QueueConfiguration(
+                visibilityTimeout: visibility, maxReceiveCount: maxReceives, deadLetterQueue: deadLetter,
+                retention: retention == 0 ? nil : retention))
     }
 }
 

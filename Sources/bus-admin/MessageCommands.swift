@@ -92,8 +92,9 @@ struct Receive: AsyncParsableCommand {
         let bus = try options.open()
         var remaining = count
         while remaining > 0 {
-            let messages = try await bus.receive(from: queue, maxMessages: min(batch, remaining),
-                                                 visibilityTimeout: visibility, wait: wait)
+            let messages = try await bus.receive(
+                from: queue, maxMessages: min(batch, remaining),
+                visibilityTimeout: visibility, wait: wait)
             if messages.isEmpty { break }
             for received in messages {
                 if ack {

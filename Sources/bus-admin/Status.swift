@@ -28,18 +28,22 @@ struct Status: AsyncParsableCommand {
         var lines = ["TOPIC                 SUBSCRIBED QUEUES (filter)                PENDING"]
         for topic in report.topics {
             let subscriptions = topic.subscriptions.map { sub in
-                sub.filter.required.isEmpty ? sub.queue
+                sub.filter.required.isEmpty
+                    ? sub.queue
                     : "\(sub.queue) (\(sub.filter.required.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value.joined(separator: "|"))" }.joined(separator: ",")))"
             }.joined(separator: ", ")
-            lines.append(TextColumns.pad(topic.name, 22) + TextColumns.pad(subscriptions.isEmpty ? "-" : subscriptions, 42) + "\(topic.pendingFanOuts)")
+            lines.append(
+                TextColumns.pad(topic.name, 22) + TextColumns.pad(subscriptions.isEmpty ? "-" : subscriptions, 42) + "\(topic.pendingFanOuts)")
         }
         lines.append("")
         lines.append("QUEUE                  VISIBLE  IN-FLIGHT  DELAYED  OLDEST     DEAD-LETTERS")
         for queue in report.queues {
             let oldest = queue.oldestVisibleAge.map { TextColumns.age($0) } ?? "-"
             let dead = queue.deadLetters.map { "\($0) (\(queue.configuration.deadLetterQueue ?? ""))" } ?? "-"
-            lines.append(TextColumns.pad(queue.stats.queue, 22) + TextColumns.padLeft("\(queue.stats.visible)", 8) + TextColumns.padLeft("\(queue.stats.inFlight)", 11)
-                         + TextColumns.padLeft("\(queue.stats.delayed)", 9) + "  " + TextColumns.pad(oldest, 11) + dead)
+            lines.append(
+                TextColumns.pad(queue.stats.queue, 22) + TextColumns.padLeft("\(queue.stats.visible)", 8)
+                    + TextColumns.padLeft("\(queue.stats.inFlight)", 11)
+                    + TextColumns.padLeft("\(queue.stats.delayed)", 9) + "  " + TextColumns.pad(oldest, 11) + dead)
         }
         emit(lines.joined(separator: "\n"))
     }

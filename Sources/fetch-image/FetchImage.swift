@@ -3,8 +3,8 @@ import Bus
 import CLISupport
 import Fetching
 import Foundation
-import Imaging
 import ImageStore
+import Imaging
 import PipelineModel
 import WorkerRuntime
 

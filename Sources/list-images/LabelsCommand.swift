@@ -7,7 +7,8 @@ import Presentation
 
 /// Every label and parent term with its image count, for discovering what to filter on.
 struct LabelsCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "labels", abstract: "List label and parent terms with their image counts, most frequent first.")
+    static let configuration = CommandConfiguration(
+        commandName: "labels", abstract: "List label and parent terms with their image counts, most frequent first.")
 
     @Option(help: ArgumentHelp("Only terms containing this text (case-insensitive).", valueName: "text"))
     var contains: String?

@@ -3,8 +3,8 @@ import CLISupport
 import Foundation
 import ImageListing
 import LabelStore
-import Presentation
 import PipelineModel
+import Presentation
 
 /// The default subcommand: images matching filters, newest first.
 struct ListCommand: ParsableCommand {

@@ -52,9 +52,10 @@ struct MailSinkCommand: AsyncParsableCommand {
         let logger = logging.bootstrap(label: "mail-sink")
         let shutdown = ShutdownSignal.listening()
         let directory = outbox.map { URL(fileURLWithPath: $0) } ?? home.pipelineHome.root.appendingPathComponent("outbox")
-        let sink = try MailSink(configuration: MailSinkConfiguration(
-            port: port, outbox: directory,
-            faults: FaultSettings(fail: failFirst, status: failStatus, delayMs: delayMs, retryAfter: retryAfter)), logger: logger)
+        let sink = try MailSink(
+            configuration: MailSinkConfiguration(
+                port: port, outbox: directory,
+                faults: FaultSettings(fail: failFirst, status: failStatus, delayMs: delayMs, retryAfter: retryAfter)), logger: logger)
         let actualPort = try await sink.start()
         // Written straight to the file descriptor: scripts read this line while we keep running.
         FileHandle.standardOutput.write(Data("listening on http://127.0.0.1:\(actualPort)\n".utf8))
@@ -66,9 +67,11 @@ struct MailSinkCommand: AsyncParsableCommand {
         await shutdown.wait()
         await sink.stop()
         let stats = await sink.stats
-        logger.info("mail sink stopped", metadata: [
-            "accepted": "\(stats.accepted)", "duplicates": "\(stats.duplicates)",
-            "rejected": "\(stats.rejected)", "failed.on.purpose": "\(stats.failedOnPurpose)",
-        ])
+        logger.info(
+            "mail sink stopped",
+            metadata: [
+                "accepted": "\(stats.accepted)", "duplicates": "\(stats.duplicates)",
+                "rejected": "\(stats.rejected)", "failed.on.purpose": "\(stats.failedOnPurpose)",
+            ])
     }
 }

@@ -37,7 +37,8 @@ struct RunNotifier: AsyncParsableCommand {
     @Flag(help: "Process one batch from the queue (waiting up to --poll-wait seconds) and exit.")
     var once = false
 
-    @Option(help: ArgumentHelp("Handle one image.labeled body from FILE (- for stdin) without the queue, print the outcome and exit.", valueName: "file"))
+    @Option(
+        help: ArgumentHelp("Handle one image.labeled body from FILE (- for stdin) without the queue, print the outcome and exit.", valueName: "file"))
     var event: String?
 
     @Flag(help: "Print the XML that would be sent instead of POSTing it; with the queue, messages are put back untouched.")
@@ -70,7 +71,10 @@ struct RunNotifier: AsyncParsableCommand {
     @Option(help: "Seconds to finish messages in hand after SIGTERM before releasing them.")
     var drainTimeout: Double = 30
 
-    @Option(help: ArgumentHelp("Append one JSON line per delivered notification to FILE: the image's timings from URL read to gateway acceptance (used by Scripts/bench pipeline).", valueName: "file"))
+    @Option(
+        help: ArgumentHelp(
+            "Append one JSON line per delivered notification to FILE: the image's timings from URL read to gateway acceptance (used by Scripts/bench pipeline).",
+            valueName: "file"))
     var trace: String?
 
     @OptionGroup var logging: LoggingOptions
@@ -128,8 +132,9 @@ struct RunNotifier: AsyncParsableCommand {
             return
         }
         if let event {
-            try await WorkerRunner.runLocalEvent(from: event, topic: Topology.imageLabeledTopic, queue: Topology.notifyQueue,
-                                                 handler: handler, logger: logger)
+            try await WorkerRunner.runLocalEvent(
+                from: event, topic: Topology.imageLabeledTopic, queue: Topology.notifyQueue,
+                handler: handler, logger: logger)
             return
         }
 
@@ -147,9 +152,11 @@ struct RunNotifier: AsyncParsableCommand {
             try await printQueuedDocuments(bus: bus, handler: handler)
             return
         }
-        try await WorkerRunner.consume(bus: bus, handler: handler, options: WorkerOptions(
-            queue: Topology.notifyQueue, batchSize: batchSize, concurrency: concurrency,
-            pollWait: pollWait, drainTimeout: drainTimeout), once: once, logger: logger)
+        try await WorkerRunner.consume(
+            bus: bus, handler: handler,
+            options: WorkerOptions(
+                queue: Topology.notifyQueue, batchSize: batchSize, concurrency: concurrency,
+                pollWait: pollWait, drainTimeout: drainTimeout), once: once, logger: logger)
     }
 
     /// `--dry-run` on the queue: prints the documents of one batch and puts the messages back.

@@ -28,7 +28,10 @@ struct ClassifierBench: AsyncParsableCommand {
     @Flag(help: "Also print each inference step's median time (one JSON line per step) for every configuration.")
     var profile = false
 
-    @Flag(help: "Serve timing rounds for Scripts/bench: load one configuration (first batch size and thread count), print a ready line, then for each stdin line N run N timed inferences and print their ms per batch.")
+    @Flag(
+        help:
+            "Serve timing rounds for Scripts/bench: load one configuration (first batch size and thread count), print a ready line, then for each stdin line N run N timed inferences and print their ms per batch."
+    )
     var serve = false
 
     func validate() throws {
@@ -72,15 +75,19 @@ struct ClassifierBench: AsyncParsableCommand {
                     if run > 0 { samples.append(Self.ms(since: start)) }
                 }
                 let median = Self.median(samples)
-                emit(["stage": "inference", "engine": "xnnpack", "batch": batch, "threads": threadCount,
-                      "median_ms_per_batch": median, "median_ms_per_image": median / Double(batch),
-                      "images_per_s": Double(batch) * 1000 / median])
+                emit([
+                    "stage": "inference", "engine": "xnnpack", "batch": batch, "threads": threadCount,
+                    "median_ms_per_batch": median, "median_ms_per_image": median / Double(batch),
+                    "images_per_s": Double(batch) * 1000 / median,
+                ])
                 if profile {
                     // A batch above Classifier's largest chunk runs on smaller sessions: each reports its own steps.
                     for (session, steps) in classifier.stepProfiles() {
                         for step in steps {
-                            emit(["stage": "step", "batch": batch, "session_batch": session, "threads": threadCount,
-                                  "nodes": step.nodes, "median_us": step.medianMicroseconds, "runs": step.runs])
+                            emit([
+                                "stage": "step", "batch": batch, "session_batch": session, "threads": threadCount,
+                                "nodes": step.nodes, "median_us": step.medianMicroseconds, "runs": step.runs,
+                            ])
                         }
                     }
                     classifier.setProfiling(false)
@@ -93,7 +100,7 @@ struct ClassifierBench: AsyncParsableCommand {
     /// onnxruntime's (Scripts/bench_onnxruntime.py --serve), so both see the same machine load.
     private func serveRounds() throws {
         guard let batch = batchSizes.split(separator: ",").compactMap({ Int($0) }).first,
-              let threadCount = threadCounts.split(separator: ",").compactMap({ Int($0) }).first
+            let threadCount = threadCounts.split(separator: ",").compactMap({ Int($0) }).first
         else { throw ValidationError("--serve needs a batch size and a thread count") }
         var options = model
         options.threads = threadCount

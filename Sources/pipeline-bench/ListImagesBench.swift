@@ -71,7 +71,10 @@ struct ListImagesBench: ParsableCommand {
             ("label, sort confidence, popular", ImageQuery(labels: [popular], sort: .confidence)),
             ("label + last 24 h, middling", ImageQuery(labels: [middling], since: until.addingTimeInterval(-86_400))),
             ("time range, last hour, no label", ImageQuery(since: until.addingTimeInterval(-3600), until: until)),
-            ("time range, one day 10 days ago, offset 500", ImageQuery(since: until.addingTimeInterval(-11 * 86_400), until: until.addingTimeInterval(-10 * 86_400), offset: 500)),
+            (
+                "time range, one day 10 days ago, offset 500",
+                ImageQuery(since: until.addingTimeInterval(-11 * 86_400), until: until.addingTimeInterval(-10 * 86_400), offset: 500)
+            ),
             ("--all: leaf + its parent '\(popularParent)'", ImageQuery(labels: [popular, popularParent], labelMatch: .all)),
             ("--any: two middling leaves (grouped)", ImageQuery(labels: [middling, catalog.className(popularityRank: 101)])),
         ]

@@ -47,12 +47,14 @@ struct NotifyBench: AsyncParsableCommand {
         let run = UUID().uuidString.prefix(8).lowercased()
         for mode in modes.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces) }) {
             for limit in limits {
-                let handler = try NotifyHandler(configuration: NotifierConfiguration(
-                    gatewayURL: gatewayURL, settings: settings, maxInFlight: limit))
+                let handler = try NotifyHandler(
+                    configuration: NotifierConfiguration(
+                        gatewayURL: gatewayURL, settings: settings, maxInFlight: limit))
                 defer { handler.close() }
                 // Warm-up: opens connections, loads the schema.
-                _ = await deliverDirect(handler, body: body, ids: (0..<min(20, count)).map { "bench-\(run)-warm-\(mode)-\(limit)-\($0)" },
-                                        lanes: limit, logger: logger)
+                _ = await deliverDirect(
+                    handler, body: body, ids: (0..<min(20, count)).map { "bench-\(run)-warm-\(mode)-\(limit)-\($0)" },
+                    lanes: limit, logger: logger)
                 let ids = (0..<count).map { "bench-\(run)-\(mode)-\(limit)-\($0)" }
                 let start = DispatchTime.now()
                 let delivered: Int
@@ -62,9 +64,11 @@ struct NotifyBench: AsyncParsableCommand {
                 default: throw ValidationError("unknown mode \(mode); use direct or queue")
                 }
                 let seconds = Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1e9
-                emit(["mode": mode, "in_flight": limit, "count": count, "delivered": delivered,
-                      "seconds": (seconds * 1000).rounded() / 1000, "per_s": (Double(delivered) / seconds).rounded(),
-                      "attempts": handler.statistics.attempts, "connections": handler.statistics.connectionsOpened])
+                emit([
+                    "mode": mode, "in_flight": limit, "count": count, "delivered": delivered,
+                    "seconds": (seconds * 1000).rounded() / 1000, "per_s": (Double(delivered) / seconds).rounded(),
+                    "attempts": handler.statistics.attempts, "connections": handler.statistics.connectionsOpened,
+                ])
             }
         }
     }
@@ -93,10 +97,15 @@ struct NotifyBench: AsyncParsableCommand {
         defer { try? FileManager.default.removeItem(at: home) }
         let bus = try FileBus(root: home, logger: logger)
         try bus.createQueue(Topology.notifyQueue, configuration: Topology.notifyConfiguration)
-        for id in ids { try bus.send(BusMessage(id: id, topic: Topology.imageLabeledTopic, attributes: [:], body: body, publishedAt: Date()),
-                                     to: Topology.notifyQueue, delay: 0) }
-        let loop = WorkerLoop(bus: bus, handler: handler, options: WorkerOptions(
-            queue: Topology.notifyQueue, batchSize: 1, concurrency: lanes, pollWait: 0.05, drainTimeout: 30), logger: logger)
+        for id in ids {
+            try bus.send(
+                BusMessage(id: id, topic: Topology.imageLabeledTopic, attributes: [:], body: body, publishedAt: Date()),
+                to: Topology.notifyQueue, delay: 0)
+        }
+        let loop = WorkerLoop(
+            bus: bus, handler: handler,
+            options: WorkerOptions(
+                queue: Topology.notifyQueue, batchSize: 1, concurrency: lanes, pollWait: 0.05, drainTimeout: 30), logger: logger)
         let shutdown = ShutdownSignal()
         let running = Task { await loop.run(until: shutdown) }
         while loop.counts.total < ids.count { try await Task.sleep(for: .milliseconds(5)) }
@@ -112,13 +121,16 @@ struct NotifyBench: AsyncParsableCommand {
     }
 
     static func sampleLabeled() -> ImageLabeled {
-        ImageLabeled(imageID: String(repeating: "0f", count: 32), name: "bench.jpg", sourceURL: "http://127.0.0.1/bench.jpg",
-                     byteSize: 100_000,
-                     labels: [DetectedLabel(name: "tabby cat", confidence: 91.5, parents: ["cat", "feline", "animal"]),
-                              DetectedLabel(name: "tiger cat", confidence: 5.25, parents: ["cat", "feline", "animal"]),
-                              DetectedLabel(name: "Egyptian cat", confidence: 1.5, parents: ["cat"])],
-                     model: ModelInfo(name: "efficientnet-lite0", version: "bench"), recognizedAt: Date(),
-                     timing: RecognitionTiming(decodeMs: 1, inferenceMs: 1, databaseMs: 1, queueWaitMs: 1))
+        ImageLabeled(
+            imageID: String(repeating: "0f", count: 32), name: "bench.jpg", sourceURL: "http://127.0.0.1/bench.jpg",
+            byteSize: 100_000,
+            labels: [
+                DetectedLabel(name: "tabby cat", confidence: 91.5, parents: ["cat", "feline", "animal"]),
+                DetectedLabel(name: "tiger cat", confidence: 5.25, parents: ["cat", "feline", "animal"]),
+                DetectedLabel(name: "Egyptian cat", confidence: 1.5, parents: ["cat"]),
+            ],
+            model: ModelInfo(name: "efficientnet-lite0", version: "bench"), recognizedAt: Date(),
+            timing: RecognitionTiming(decodeMs: 1, inferenceMs: 1, databaseMs: 1, queueWaitMs: 1))
     }
 }
 

@@ -30,7 +30,8 @@ struct SyntheticRecognitions {
         var names: [String] = []
         var taxonomyParents: [[String]] = []
         if let taxonomyFile, let data = try? Data(contentsOf: taxonomyFile),
-           let taxonomy = try? JSONDecoder().decode(Taxonomy.self, from: data), !taxonomy.classes.isEmpty {
+            let taxonomy = try? JSONDecoder().decode(Taxonomy.self, from: data), !taxonomy.classes.isEmpty
+        {
             names = taxonomy.classes.map(\.name)
             taxonomyParents = taxonomy.classes.map(\.parents)
         } else if let classesFile, let text = try? String(contentsOf: classesFile, encoding: .utf8) {
@@ -42,7 +43,9 @@ struct SyntheticRecognitions {
         if names.isEmpty { names = (0..<1000).map { String(format: "class %04d", $0) } }
         classes = names
         // ImageNet's class order roughly follows WordNet, so neighbours make plausible groups.
-        parents = taxonomyParents.count == names.count ? taxonomyParents
+        parents =
+            taxonomyParents.count == names.count
+            ? taxonomyParents
             : names.indices.map { ["group \($0 / 10)", "domain \($0 / 100)", "entity"] }
         random = SplitMix64(seed: seed)
         var order = Array(names.indices)
@@ -67,7 +70,8 @@ struct SyntheticRecognitions {
         let groupStart = top / 10 * 10
         while chosen.count < 5 {
             // Two thirds of runner-ups are siblings, as a classifier confuses similar classes.
-            let candidate = Int.random(in: 0..<3, using: &random) < 2
+            let candidate =
+                Int.random(in: 0..<3, using: &random) < 2
                 ? min(classes.count - 1, groupStart + Int.random(in: 0..<10, using: &random))
                 : Int.random(in: 0..<classes.count, using: &random)
             if !chosen.contains(candidate) { chosen.append(candidate) }
@@ -90,13 +94,15 @@ struct SyntheticRecognitions {
             imageID: id, name: "image-\(serial).jpg", sourceURL: "http://images.example/\(serial % 97)/image-\(serial).jpg",
             storedPath: "/var/lib/image-pipeline/images/\(id.prefix(2))/\(id).jpg", byteSize: 50_000 + serial % 100_000,
             contentType: "image/jpeg", width: 640, height: 480, fetchedAt: fetchedAt)
-        return RecognitionRecord(image: image, labels: labels, model: ModelInfo(name: "efficientnet-lite0", version: "bench"),
-                                 recognizedAt: fetchedAt.addingTimeInterval(Double.random(in: 0.05...2, using: &random)))
+        return RecognitionRecord(
+            image: image, labels: labels, model: ModelInfo(name: "efficientnet-lite0", version: "bench"),
+            recognizedAt: fetchedAt.addingTimeInterval(Double.random(in: 0.05...2, using: &random)))
     }
 
     private mutating func zipfRank() -> Int {
         let target = Double.random(in: 0..<(cumulative.last ?? 1), using: &random)
-        var low = 0, high = cumulative.count - 1
+        var low = 0
+        var high = cumulative.count - 1
         while low < high {
             let middle = (low + high) / 2
             if cumulative[middle] < target { low = middle + 1 } else { high = middle }

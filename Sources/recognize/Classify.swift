@@ -10,7 +10,9 @@ import RecognitionOptions
 struct Classify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Label image files directly and print the labels.",
-        discussion: "With several files, a summary with the rate (model loading excluded) goes to stderr. Exit status 0 when every file was labelled, 1 when any could not be read or decoded.")
+        discussion:
+            "With several files, a summary with the rate (model loading excluded) goes to stderr. Exit status 0 when every file was labelled, 1 when any could not be read or decoded."
+    )
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, json }
 
@@ -56,9 +58,10 @@ struct Classify: AsyncParsableCommand {
                         }
                         if classification.labels.isEmpty { print("  no label above \(filter.minConfidence)%") }
                     case .json:
-                        let line = ClassifyLine(file: path, model: "\(classifier.name) \(classifier.version)",
-                                                labels: classification.labels, decodeMs: classification.decodeMs,
-                                                inferenceMs: classification.inferenceMs, error: nil)
+                        let line = ClassifyLine(
+                            file: path, model: "\(classifier.name) \(classifier.version)",
+                            labels: classification.labels, decodeMs: classification.decodeMs,
+                            inferenceMs: classification.inferenceMs, error: nil)
                         print(String(decoding: try encoder.encode(line), as: UTF8.self))
                     }
                 case .failure(let error):
@@ -67,8 +70,9 @@ struct Classify: AsyncParsableCommand {
                     case .table:
                         FileHandle.standardError.write(Data("recognize: \(path): \(error)\n".utf8))
                     case .json:
-                        let line = ClassifyLine(file: path, model: "\(classifier.name) \(classifier.version)", labels: [],
-                                                decodeMs: nil, inferenceMs: nil, error: "\(error)")
+                        let line = ClassifyLine(
+                            file: path, model: "\(classifier.name) \(classifier.version)", labels: [],
+                            decodeMs: nil, inferenceMs: nil, error: "\(error)")
                         print(String(decoding: try encoder.encode(line), as: UTF8.self))
                     }
                 }
@@ -77,8 +81,9 @@ struct Classify: AsyncParsableCommand {
         let seconds = (ContinuousClock.now - started).inSeconds
         if photos.count > 1 {
             // Model loading excluded: the rate is what a running recognizer sustains.
-            let summary = String(format: "recognize: %d image(s) in %.2f s (%.1f images/s), %d failed\n",
-                                 photos.count, seconds, Double(photos.count) / max(seconds, 1e-9), failures)
+            let summary = String(
+                format: "recognize: %d image(s) in %.2f s (%.1f images/s), %d failed\n",
+                photos.count, seconds, Double(photos.count) / max(seconds, 1e-9), failures)
             FileHandle.standardError.write(Data(summary.utf8))
         }
         if failures > 0 { throw ExitCode(1) }

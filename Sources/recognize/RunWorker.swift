@@ -34,7 +34,8 @@ struct RunWorker: AsyncParsableCommand {
     @Flag(help: "Process one batch from the queue (waiting up to --poll-wait seconds) and exit.")
     var once = false
 
-    @Option(help: ArgumentHelp("Process one image.stored body from FILE (- for stdin) without the queue, print the outcome and exit.", valueName: "file"))
+    @Option(
+        help: ArgumentHelp("Process one image.stored body from FILE (- for stdin) without the queue, print the outcome and exit.", valueName: "file"))
     var event: String?
 
     @Option(help: "Seconds one receive waits for a message.")
@@ -59,18 +60,23 @@ struct RunWorker: AsyncParsableCommand {
         let store = try LabelDatabase(home: home, logger: logger)
         let classifier = try model.loadClassifier()
         try classifier.prepare(maxBatchSize: batchSize)
-        logger.info("classifier loaded", metadata: [
-            "model": "\(classifier.name)", "version": "\(classifier.version)", "threads": "\(classifier.threadCount)",
-        ])
+        logger.info(
+            "classifier loaded",
+            metadata: [
+                "model": "\(classifier.name)", "version": "\(classifier.version)", "threads": "\(classifier.threadCount)",
+            ])
         let handler = RecognizeHandler(classifier: classifier, store: store, bus: bus, options: filter.labelOptions)
 
         if let event {
-            try await WorkerRunner.runLocalEvent(from: event, topic: Topology.imageStoredTopic, queue: Topology.recognizeQueue,
-                                                 handler: handler, logger: logger)
+            try await WorkerRunner.runLocalEvent(
+                from: event, topic: Topology.imageStoredTopic, queue: Topology.recognizeQueue,
+                handler: handler, logger: logger)
             return
         }
-        try await WorkerRunner.consume(bus: bus, handler: handler, options: WorkerOptions(
-            queue: Topology.recognizeQueue, batchSize: batchSize, concurrency: concurrency,
-            pollWait: pollWait, drainTimeout: drainTimeout), once: once, logger: logger)
+        try await WorkerRunner.consume(
+            bus: bus, handler: handler,
+            options: WorkerOptions(
+                queue: Topology.recognizeQueue, batchSize: batchSize, concurrency: concurrency,
+                pollWait: pollWait, drainTimeout: drainTimeout), once: once, logger: logger)
     }
 }

@@ -39,7 +39,9 @@ struct ModuleTableTests {
 
     /// The index just past the bracket closing the one at `start` (string literals skipped).
     static func closing(_ characters: [Character], from start: Int, _ open: Character, _ close: Character) -> Int {
-        var depth = 0, inString = false, index = start
+        var depth = 0
+        var inString = false
+        var index = start
         while index < characters.count {
             let character = characters[index]
             if inString {

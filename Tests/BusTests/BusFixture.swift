@@ -39,8 +39,10 @@ final class BusFixture: @unchecked Sendable {
     }
 
     /// Creates queue `name` subscribed to topic `topic` with `configuration`.
-    func queue(_ name: String, topic: String = "t", filter: AttributeFilter = AttributeFilter(),
-               _ configuration: QueueConfiguration = QueueConfiguration()) throws {
+    func queue(
+        _ name: String, topic: String = "t", filter: AttributeFilter = AttributeFilter(),
+        _ configuration: QueueConfiguration = QueueConfiguration()
+    ) throws {
         try bus.createQueue(name, configuration: configuration)
         try bus.subscribe(queue: name, to: topic, filter: filter)
     }

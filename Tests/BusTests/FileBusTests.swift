@@ -1,7 +1,7 @@
 import Bus
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// File-bus specifics: the on-disk layout, archive replay, repairs, several bus instances.
 @Suite struct FileBusTests {
@@ -78,7 +78,10 @@ import TestSupport
                     while true {
                         let batch = try await bus.receive(from: "q", maxMessages: 3, visibilityTimeout: 600, wait: 0)
                         if batch.isEmpty { return mine }
-                        for message in batch { try bus.delete(message); mine.append(message.message.id) }
+                        for message in batch {
+                            try bus.delete(message)
+                            mine.append(message.message.id)
+                        }
                     }
                 }
             }

@@ -1,7 +1,7 @@
 import Bus
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Real `bus-admin` processes sharing one bus directory: concurrent consumers, and consumers
 /// and publishers killed with SIGKILL at arbitrary instants.
@@ -119,8 +119,9 @@ import TestSupport
 
         var reported: [String] = []
         for round in 0..<6 {
-            let publisher = try Child(["publish", "t", "--attribute", "kind=x", "--repeat", "1000000"],
-                                      home: dir.url, stdin: body, name: "publisher\(round)")
+            let publisher = try Child(
+                ["publish", "t", "--attribute", "kind=x", "--repeat", "1000000"],
+                home: dir.url, stdin: body, name: "publisher\(round)")
             try await publisher.waitForLines(1)
             try await Task.sleep(for: .milliseconds(Int.random(in: 0...400)))
             publisher.kill9()
@@ -165,8 +166,9 @@ import TestSupport
         defer { dir.remove() }
         let home = ["--home", dir.url.path, "--log-level", "error"]
         func run(_ arguments: [String], stdin: String? = nil) throws -> ProcessOutput {
-            let output = try ProcessRunner.run(binary, Array(arguments.prefix(1)) + home + arguments.dropFirst(),
-                                               stdin: stdin.map { Data($0.utf8) })
+            let output = try ProcessRunner.run(
+                binary, Array(arguments.prefix(1)) + home + arguments.dropFirst(),
+                stdin: stdin.map { Data($0.utf8) })
             #expect(output.status == 0, "\(arguments): \(output.stderr)")
             return output
         }
@@ -180,11 +182,13 @@ import TestSupport
         let status = try run(["status", "--format", "json"]).stdout
         let json = try #require(try JSONSerialization.jsonObject(with: Data(status.utf8)) as? [String: Any])
         let queues = try #require(json["queues"] as? [[String: Any]])
-        let depths = Dictionary(uniqueKeysWithValues: queues.compactMap { queue -> (String, Int)? in
-            guard let stats = queue["stats"] as? [String: Any], let name = stats["queue"] as? String,
-                  let visible = stats["visible"] as? Int else { return nil }
-            return (name, visible)
-        })
+        let depths = Dictionary(
+            uniqueKeysWithValues: queues.compactMap { queue -> (String, Int)? in
+                guard let stats = queue["stats"] as? [String: Any], let name = stats["queue"] as? String,
+                    let visible = stats["visible"] as? Int
+                else { return nil }
+                return (name, visible)
+            })
         #expect(depths == ["work": 1, "work.dead": 0, "archive.t": 2])
         #expect(try run(["status"]).stdout.contains("work.dead"))
 

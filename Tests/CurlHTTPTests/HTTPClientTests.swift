@@ -32,8 +32,11 @@ struct HTTPClientTests {
         #expect(get.reason == "OK")
         #expect(get.contentType == "text/plain")
         #expect(String(decoding: get.body, as: UTF8.self) == "hello")
-        let post = try await client.perform(.post(server.url("/echo"), body: Data("ping".utf8), headers: ["X-Test: 1"],
-                                                  limits: Self.limits)).get()
+        let post = try await client.perform(
+            .post(
+                server.url("/echo"), body: Data("ping".utf8), headers: ["X-Test: 1"],
+                limits: Self.limits)
+        ).get()
         #expect(post.status == 200)
         #expect(String(decoding: post.body, as: UTF8.self) == "ping")
         client.shutdown(finishRunning: true)

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Scripts/chaos in its short mode: the real pipeline under the supervisor while workers are
 /// SIGKILLed and SIGTERMed and the gateway fails; it checks that nothing is lost or duplicated.
@@ -12,10 +12,12 @@ struct ChaosTests {
         let temp = try TemporaryDirectory("chaos")
         defer { temp.remove() }
         _ = try BuiltExecutable.url("recognize")  // clear error if the executables were not built
-        let run = try ProcessRunner.run(URL(fileURLWithPath: "/bin/bash"), [
-            root.appendingPathComponent("Scripts/chaos").path, "--short",
-            "--bin", BuiltExecutable.directory.path, "--home", temp.url.appendingPathComponent("home").path,
-        ], timeout: 600)
+        let run = try ProcessRunner.run(
+            URL(fileURLWithPath: "/bin/bash"),
+            [
+                root.appendingPathComponent("Scripts/chaos").path, "--short",
+                "--bin", BuiltExecutable.directory.path, "--home", temp.url.appendingPathComponent("home").path,
+            ], timeout: 600)
         let summary = run.stdout.split(separator: "\n").last { $0.hasPrefix("chaos: images=") } ?? "no summary line"
         #expect(run.status == 0, "\(summary)\n\(run.stdout.suffix(3000))\n\(run.stderr.suffix(3000))")
         #expect(summary.contains("result=PASS"))

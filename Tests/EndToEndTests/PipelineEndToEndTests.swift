@@ -16,8 +16,9 @@ struct PipelineEndToEndTests {
         defer { temp.remove() }
         let home = temp.url.appendingPathComponent("home")
         let outbox = temp.url.appendingPathComponent("outbox")
-        let expected = try JSONDecoder().decode([String: [String]].self,
-                                                from: Data(contentsOf: Self.samples.appendingPathComponent("expected.json")))
+        let expected = try JSONDecoder().decode(
+            [String: [String]].self,
+            from: Data(contentsOf: Self.samples.appendingPathComponent("expected.json")))
         let photos = ["cat.jpg", "coffee.jpg", "rocket.jpg"]
 
         // The "internet": the photos, plus a page that pretends to be a JPEG.
@@ -32,19 +33,24 @@ struct PipelineEndToEndTests {
 
         // The e-mail gateway, a separate process.
         let portFile = temp.url.appendingPathComponent("sink.port")
-        let sink = try ProcessRunner.start(try BuiltExecutable.url("mail-sink"),
-                                           ["--port", "0", "--port-file", portFile.path, "--outbox", outbox.path],
-                                           logFile: temp.url.appendingPathComponent("sink.log"))
-        defer { sink.terminate(); sink.waitUntilExit() }
+        let sink = try ProcessRunner.start(
+            try BuiltExecutable.url("mail-sink"),
+            ["--port", "0", "--port-file", portFile.path, "--outbox", outbox.path],
+            logFile: temp.url.appendingPathComponent("sink.log"))
+        defer {
+            sink.terminate()
+            sink.waitUntilExit()
+        }
         let port = try await Self.waitForContents(of: portFile)
         let gateway = "http://127.0.0.1:\(port)/messages"
 
         // URLs in: three photos and one bad URL; one result line each, exit 2 for the failure.
         var input = photos.map { "\(server.url("/photos/\($0)"))\t\(($0 as NSString).deletingPathExtension)" }
         input.append(server.url("/photos/not-a-photo.jpg"))
-        let fetch = try ProcessRunner.run(try BuiltExecutable.url("fetch-image"),
-                                          ["--home", home.path, "--allow-private"],
-                                          stdin: Data((input.joined(separator: "\n") + "\n").utf8))
+        let fetch = try ProcessRunner.run(
+            try BuiltExecutable.url("fetch-image"),
+            ["--home", home.path, "--allow-private"],
+            stdin: Data((input.joined(separator: "\n") + "\n").utf8))
         #expect(fetch.status == 2, "fetch-image: \(fetch.stdout)\n\(fetch.stderr)")
         let resultLines = fetch.stdout.split(separator: "\n").filter { !$0.isEmpty && !$0.contains(" ok, ") }
         #expect(resultLines.count >= 4, "one line per URL: \(fetch.stdout)")
@@ -52,13 +58,17 @@ struct PipelineEndToEndTests {
 
         // Both workers running as services, stopped with SIGTERM once everything is delivered.
         let traceFile = temp.url.appendingPathComponent("trace.jsonl")
-        let recognize = try ProcessRunner.start(try BuiltExecutable.url("recognize"),
-                                                ["run", "--home", home.path, "--batch-size", "4", "--threads", "2"],
-                                                logFile: temp.url.appendingPathComponent("recognize.log"))
-        let notify = try ProcessRunner.start(try BuiltExecutable.url("notify-xml"),
-                                             ["--home", home.path, "--gateway-url", gateway, "--to", "ops@example.org",
-                                              "--trace", traceFile.path],
-                                             logFile: temp.url.appendingPathComponent("notify.log"))
+        let recognize = try ProcessRunner.start(
+            try BuiltExecutable.url("recognize"),
+            ["run", "--home", home.path, "--batch-size", "4", "--threads", "2"],
+            logFile: temp.url.appendingPathComponent("recognize.log"))
+        let notify = try ProcessRunner.start(
+            try BuiltExecutable.url("notify-xml"),
+            [
+                "--home", home.path, "--gateway-url", gateway, "--to", "ops@example.org",
+                "--trace", traceFile.path,
+            ],
+            logFile: temp.url.appendingPathComponent("notify.log"))
         let delivered = try await Self.waitForFiles(in: outbox, count: photos.count, timeout: 240)
         for worker in [recognize, notify] { worker.terminate() }
         for worker in [recognize, notify] { worker.waitUntilExit() }
@@ -71,8 +81,9 @@ struct PipelineEndToEndTests {
         let documents = try delivered.map { try String(contentsOf: $0, encoding: .utf8) }
         for photo in photos {
             let name = (photo as NSString).deletingPathExtension
-            let document = try #require(documents.first { $0.contains(server.url("/photos/\(photo)")) },
-                                        "no notification for \(photo)")
+            let document = try #require(
+                documents.first { $0.contains(server.url("/photos/\(photo)")) },
+                "no notification for \(photo)")
             #expect(document.contains("<?xml"))
             #expect(document.contains(name))
             #expect(expected[photo, default: []].contains { document.contains($0) }, "\(photo): \(document)")
@@ -94,8 +105,9 @@ struct PipelineEndToEndTests {
         }
 
         // The labels are in SQLite, queryable by a parent label.
-        let list = try ProcessRunner.run(try BuiltExecutable.url("list-images"),
-                                         ["--home", home.path, "--format", "json", "--label", "animal"])
+        let list = try ProcessRunner.run(
+            try BuiltExecutable.url("list-images"),
+            ["--home", home.path, "--format", "json", "--label", "animal"])
         #expect(list.status == 0, "\(list.stderr)")
         #expect(list.stdout.contains("cat"))
         #expect(!list.stdout.contains("espresso"))
@@ -104,8 +116,8 @@ struct PipelineEndToEndTests {
         // notify-xml recorded the gateway's acceptance of each notification, after recognition.
         for line in all.stdout.split(separator: "\n") {
             let row = try MessageCoding.decoder().decode(NotifiedRow.self, from: Data(line.utf8))
-            let notified = try #require(row.notified_at, "notified_at is set once the gateway accepted: \(line)")
-            #expect(notified >= row.recognized_at)
+            let notified = try #require(row.notifiedAt, "notified_at is set once the gateway accepted: \(line)")
+            #expect(notified >= row.recognizedAt)
         }
 
         // Nothing stuck: queues empty, nothing in flight, no dead letters.
@@ -126,12 +138,19 @@ struct PipelineEndToEndTests {
         var description: String { "gave up waiting \(Int(seconds)) s for \(what)" }
     }
 
-    struct QueueCounts { var visible: Int; var inFlight: Int }
+    struct QueueCounts {
+        var visible: Int
+        var inFlight: Int
+    }
 
     /// The fields of a list-images row this test reads.
     struct NotifiedRow: Decodable {
-        var recognized_at: Date
-        var notified_at: Date?
+        var recognizedAt: Date
+        var notifiedAt: Date?
+        enum CodingKeys: String, CodingKey {
+            case recognizedAt = "recognized_at"
+            case notifiedAt = "notified_at"
+        }
     }
 
     /// Reads `bus-admin status --format json`: queue name → counts, wherever the list sits.
@@ -141,7 +160,8 @@ struct PipelineEndToEndTests {
         func visit(_ value: Any) {
             if let dict = value as? [String: Any] {
                 if let name = dict["queue"] as? String ?? dict["name"] as? String,
-                   let visible = dict["visible"] as? Int {
+                    let visible = dict["visible"] as? Int
+                {
                     result[name] = QueueCounts(visible: visible, inFlight: dict["inFlight"] as? Int ?? 0)
                 }
                 dict.values.forEach(visit)

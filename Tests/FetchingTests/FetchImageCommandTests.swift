@@ -1,9 +1,9 @@
 import Bus
 import Fetching
 import Foundation
-import ImagingTestSupport
 import ImageStore
 import Imaging
+import ImagingTestSupport
 import PipelineModel
 import TestSupport
 import Testing
@@ -39,7 +39,8 @@ struct FetchImageCommandTests {
         #expect(first.status == 2, "stderr: \(first.stderr)")
         let lines = first.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 4, "\(lines)")
-        let jpegID = SHA256Hex.of(jpeg), pngID = SHA256Hex.of(png)
+        let jpegID = SHA256Hex.of(jpeg)
+        let pngID = SHA256Hex.of(png)
         #expect(lines.contains("ok  \(jpegID.prefix(12))  My Cat  64x48  \(server.url("/a.jpg"))"), "\(lines)")
         #expect(lines.contains("ok  \(pngID.prefix(12))  b.png  64x48  \(server.url("/b.png"))"), "\(lines)")
         #expect(lines.contains("FAIL  \(server.url("/missing.jpg"))  404 Not Found"), "\(lines)")
@@ -53,8 +54,12 @@ struct FetchImageCommandTests {
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: stale.path)
 
         // 2. Same images as arguments: duplicates, success, nothing new published.
-        let second = try ProcessRunner.run(executable, common + ["--allow-private", "--format", "json",
-                                                                 server.url("/a.jpg"), server.url("/b.png")], timeout: 120)
+        let second = try ProcessRunner.run(
+            executable,
+            common + [
+                "--allow-private", "--format", "json",
+                server.url("/a.jpg"), server.url("/b.png"),
+            ], timeout: 120)
         #expect(second.status == 0, "stderr: \(second.stderr)")
         let results = try second.stdout.split(separator: "\n").map { try JSONDecoder().decode(FetchResult.self, from: Data($0.utf8)) }
         #expect(results.map(\.status) == [.duplicate, .duplicate])
@@ -101,7 +106,8 @@ extension FetchImageCommandTests {
         let process = Process()
         process.executableURL = executable
         process.arguments = ["--home", dir.url.path, "--allow-private", "--log-level", "error"]
-        let input = Pipe(), output = Pipe()
+        let input = Pipe()
+        let output = Pipe()
         process.standardInput = input
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
@@ -165,8 +171,9 @@ struct FullDiskTests {
         let home = dir.url.appendingPathComponent("home")
         let images = home.appendingPathComponent("images")
         try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
-        let mount = try ProcessRunner.run(URL(fileURLWithPath: "/bin/mount"),
-                                          ["-t", "tmpfs", "-o", "size=64k", "tmpfs", images.path], timeout: 30)
+        let mount = try ProcessRunner.run(
+            URL(fileURLWithPath: "/bin/mount"),
+            ["-t", "tmpfs", "-o", "size=64k", "tmpfs", images.path], timeout: 30)
         try #require(mount.status == 0, "mount failed: \(mount.stderr)")
         defer { _ = try? ProcessRunner.run(URL(fileURLWithPath: "/bin/umount"), [images.path], timeout: 30) }
 

@@ -107,7 +107,10 @@ struct FetcherTests {
     @Test func notFoundFailsWithoutRetry() async throws {
         let hits = Counter()
         let world = try await World { server in
-            await server.route("GET /missing.jpg") { _ in _ = hits.next(); return TestResponses.status(404, "Not Found") }
+            await server.route("GET /missing.jpg") { _ in
+                _ = hits.next()
+                return TestResponses.status(404, "Not Found")
+            }
         }
         let result = try await world.fetch("/missing.jpg")
         #expect(result.status == .failed)
@@ -136,7 +139,10 @@ struct FetcherTests {
     @Test func persistentServerErrorGivesUpAfterRetries() async throws {
         let hits = Counter()
         let world = try await World { server in
-            await server.route("GET /down.png") { _ in _ = hits.next(); return TestResponses.status(503, "Service Unavailable") }
+            await server.route("GET /down.png") { _ in
+                _ = hits.next()
+                return TestResponses.status(503, "Service Unavailable")
+            }
         }
         let result = try await world.fetch("/down.png") { $0.retries = 2 }
         #expect(result.status == .failed)
@@ -285,7 +291,10 @@ struct FetcherTests {
         let jpeg = try #require(Fixtures.image(.jpeg))
         let hits = Counter()
         let world = try await World { server in
-            await server.route("GET /cat.jpg") { _ in _ = hits.next(); return TestResponses.ok(jpeg, contentType: "image/jpeg") }
+            await server.route("GET /cat.jpg") { _ in
+                _ = hits.next()
+                return TestResponses.ok(jpeg, contentType: "image/jpeg")
+            }
             await server.route("GET /to-loopback") { request in
                 TestResponses.redirect(to: "http://127.0.0.1:\(request.headers[.host]?.split(separator: ":").last ?? "80")/cat.jpg")
             }
@@ -319,8 +328,9 @@ struct FetcherTests {
         let dir = try TemporaryDirectory("fetcher-v6")
         defer { dir.remove() }
         let store = ImageStore(root: dir.url)
-        let strict = try Fetcher(configuration: Fixtures.configuration { $0.addressPolicy = AddressPolicy() },
-                                 store: store, bus: RecordingBus(), logger: Fixtures.quietLogger)
+        let strict = try Fetcher(
+            configuration: Fixtures.configuration { $0.addressPolicy = AddressPolicy() },
+            store: store, bus: RecordingBus(), logger: Fixtures.quietLogger)
         let refused = await strict.fetch(.request(url: server.url("/v6.png"), name: nil))
         #expect(refused.error == "refused loopback address ::1", "\(refused.error ?? "")")
         let open = try Fetcher(configuration: Fixtures.configuration(), store: store, bus: RecordingBus(), logger: Fixtures.quietLogger)
@@ -377,7 +387,10 @@ struct FetcherTests {
             }
         }
         let inputs = (0..<24).map { FetchInput.request(url: world.server.url("/many/\($0)"), name: nil) }
-        let results = try await world.fetch(inputs) { $0.parallel = 8; $0.maxHostConnections = 4 }
+        let results = try await world.fetch(inputs) {
+            $0.parallel = 8
+            $0.maxHostConnections = 4
+        }
         #expect(results.count == 24)
         #expect(results.allSatisfy { $0.status == .ok })
         #expect(Set(results.compactMap(\.imageID)).count == 24)
@@ -416,7 +429,11 @@ struct FetcherTests {
         }
         let dir = try TemporaryDirectory("fetcher-full-disk")
         defer { dir.remove() }
-        let io = ImageStoreIO(write: { _, _, _ in errno = ENOSPC; return -1 }, fsync: { Foundation.fsync($0) })
+        let io = ImageStoreIO(
+            write: { _, _, _ in
+                errno = ENOSPC
+                return -1
+            }, fsync: { Foundation.fsync($0) })
         let store = ImageStore(root: dir.url, io: io)
         let bus = RecordingBus()
         let fetcher = try Fetcher(configuration: Fixtures.configuration(), store: store, bus: bus, logger: Fixtures.quietLogger)

@@ -1,8 +1,8 @@
 import Bus
 import Fetching
 import Foundation
-import ImagingTestSupport
 import Imaging
+import ImagingTestSupport
 import Logging
 import TestSupport
 

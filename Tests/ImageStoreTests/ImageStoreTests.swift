@@ -39,11 +39,12 @@ struct ImageStoreTests {
         defer { dir.remove() }
         // The first write succeeds partially, the next fails as a full disk would.
         let calls = Counter()
-        let io = ImageStoreIO(write: { fd, buffer, count in
-            if calls.next() == 1 { return Foundation.write(fd, buffer, min(count, 100)) }
-            errno = ENOSPC
-            return -1
-        }, fsync: { Foundation.fsync($0) })
+        let io = ImageStoreIO(
+            write: { fd, buffer, count in
+                if calls.next() == 1 { return Foundation.write(fd, buffer, min(count, 100)) }
+                errno = ENOSPC
+                return -1
+            }, fsync: { Foundation.fsync($0) })
         let store = ImageStore(root: dir.url, io: io)
         let bytes = Data(repeating: 1, count: 10_000)
         #expect {
@@ -59,7 +60,12 @@ struct ImageStoreTests {
     @Test func fsyncFailureLeavesNothingBehind() throws {
         let dir = try TemporaryDirectory("image-store")
         defer { dir.remove() }
-        let io = ImageStoreIO(write: { Foundation.write($0, $1, $2) }, fsync: { _ in errno = EIO; return -1 })
+        let io = ImageStoreIO(
+            write: { Foundation.write($0, $1, $2) },
+            fsync: { _ in
+                errno = EIO
+                return -1
+            })
         let store = ImageStore(root: dir.url, io: io)
         #expect(throws: ImageStoreError.self) { try store.store(Data([1, 2, 3]), fileExtension: "gif") }
         #expect(FileTree.files(under: dir.url).isEmpty)

@@ -96,16 +96,18 @@ public enum ImageEncoder {
                 throw .invalidSpec("raster has \(wide.count) samples, expected \(expected)")
             }
             made = wide.withUnsafeBytes {
-                vips_image_new_from_memory_copy($0.baseAddress, $0.count, Int32(raster.width), Int32(raster.height),
-                                                Int32(raster.bands), VIPS_FORMAT_USHORT)
+                vips_image_new_from_memory_copy(
+                    $0.baseAddress, $0.count, Int32(raster.width), Int32(raster.height),
+                    Int32(raster.bands), VIPS_FORMAT_USHORT)
             }
         } else {
             guard raster.samples.count == expected else {
                 throw .invalidSpec("raster has \(raster.samples.count) samples, expected \(expected)")
             }
             made = raster.samples.withUnsafeBytes {
-                vips_image_new_from_memory_copy($0.baseAddress, $0.count, Int32(raster.width), Int32(raster.height),
-                                                Int32(raster.bands), VIPS_FORMAT_UCHAR)
+                vips_image_new_from_memory_copy(
+                    $0.baseAddress, $0.count, Int32(raster.width), Int32(raster.height),
+                    Int32(raster.bands), VIPS_FORMAT_UCHAR)
             }
         }
         guard let made else {
@@ -116,15 +118,16 @@ public enum ImageEncoder {
         if let orientation {
             shim_vips_set_orientation(image.pointer, Int32(orientation))
         }
-        let suffix = switch format {
-        case .jpeg: ".jpg[Q=\(quality)]"
-        case .png: ".png"
-        case .webp: ".webp[Q=\(quality)]"
-        case .gif: ".gif"
-        case .tiff: ".tif"
-        case .heif: ".heic[Q=\(quality),compression=hevc]"
-        case .avif: ".avif[Q=\(quality),compression=av1]"
-        }
+        let suffix =
+            switch format {
+            case .jpeg: ".jpg[Q=\(quality)]"
+            case .png: ".png"
+            case .webp: ".webp[Q=\(quality)]"
+            case .gif: ".gif"
+            case .tiff: ".tif"
+            case .heif: ".heic[Q=\(quality),compression=hevc]"
+            case .avif: ".avif[Q=\(quality),compression=av1]"
+            }
         var buffer: UnsafeMutableRawPointer?
         var size = 0
         guard shim_vips_write_to_buffer(image.pointer, suffix, &buffer, &size) == 0, let buffer else {

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
-import ImagingTestSupport
 import Imaging
+import ImagingTestSupport
 import Testing
 
 /// The recognizer preprocesses a batch on several threads at once.

@@ -5,7 +5,8 @@ import Testing
 /// Golden RGB crops written by Scripts/convert-model with pyvips doing the same libvips calls.
 enum Golden {
     /// `Tests/Fixtures/golden`, or IMAGING_GOLDEN_DIR to check another set.
-    static let directory: URL = ProcessInfo.processInfo.environment["IMAGING_GOLDEN_DIR"].map { URL(fileURLWithPath: $0) }
+    static let directory: URL =
+        ProcessInfo.processInfo.environment["IMAGING_GOLDEN_DIR"].map { URL(fileURLWithPath: $0) }
         ?? TestImages.repositoryRoot.appendingPathComponent("Tests/Fixtures/golden")
 
     /// (photo, golden .rgb) pairs: `<photo>.rgb` belongs to `Models/samples/<photo>`.
@@ -22,8 +23,9 @@ enum Golden {
 
 @Suite("Golden preprocessing")
 struct GoldenTests {
-    @Test("Preprocessor reproduces the pyvips golden crops byte for byte",
-          .enabled(if: !Golden.pairs.isEmpty, "no Tests/Fixtures/golden/*.rgb with a matching Models/samples photo"))
+    @Test(
+        "Preprocessor reproduces the pyvips golden crops byte for byte",
+        .enabled(if: !Golden.pairs.isEmpty, "no Tests/Fixtures/golden/*.rgb with a matching Models/samples photo"))
     func matchesGolden() throws {
         let preprocessor = Preprocessor(spec: .efficientNetLite0)
         for (photo, rgb) in Golden.pairs {

@@ -1,6 +1,6 @@
 import Foundation
-import ImagingTestSupport
 import Imaging
+import ImagingTestSupport
 import Testing
 
 @Suite("ImageInspector")

@@ -1,6 +1,6 @@
 import Foundation
-import ImagingTestSupport
 import Imaging
+import ImagingTestSupport
 import Testing
 
 /// Timing figures, printed not asserted (the machine is shared): run Scripts/bench-preprocess.
@@ -9,7 +9,8 @@ struct PreprocessBenchmark {
     /// A 1632x1224 (2 MP) photo-like JPEG: gradient plus fine noise so the entropy-coded data is
     /// the size of a real photo's (a smooth gradient alone decodes unrealistically fast).
     static func photoLikeJPEG() throws -> Data {
-        let width = 1632, height = 1224
+        let width = 1632
+        let height = 1224
         var raster = Raster.gradient(width: width, height: height)
         var seed: UInt32 = 12345
         for index in raster.samples.indices {
@@ -29,9 +30,12 @@ struct PreprocessBenchmark {
             samples.append(Double(elapsed.components.attoseconds) / 1e15 + Double(elapsed.components.seconds) * 1e3)
         }
         samples.sort()
-        let median = samples[samples.count / 2], p90 = samples[samples.count * 9 / 10]
-        print(String(format: "bench %-34@ %8d bytes  median %6.2f ms  p90 %6.2f ms  min %6.2f ms",
-                     label as NSString, bytes, median, p90, samples[0]))
+        let median = samples[samples.count / 2]
+        let p90 = samples[samples.count * 9 / 10]
+        print(
+            String(
+                format: "bench %-34@ %8d bytes  median %6.2f ms  p90 %6.2f ms  min %6.2f ms",
+                label as NSString, bytes, median, p90, samples[0]))
     }
 
     @Test("preprocess timings")

@@ -1,6 +1,6 @@
 import Foundation
-import ImagingTestSupport
 import Imaging
+import ImagingTestSupport
 import Testing
 
 @Suite("Preprocessor")
@@ -57,8 +57,9 @@ struct PreprocessorTests {
         #expect(near(rgb(rotated, width: 224, x: 14, y: 5), [255, 0, 0]))
     }
 
-    @Test("JPEGs shrunk on load (factor 2, 4, 8) show the same picture as a PNG of it",
-          arguments: [(600, 520), (1600, 1200), (1200, 1600), (2100, 2050)])
+    @Test(
+        "JPEGs shrunk on load (factor 2, 4, 8) show the same picture as a PNG of it",
+        arguments: [(600, 520), (1600, 1200), (1200, 1600), (2100, 2050)])
     func jpegShrinkOnLoad(size: (width: Int, height: Int)) throws {
         // The PNG goes through libvips' own thumbnail; the JPEG is decoded at 1/2, 1/4 or 1/8
         // scale first. A smooth gradient leaves only JPEG and resampling noise between them.
@@ -216,8 +217,9 @@ struct PreprocessorBadInputTests {
         #expect(error.description.contains("fetch it again"))
     }
 
-    @Test("a real 2 MP JPEG cut in half is truncated, shrunk on load, with or without an EXIF rotation (rotating works in memory)",
-          arguments: [nil, 6])
+    @Test(
+        "a real 2 MP JPEG cut in half is truncated, shrunk on load, with or without an EXIF rotation (rotating works in memory)",
+        arguments: [nil, 6])
     func truncatedLargeJPEG(orientation: Int?) throws {
         let data = try ImageEncoder.encode(.gradient(width: 1600, height: 1200), as: .jpeg, orientation: orientation)
         #expect(try preprocessor.pixels(from: data).count == 224 * 224 * 3)

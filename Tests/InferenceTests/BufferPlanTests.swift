@@ -9,8 +9,10 @@ struct BufferPlanTests {
 
     /// A chain a -> b -> c -> d reuses buffers: two suffice, and no step reads and writes the same buffer.
     @Test func chainPingPongs() {
-        let plan = BufferPlan([Tensor(name: "a", count: 100, first: -1, last: 0), Tensor(name: "b", count: 80, first: 0, last: 1),
-                               Tensor(name: "c", count: 60, first: 1, last: 2), Tensor(name: "d", count: 10, first: 2, last: .max)])
+        let plan = BufferPlan([
+            Tensor(name: "a", count: 100, first: -1, last: 0), Tensor(name: "b", count: 80, first: 0, last: 1),
+            Tensor(name: "c", count: 60, first: 1, last: 2), Tensor(name: "d", count: 10, first: 2, last: .max),
+        ])
         #expect(plan.capacities.count == 2)
         #expect(plan.assignment["a"] != plan.assignment["b"])
         #expect(plan.assignment["b"] != plan.assignment["c"])
@@ -20,8 +22,10 @@ struct BufferPlanTests {
 
     /// A residual connection: the skip tensor stays live across the branch, so it never shares with it.
     @Test func residualKeepsSkipAlive() {
-        let tensors: [(String, Int, Int, Int)] = [("x", 50, -1, 2), ("e", 300, 0, 1), ("p", 50, 1, 2), ("sum", 50, 2, .max),
-                                                  ("unused", 20, 1, 1)]
+        let tensors: [(String, Int, Int, Int)] = [
+            ("x", 50, -1, 2), ("e", 300, 0, 1), ("p", 50, 1, 2), ("sum", 50, 2, .max),
+            ("unused", 20, 1, 1),
+        ]
         let plan = BufferPlan(tensors.map { Tensor(name: $0.0, count: $0.1, first: $0.2, last: $0.3) })
         Self.checkValid(plan, tensors: tensors)
         #expect(plan.capacities.count < tensors.count, "some buffer should be reused")

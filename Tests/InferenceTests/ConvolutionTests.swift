@@ -6,16 +6,18 @@ import Testing
 
 /// Deterministic pseudo-random values in [-1, 1) so failures reproduce.
 func pseudoRandom(_ count: Int, seed: UInt64) -> [Float] {
-    var state = seed &* 6364136223846793005 &+ 1442695040888963407
+    var state = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
     return (0..<count).map { _ in
-        state = state &* 6364136223846793005 &+ 1442695040888963407
+        state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
         return Float(Int64(bitPattern: state >> 11) % 2000) / 1000 - 1
     }
 }
 
 /// Straightforward NCHW grouped convolution, the reference the XNNPACK path is checked against.
-func referenceConv(input: [Float], shape: [Int], weights: [Float], weightShape: [Int], bias: [Float], groups: Int,
-                   pads: [Int], strides: [Int], dilations: [Int]) -> (values: [Float], shape: [Int]) {
+func referenceConv(
+    input: [Float], shape: [Int], weights: [Float], weightShape: [Int], bias: [Float], groups: Int,
+    pads: [Int], strides: [Int], dilations: [Int]
+) -> (values: [Float], shape: [Int]) {
     let (n, c, h, w) = (shape[0], shape[1], shape[2], shape[3])
     let (o, cg, kh, kw) = (weightShape[0], weightShape[1], weightShape[2], weightShape[3])
     let oh = (h + pads[0] + pads[2] - ((kh - 1) * dilations[0] + 1)) / strides[0] + 1
@@ -64,8 +66,10 @@ func intAttribute(_ name: String, _ value: Int) -> Onnx_AttributeProto {
 }
 
 /// Input x -> Conv -> BatchNormalization -> Clip(0, 6) -> y, with everything but x as initializers.
-func convBlockModel(inputShape: [Int], weightShape: [Int], groups: Int, pads: [Int], strides: [Int], dilations: [Int],
-                    weights: [Float], bias: [Float], bn: (scale: [Float], shift: [Float], mean: [Float], variance: [Float]))
+func convBlockModel(
+    inputShape: [Int], weightShape: [Int], groups: Int, pads: [Int], strides: [Int], dilations: [Int],
+    weights: [Float], bias: [Float], bn: (scale: [Float], shift: [Float], mean: [Float], variance: [Float])
+)
     -> Onnx_ModelProto
 {
     var model = Onnx_ModelProto()
@@ -77,8 +81,10 @@ func convBlockModel(inputShape: [Int], weightShape: [Int], groups: Int, pads: [I
     conv.opType = "Conv"
     conv.input = ["x", "w", "b"]
     conv.output = ["conv"]
-    conv.attribute = [intsAttribute("pads", pads), intsAttribute("strides", strides), intsAttribute("dilations", dilations),
-                      intAttribute("group", groups)]
+    conv.attribute = [
+        intsAttribute("pads", pads), intsAttribute("strides", strides), intsAttribute("dilations", dilations),
+        intAttribute("group", groups),
+    ]
     var norm = Onnx_NodeProto()
     norm.opType = "BatchNormalization"
     norm.input = ["conv", "s", "sh", "m", "v"]
@@ -113,38 +119,52 @@ struct ConvCase: CustomTestStringConvertible, Sendable {
 @Suite("Convolution variants against a reference implementation")
 struct ConvolutionTests {
     static let cases = [
-        ConvCase(label: "depthwise 3x3 stride 2 asymmetric pads", input: [2, 8, 9, 9], weight: [8, 1, 3, 3], groups: 8,
-                 pads: [0, 0, 1, 1], strides: [2, 2], dilations: [1, 1]),
+        ConvCase(
+            label: "depthwise 3x3 stride 2 asymmetric pads", input: [2, 8, 9, 9], weight: [8, 1, 3, 3], groups: 8,
+            pads: [0, 0, 1, 1], strides: [2, 2], dilations: [1, 1]),
         // 43 channels: CKernels' 8-channel strips and the per-pixel tail; uneven pads make edge taps vary by side.
-        ConvCase(label: "depthwise 5x5 stride 2, 43 channels, uneven pads", input: [2, 43, 10, 9], weight: [43, 1, 5, 5], groups: 43,
-                 pads: [2, 1, 1, 2], strides: [2, 2], dilations: [1, 1]),
-        ConvCase(label: "depthwise 3x3 stride 1, 40 channels", input: [1, 40, 6, 5], weight: [40, 1, 3, 3], groups: 40,
-                 pads: [1, 1, 1, 1], strides: [1, 1], dilations: [1, 1]),
+        ConvCase(
+            label: "depthwise 5x5 stride 2, 43 channels, uneven pads", input: [2, 43, 10, 9], weight: [43, 1, 5, 5], groups: 43,
+            pads: [2, 1, 1, 2], strides: [2, 2], dilations: [1, 1]),
+        ConvCase(
+            label: "depthwise 3x3 stride 1, 40 channels", input: [1, 40, 6, 5], weight: [40, 1, 3, 3], groups: 40,
+            pads: [1, 1, 1, 1], strides: [1, 1], dilations: [1, 1]),
         // Wide rows: whole 8-pixel strips inside the image (unchecked) between checked edge strips.
-        ConvCase(label: "depthwise 3x3 stride 1, 24 channels, 21 wide", input: [1, 24, 5, 21], weight: [24, 1, 3, 3], groups: 24,
-                 pads: [1, 1, 1, 1], strides: [1, 1], dilations: [1, 1]),
-        ConvCase(label: "depthwise 5x5 stride 2, 16 channels, 40 wide", input: [1, 16, 7, 40], weight: [16, 1, 5, 5], groups: 16,
-                 pads: [2, 2, 1, 1], strides: [2, 2], dilations: [1, 1]),
-        ConvCase(label: "depthwise 3x3 strides 1x2, batch 2", input: [2, 16, 6, 20], weight: [16, 1, 3, 3], groups: 16,
-                 pads: [1, 0, 1, 1], strides: [1, 2], dilations: [1, 1]),
+        ConvCase(
+            label: "depthwise 3x3 stride 1, 24 channels, 21 wide", input: [1, 24, 5, 21], weight: [24, 1, 3, 3], groups: 24,
+            pads: [1, 1, 1, 1], strides: [1, 1], dilations: [1, 1]),
+        ConvCase(
+            label: "depthwise 5x5 stride 2, 16 channels, 40 wide", input: [1, 16, 7, 40], weight: [16, 1, 5, 5], groups: 16,
+            pads: [2, 2, 1, 1], strides: [2, 2], dilations: [1, 1]),
+        ConvCase(
+            label: "depthwise 3x3 strides 1x2, batch 2", input: [2, 16, 6, 20], weight: [16, 1, 3, 3], groups: 16,
+            pads: [1, 0, 1, 1], strides: [1, 2], dilations: [1, 1]),
         // No strip kernel for 7-wide windows: every pixel takes the per-pixel path.
-        ConvCase(label: "depthwise 7x7, 12 channels", input: [1, 12, 9, 10], weight: [12, 1, 7, 7], groups: 12,
-                 pads: [3, 3, 3, 3], strides: [1, 1], dilations: [1, 1]),
-        ConvCase(label: "depthwise multiplier 2, 5x5", input: [1, 4, 11, 7], weight: [8, 1, 5, 5], groups: 4,
-                 pads: [2, 2, 2, 2], strides: [1, 1], dilations: [1, 1]),
-        ConvCase(label: "grouped (4 groups) dilated", input: [1, 8, 10, 10], weight: [12, 2, 3, 3], groups: 4,
-                 pads: [1, 2, 1, 0], strides: [1, 2], dilations: [2, 1]),
-        ConvCase(label: "pointwise 1x1", input: [3, 16, 5, 5], weight: [24, 16, 1, 1], groups: 1,
-                 pads: [0, 0, 0, 0], strides: [1, 1], dilations: [1, 1]),
-        ConvCase(label: "dense 3x3 stride 2 asymmetric pads", input: [1, 3, 16, 16], weight: [8, 3, 3, 3], groups: 1,
-                 pads: [0, 0, 1, 1], strides: [2, 2], dilations: [1, 1]),
+        ConvCase(
+            label: "depthwise 7x7, 12 channels", input: [1, 12, 9, 10], weight: [12, 1, 7, 7], groups: 12,
+            pads: [3, 3, 3, 3], strides: [1, 1], dilations: [1, 1]),
+        ConvCase(
+            label: "depthwise multiplier 2, 5x5", input: [1, 4, 11, 7], weight: [8, 1, 5, 5], groups: 4,
+            pads: [2, 2, 2, 2], strides: [1, 1], dilations: [1, 1]),
+        ConvCase(
+            label: "grouped (4 groups) dilated", input: [1, 8, 10, 10], weight: [12, 2, 3, 3], groups: 4,
+            pads: [1, 2, 1, 0], strides: [1, 2], dilations: [2, 1]),
+        ConvCase(
+            label: "pointwise 1x1", input: [3, 16, 5, 5], weight: [24, 16, 1, 1], groups: 1,
+            pads: [0, 0, 0, 0], strides: [1, 1], dilations: [1, 1]),
+        ConvCase(
+            label: "dense 3x3 stride 2 asymmetric pads", input: [1, 3, 16, 16], weight: [8, 3, 3, 3], groups: 1,
+            pads: [0, 0, 1, 1], strides: [2, 2], dilations: [1, 1]),
         // Two channel panels (the second with 4 of 16 columns), 6-pixel tiles plus a partial one between edge pixels.
-        ConvCase(label: "dense 3x3 stride 1, 5 -> 20 channels, batch 2", input: [2, 5, 7, 15], weight: [20, 5, 3, 3], groups: 1,
-                 pads: [1, 1, 1, 1], strides: [1, 1], dilations: [1, 1]),
-        ConvCase(label: "dense 7x7 stride 2 (a ResNet-style stem)", input: [1, 3, 20, 23], weight: [16, 3, 7, 7], groups: 1,
-                 pads: [3, 3, 3, 3], strides: [2, 2], dilations: [1, 1]),
-        ConvCase(label: "dense 1x1 stride 2", input: [1, 8, 9, 9], weight: [12, 8, 1, 1], groups: 1,
-                 pads: [0, 0, 0, 0], strides: [2, 2], dilations: [1, 1]),
+        ConvCase(
+            label: "dense 3x3 stride 1, 5 -> 20 channels, batch 2", input: [2, 5, 7, 15], weight: [20, 5, 3, 3], groups: 1,
+            pads: [1, 1, 1, 1], strides: [1, 1], dilations: [1, 1]),
+        ConvCase(
+            label: "dense 7x7 stride 2 (a ResNet-style stem)", input: [1, 3, 20, 23], weight: [16, 3, 7, 7], groups: 1,
+            pads: [3, 3, 3, 3], strides: [2, 2], dilations: [1, 1]),
+        ConvCase(
+            label: "dense 1x1 stride 2", input: [1, 8, 9, 9], weight: [12, 8, 1, 1], groups: 1,
+            pads: [0, 0, 0, 0], strides: [2, 2], dilations: [1, 1]),
     ]
 
     /// Conv + BatchNormalization (folded into the conv) + Clip(0, 6) (fused as output bounds) matches the unfused
@@ -155,10 +175,13 @@ struct ConvolutionTests {
         let input = pseudoRandom(spec.input.reduce(1, *), seed: 1).map { $0 * 3 }
         let weights = pseudoRandom(spec.weight.reduce(1, *), seed: 2)
         let bias = pseudoRandom(o, seed: 3)
-        let bn = (scale: pseudoRandom(o, seed: 4).map { $0 + 1.5 }, shift: pseudoRandom(o, seed: 5),
-                  mean: pseudoRandom(o, seed: 6), variance: pseudoRandom(o, seed: 7).map { $0 + 1.2 })
-        let proto = convBlockModel(inputShape: spec.input, weightShape: spec.weight, groups: spec.groups, pads: spec.pads,
-                                   strides: spec.strides, dilations: spec.dilations, weights: weights, bias: bias, bn: bn)
+        let bn = (
+            scale: pseudoRandom(o, seed: 4).map { $0 + 1.5 }, shift: pseudoRandom(o, seed: 5),
+            mean: pseudoRandom(o, seed: 6), variance: pseudoRandom(o, seed: 7).map { $0 + 1.2 }
+        )
+        let proto = convBlockModel(
+            inputShape: spec.input, weightShape: spec.weight, groups: spec.groups, pads: spec.pads,
+            strides: spec.strides, dilations: spec.dilations, weights: weights, bias: bias, bn: bn)
         let model = try ONNXModel(serializedData: proto.serializedData())
 
         let lowered = try GraphLowering(model: model, batchSize: spec.input[0]).lower()
@@ -171,8 +194,9 @@ struct ConvolutionTests {
         let isDense = spec.groups == 1 && !isPointwise && spec.dilations == [1, 1]
         #expect(lowered.ops.filter(\.isDense).count == (isDense && PointwiseConvolution.isSupported ? 1 : 0))
 
-        let reference = referenceConv(input: input, shape: spec.input, weights: weights, weightShape: spec.weight, bias: bias,
-                                      groups: spec.groups, pads: spec.pads, strides: spec.strides, dilations: spec.dilations)
+        let reference = referenceConv(
+            input: input, shape: spec.input, weights: weights, weightShape: spec.weight, bias: bias,
+            groups: spec.groups, pads: spec.pads, strides: spec.strides, dilations: spec.dilations)
         let plane = reference.shape[2] * reference.shape[3]
         let expected = reference.values.enumerated().map { index, value in
             let channel = (index / plane) % o
@@ -181,8 +205,9 @@ struct ConvolutionTests {
         }
         for threads in [1, 2] {
             for ownKernels in [true, false] {
-                let session = try InferenceSession(model: model, batchSize: spec.input[0], threads: threads,
-                                                   ownKernels: ownKernels)
+                let session = try InferenceSession(
+                    model: model, batchSize: spec.input[0], threads: threads,
+                    ownKernels: ownKernels)
                 let output = try session.run(nchw: input)
                 #expect(output.count == expected.count)
                 let worst = maxRelativeError(output, expected)

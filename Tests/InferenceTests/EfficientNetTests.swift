@@ -3,7 +3,9 @@ import Testing
 
 @testable import Inference
 
-@Suite("EfficientNet-Lite0 against onnxruntime", .enabled(if: RepositoryPaths.haveEfficientNet, "needs Models/efficientnet-lite0.onnx and Tests/Fixtures/golden"))
+@Suite(
+    "EfficientNet-Lite0 against onnxruntime",
+    .enabled(if: RepositoryPaths.haveEfficientNet, "needs Models/efficientnet-lite0.onnx and Tests/Fixtures/golden"))
 struct EfficientNetTests {
     static func inputs() throws -> [(photo: String, nhwc: [Float], golden: [Float])] {
         let normalisation = try Normalisation.load()
@@ -92,8 +94,11 @@ struct EfficientNetTests {
                 let median = { (values: [Double]) in values.sorted()[values.count / 2] }
                 // "xnnpack" is the engine as shipped (what Scripts/bench-inference.py reads); "xnnpack-only" skips CKernels.
                 let engine = ownKernels ? "xnnpack" : "xnnpack-only"
-                print("BENCH \(engine) " + String(format: "batch=%d threads=%d wall_median=%.2f wall_best=%.2f thread_cpu_median=%.2f ms/image",
-                                                  batch, threads, median(wall), wall.min() ?? 0, median(cpu)))
+                print(
+                    "BENCH \(engine) "
+                        + String(
+                            format: "batch=%d threads=%d wall_median=%.2f wall_best=%.2f thread_cpu_median=%.2f ms/image",
+                            batch, threads, median(wall), wall.min() ?? 0, median(cpu)))
             }
         }
     }

@@ -12,8 +12,10 @@ func makeTemporaryDirectory() throws -> URL {
 }
 
 /// A tiny single-node model built in code: input x [1, 2, 4, 4] -> op -> y.
-func singleNodeModel(op: String, inputs extra: [String] = [], attributes: [Onnx_AttributeProto] = [],
-                     initializers: [Onnx_TensorProto] = []) -> Onnx_ModelProto {
+func singleNodeModel(
+    op: String, inputs extra: [String] = [], attributes: [Onnx_AttributeProto] = [],
+    initializers: [Onnx_TensorProto] = []
+) -> Onnx_ModelProto {
     var model = Onnx_ModelProto()
     model.irVersion = 8
     var opset = Onnx_OperatorSetIdProto()
@@ -66,7 +68,10 @@ struct ErrorTests {
         let file = directory.appendingPathComponent("corrupt.onnx")
         try Data("this is not a protobuf, just some text \u{1}\u{2}\u{3}".utf8).write(to: file)
         let error = #expect(throws: InferenceError.self) { try ONNXModel(contentsOf: file) }
-        guard case .notAnONNXModel(let path, _) = error else { Issue.record("wrong error \(String(describing: error))"); return }
+        guard case .notAnONNXModel(let path, _) = error else {
+            Issue.record("wrong error \(String(describing: error))")
+            return
+        }
         #expect(path == file.path)
         #expect(error?.description.contains("corrupt.onnx") == true)
     }
@@ -88,7 +93,10 @@ struct ErrorTests {
     @Test func unsupportedOperatorIsNamed() throws {
         let model = try ONNXModel(serializedData: singleNodeModel(op: "Tanh").serializedData())
         let error = #expect(throws: InferenceError.self) { try InferenceSession(model: model, batchSize: 1, threads: 1) }
-        guard case .unsupportedOperator(let op, let node) = error else { Issue.record("wrong error \(String(describing: error))"); return }
+        guard case .unsupportedOperator(let op, let node) = error else {
+            Issue.record("wrong error \(String(describing: error))")
+            return
+        }
         #expect(op == "Tanh")
         #expect(node == "the_tanh")
         #expect(error?.description.contains("'Tanh'") == true)
@@ -103,7 +111,10 @@ struct ErrorTests {
     @Test func missingInitializerIsNamed() throws {
         let model = try ONNXModel(serializedData: singleNodeModel(op: "Conv", inputs: ["conv.weight"]).serializedData())
         let error = #expect(throws: InferenceError.self) { try InferenceSession(model: model, batchSize: 1, threads: 1) }
-        guard case .missingTensor(let name, let node) = error else { Issue.record("wrong error \(String(describing: error))"); return }
+        guard case .missingTensor(let name, let node) = error else {
+            Issue.record("wrong error \(String(describing: error))")
+            return
+        }
         #expect(name == "conv.weight")
         #expect(node == "the_conv")
     }
@@ -113,9 +124,13 @@ struct ErrorTests {
         autoPad.name = "auto_pad"
         autoPad.s = Data("SOMETIMES".utf8)
         let weights = floatTensor("w", shape: [2, 2, 1, 1], values: [1, 0, 0, 1])
-        let model = try ONNXModel(serializedData: singleNodeModel(op: "Conv", inputs: ["w"], attributes: [autoPad], initializers: [weights]).serializedData())
+        let model = try ONNXModel(
+            serializedData: singleNodeModel(op: "Conv", inputs: ["w"], attributes: [autoPad], initializers: [weights]).serializedData())
         let error = #expect(throws: InferenceError.self) { try InferenceSession(model: model, batchSize: 1, threads: 1) }
-        guard case .unsupportedAttribute(let op, _, let detail) = error else { Issue.record("wrong error \(String(describing: error))"); return }
+        guard case .unsupportedAttribute(let op, _, let detail) = error else {
+            Issue.record("wrong error \(String(describing: error))")
+            return
+        }
         #expect(op == "Conv")
         #expect(detail.contains("SOMETIMES"))
     }
@@ -136,7 +151,10 @@ struct ErrorTests {
         let (model, input, _) = try NodeTestCase(name: "test_relu").load()
         let session = try InferenceSession(model: model, batchSize: input.shape[0], threads: 1)
         let error = #expect(throws: InferenceError.self) { try session.run(nchw: [1, 2, 3]) }
-        guard case .inputSizeMismatch(let expected, let got) = error else { Issue.record("wrong error \(String(describing: error))"); return }
+        guard case .inputSizeMismatch(let expected, let got) = error else {
+            Issue.record("wrong error \(String(describing: error))")
+            return
+        }
         #expect(expected == input.count)
         #expect(got == 3)
     }

@@ -9,8 +9,10 @@ func maxRelativeError(_ output: [Float], _ expected: [Float]) -> Float {
 
 /// Runs a CKernels convolution on `input` into `count` output floats followed by a NaN sentinel; `untouched`
 /// is false when the kernel wrote past the end.
-func runWithSentinel(_ kernel: any ConvolutionKernel, input: [Float], count: Int,
-                     pool: pthreadpool_t?) -> (output: [Float], untouched: Bool) {
+func runWithSentinel(
+    _ kernel: any ConvolutionKernel, input: [Float], count: Int,
+    pool: pthreadpool_t?
+) -> (output: [Float], untouched: Bool) {
     var output = [Float](repeating: .nan, count: count + 16)
     input.withUnsafeBufferPointer { source in
         output.withUnsafeMutableBufferPointer { target in

@@ -40,8 +40,9 @@ struct PointwiseConvolutionTests {
         let pool = threads > 1 ? pthreadpool_create(threads) : nil
         defer { if let pool { pthreadpool_destroy(pool) } }
         for (low, high) in [(-Float.infinity, Float.infinity), (Float(-0.5), Float(0.75))] {
-            let kernel = try PointwiseConvolution(pixels: size.pixels, inputChannels: size.inputs, outputChannels: size.outputs,
-                                                  weights: weights, bias: bias, low: low, high: high)
+            let kernel = try PointwiseConvolution(
+                pixels: size.pixels, inputChannels: size.inputs, outputChannels: size.outputs,
+                weights: weights, bias: bias, low: low, high: high)
             let expected = Self.reference(size, input: input, weights: weights, bias: bias, low: low, high: high)
             // A sentinel after the output catches writes past the last row or column.
             let (output, untouched) = runWithSentinel(kernel, input: input, count: expected.count, pool: pool)

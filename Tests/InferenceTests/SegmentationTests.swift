@@ -13,10 +13,13 @@ struct SegmentationTests {
     @Test(arguments: [1, 2])
     func convConcatConv(threads: Int) throws {
         let shape = [2, 3, 6, 5]
-        let aShape = [4, 3, 3, 3], bShape = [2, 7, 1, 1]
+        let aShape = [4, 3, 3, 3]
+        let bShape = [2, 7, 1, 1]
         let x = pseudoRandom(shape.reduce(1, *), seed: 11)
-        let a = pseudoRandom(aShape.reduce(1, *), seed: 12), aBias = pseudoRandom(4, seed: 13)
-        let b = pseudoRandom(bShape.reduce(1, *), seed: 14), bBias = pseudoRandom(2, seed: 15)
+        let a = pseudoRandom(aShape.reduce(1, *), seed: 12)
+        let aBias = pseudoRandom(4, seed: 13)
+        let b = pseudoRandom(bShape.reduce(1, *), seed: 14)
+        let bBias = pseudoRandom(2, seed: 15)
 
         var model = Onnx_ModelProto()
         model.irVersion = 8
@@ -39,20 +42,25 @@ struct SegmentationTests {
             node("Flatten", ["c2"], "y"),
         ]
         model.graph.declareInputAndOutput(shape: shape)
-        model.graph.initializer = [floatTensor("a", shape: aShape, values: a), floatTensor("ab", shape: [4], values: aBias),
-                                   floatTensor("b", shape: bShape, values: b), floatTensor("bb", shape: [2], values: bBias)]
+        model.graph.initializer = [
+            floatTensor("a", shape: aShape, values: a), floatTensor("ab", shape: [4], values: aBias),
+            floatTensor("b", shape: bShape, values: b), floatTensor("bb", shape: [2], values: bBias),
+        ]
 
         // Reference in NCHW.
-        let first = referenceConv(input: x, shape: shape, weights: a, weightShape: aShape, bias: aBias, groups: 1,
-                                  pads: [1, 1, 1, 1], strides: [1, 1], dilations: [1, 1])
+        let first = referenceConv(
+            input: x, shape: shape, weights: a, weightShape: aShape, bias: aBias, groups: 1,
+            pads: [1, 1, 1, 1], strides: [1, 1], dilations: [1, 1])
         let plane = 6 * 5
         var concatenated: [Float] = []
         for image in 0..<2 {
             concatenated += first.values[(image * 4 * plane)..<((image + 1) * 4 * plane)].map { max($0, 0) }
             concatenated += x[(image * 3 * plane)..<((image + 1) * 3 * plane)]
         }
-        let expected = referenceConv(input: concatenated, shape: [2, 7, 6, 5], weights: b, weightShape: bShape, bias: bBias,
-                                     groups: 1, pads: [0, 0, 0, 0], strides: [1, 1], dilations: [1, 1]).values
+        let expected = referenceConv(
+            input: concatenated, shape: [2, 7, 6, 5], weights: b, weightShape: bShape, bias: bBias,
+            groups: 1, pads: [0, 0, 0, 0], strides: [1, 1], dilations: [1, 1]
+        ).values
 
         let onnx = try ONNXModel(serializedData: model.serializedData())
         let lowered = try GraphLowering(model: onnx, batchSize: 2).lower()

@@ -14,7 +14,8 @@ struct WindowedConvolutionTests {
         var geometry: WindowedConvolution.Geometry
         var testDescription: String {
             let g = geometry
-            return "\(kind) \(batch)x\(g.input[0])x\(g.input[1])x\(g.inputChannels) -> \(g.outputChannels), kernel \(g.kernel), strides \(g.strides), pads \(g.pads)"
+            return
+                "\(kind) \(batch)x\(g.input[0])x\(g.input[1])x\(g.inputChannels) -> \(g.outputChannels), kernel \(g.kernel), strides \(g.strides), pads \(g.pads)"
         }
     }
 
@@ -22,7 +23,7 @@ struct WindowedConvolutionTests {
     static let cases: [Case] = (0..<40).map { index in
         var state = UInt64(index) &* 0x9E37_79B9_7F4A_7C15 &+ 12345
         func next(_ range: ClosedRange<Int>) -> Int {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return range.lowerBound + Int((state >> 33) % UInt64(range.count))
         }
         let kind: WindowedConvolution.Kind = index % 3 == 2 ? .dense : .depthwise
@@ -39,8 +40,11 @@ struct WindowedConvolutionTests {
         }
         let channels = [1, 3, 7, 8, 9, 15, 16, 17, 24, 33, 40][next(0...10)]
         let outputs = kind == .dense ? [1, 5, 8, 16, 17, 32, 35][next(0...6)] : channels
-        return Case(kind: kind, batch: next(1...2), geometry: .init(inputChannels: channels, outputChannels: outputs, input: input,
-                                                                   output: output, kernel: kernel, strides: strides, pads: pads))
+        return Case(
+            kind: kind, batch: next(1...2),
+            geometry: .init(
+                inputChannels: channels, outputChannels: outputs, input: input,
+                output: output, kernel: kernel, strides: strides, pads: pads))
     }
 
     /// NHWC reference: output[n][y][x][o] = clamp(bias[o] + sum over the window and the channels read).
@@ -84,7 +88,8 @@ struct WindowedConvolutionTests {
         let input = pseudoRandom(c.batch * g.input[0] * g.input[1] * g.inputChannels, seed: 41)
         let weights = pseudoRandom(c.kind == .depthwise ? g.outputChannels * window : g.outputChannels * g.inputChannels * window, seed: 42)
         let bias = pseudoRandom(g.outputChannels, seed: 43)
-        let low: Float = -0.8, high: Float = 0.9
+        let low: Float = -0.8
+        let high: Float = 0.9
         let kernel = try WindowedConvolution(c.kind, batch: c.batch, geometry: g, weights: weights, bias: bias, low: low, high: high)
         let expected = Self.reference(c, input: input, weights: weights, bias: bias, low: low, high: high)
         let pool = threads > 1 ? pthreadpool_create(threads) : nil

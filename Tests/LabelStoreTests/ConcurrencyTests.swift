@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import PipelineModel
-import Testing
 import TestSupport
+import Testing
+
 @testable import LabelStore
 
 /// Several writers at once (threads with their own connections, and separate processes), and
@@ -11,7 +12,8 @@ import TestSupport
     @Test func writersOnSeveralThreadsAndConnectionsLoseNothing() throws {
         let fixture = try StoreFixture()
         defer { fixture.directory.remove() }
-        let threads = 4, perThread = 40
+        let threads = 4
+        let perThread = 40
         let failures = Failures()
         let group = DispatchGroup()
         for thread in 0..<threads {
@@ -24,12 +26,14 @@ import TestSupport
                     for n in 0..<perThread {
                         let id = StoreFixture.id(String(format: "%02x", thread), n)
                         let labels = [n % 2 == 0 ? Sample.tabby : Sample.beagle, Sample.sofa]
-                        try store.saveRecognition(image: StoreFixture.image(id), labels: labels, model: StoreFixture.model,
-                                                  recognizedAt: StoreFixture.base.addingTimeInterval(Double(n)))
+                        try store.saveRecognition(
+                            image: StoreFixture.image(id), labels: labels, model: StoreFixture.model,
+                            recognizedAt: StoreFixture.base.addingTimeInterval(Double(n)))
                         // Redelivery while others write: still no duplicates.
                         if n % 10 == 0 {
-                            try store.saveRecognition(image: StoreFixture.image(id), labels: labels, model: StoreFixture.model,
-                                                      recognizedAt: StoreFixture.base.addingTimeInterval(Double(n)))
+                            try store.saveRecognition(
+                                image: StoreFixture.image(id), labels: labels, model: StoreFixture.model,
+                                recognizedAt: StoreFixture.base.addingTimeInterval(Double(n)))
                         }
                     }
                 } catch { failures.add("\(error)") }
@@ -55,7 +59,8 @@ import TestSupport
         let fixture = try StoreFixture()
         defer { fixture.directory.remove() }
         try fixture.save(StoreFixture.id("d0"), minutes: 1, labels: [Sample.tabby])
-        let inTransaction = DispatchSemaphore(value: 0), readerDone = DispatchSemaphore(value: 0)
+        let inTransaction = DispatchSemaphore(value: 0)
+        let readerDone = DispatchSemaphore(value: 0)
         let failures = Failures()
         let writerFinished = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
@@ -63,8 +68,10 @@ import TestSupport
             do {
                 try fixture.store.pool.writeWithoutTransaction { db in
                     try db.inTransaction(.immediate) {
-                        try LabelDatabase.save(RecognitionRecord(image: StoreFixture.image(StoreFixture.id("d1")), labels: [Sample.beagle],
-                                                                 model: StoreFixture.model, recognizedAt: StoreFixture.base), in: db)
+                        try LabelDatabase.save(
+                            RecognitionRecord(
+                                image: StoreFixture.image(StoreFixture.id("d1")), labels: [Sample.beagle],
+                                model: StoreFixture.model, recognizedAt: StoreFixture.base), in: db)
                         inTransaction.signal()
                         _ = readerDone.wait(timeout: .now() + 120)
                         return .commit
@@ -90,10 +97,13 @@ import TestSupport
         let perProcess = 150
         var processes: [Process] = []
         for seed in 1...3 {
-            processes.append(try ProcessRunner.start(executable, [
-                "list-images", "--database", database.path, "--images", "\(perProcess)", "--seed", "\(seed)", "--append", "--fill-only",
-                "--taxonomy", BuiltExecutable.projectRoot().appendingPathComponent("Models/imagenet-taxonomy.json").path,
-            ], logFile: directory.url.appendingPathComponent("writer-\(seed).log")))
+            processes.append(
+                try ProcessRunner.start(
+                    executable,
+                    [
+                        "list-images", "--database", database.path, "--images", "\(perProcess)", "--seed", "\(seed)", "--append", "--fill-only",
+                        "--taxonomy", BuiltExecutable.projectRoot().appendingPathComponent("Models/imagenet-taxonomy.json").path,
+                    ], logFile: directory.url.appendingPathComponent("writer-\(seed).log")))
         }
         // Read (including the schema check on open) while they write.
         var readerErrors: [String] = []

@@ -1,7 +1,8 @@
 import Foundation
 import PipelineModel
-import Testing
 import TestSupport
+import Testing
+
 @testable import LabelStore
 
 /// Every listing filter against one small database:
@@ -18,10 +19,12 @@ import TestSupport
         try fixture.save(a1, name: "Kitty.jpg", source: "http://127.0.0.1/cats/a1.jpg", minutes: 10, labels: [Sample.tabby, Sample.tiger])
         try fixture.save(a2, name: "rex.jpg", source: "http://127.0.0.1/dogs/a2.jpg", minutes: 20, labels: [Sample.beagle, Sample.sofa])
         try fixture.save(a3, name: "pot.png", source: "http://example.test/kitchen/a3.png", minutes: 30, labels: [Sample.teapot])
-        try fixture.save(a4, name: "pets_100%.jpg", source: "http://127.0.0.1/pets/a4.jpg", minutes: 40, labels: [
-            DetectedLabel(name: "tabby cat", confidence: 40, parents: ["cat", "animal"]),
-            DetectedLabel(name: "beagle", confidence: 35, parents: ["dog", "animal"]),
-        ])
+        try fixture.save(
+            a4, name: "pets_100%.jpg", source: "http://127.0.0.1/pets/a4.jpg", minutes: 40,
+            labels: [
+                DetectedLabel(name: "tabby cat", confidence: 40, parents: ["cat", "animal"]),
+                DetectedLabel(name: "beagle", confidence: 35, parents: ["dog", "animal"]),
+            ])
     }
 
     deinit { fixture.directory.remove() }
@@ -107,8 +110,10 @@ import TestSupport
     }
 
     @Test func listingUsesIndexesWithoutSorting() throws {
-        for query in [ImageQuery(labels: ["cat"]), ImageQuery(labels: ["cat"], minConfidence: 50, sort: .confidence),
-                      ImageQuery(since: StoreFixture.base), ImageQuery(labels: ["cat", "dog"], labelMatch: .all)] {
+        for query in [
+            ImageQuery(labels: ["cat"]), ImageQuery(labels: ["cat"], minConfidence: 50, sort: .confidence),
+            ImageQuery(since: StoreFixture.base), ImageQuery(labels: ["cat", "dog"], labelMatch: .all),
+        ] {
             let plan = try fixture.store.queryPlan(for: query).joined(separator: "\n")
             #expect(!plan.contains("TEMP B-TREE"), "\(query) sorts:\n\(plan)")
             #expect(!plan.contains("SCAN"), "\(query) scans:\n\(plan)")

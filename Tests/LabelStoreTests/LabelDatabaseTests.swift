@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import PipelineModel
-import Testing
 import TestSupport
+import Testing
+
 @testable import LabelStore
 
 @Suite struct LabelDatabaseTests {
@@ -71,8 +72,9 @@ import TestSupport
     @Test func batchSaveIsOneTransaction() throws {
         let fixture = try StoreFixture()
         defer { fixture.directory.remove() }
-        let good = RecognitionRecord(image: StoreFixture.image(StoreFixture.id("05")), labels: [Sample.tabby],
-                                     model: StoreFixture.model, recognizedAt: StoreFixture.base)
+        let good = RecognitionRecord(
+            image: StoreFixture.image(StoreFixture.id("05")), labels: [Sample.tabby],
+            model: StoreFixture.model, recognizedAt: StoreFixture.base)
         var bad = good
         bad.image.imageID = StoreFixture.id("06")
         bad.labels = [DetectedLabel(name: "broken", confidence: 150, parents: [])]
@@ -95,7 +97,10 @@ import TestSupport
             _ = try fixture.store.image(idOrPrefix: "abc")
             Issue.record("an ambiguous prefix must throw")
         } catch let error as LabelStoreError {
-            guard case .ambiguousPrefix(_, let candidates) = error else { Issue.record("wrong error \(error)"); return }
+            guard case .ambiguousPrefix(_, let candidates) = error else {
+                Issue.record("wrong error \(error)")
+                return
+            }
             #expect(candidates.count == 2)
             #expect(error.description.contains(StoreFixture.id("abc1")))
             #expect(error.description.contains("two.jpg"))
@@ -116,8 +121,11 @@ import TestSupport
         #expect(counts.first { $0.term == "object" }?.imageCount == 2)
         #expect(counts.first { $0.term == "cat" }?.imageCount == 1)
         #expect(counts.map(\.imageCount) == counts.map(\.imageCount).sorted(by: >))
-        #expect(Set(counts.map(\.term)) == ["animal", "object", "cat", "tabby cat", "tiger cat", "dog", "beagle",
-                                            "furniture", "studio couch", "teapot"])
+        #expect(
+            Set(counts.map(\.term)) == [
+                "animal", "object", "cat", "tabby cat", "tiger cat", "dog", "beagle",
+                "furniture", "studio couch", "teapot",
+            ])
         #expect(try fixture.store.labelCounts(LabelCountQuery(contains: "CAT")).map(\.term).sorted() == ["cat", "tabby cat", "tiger cat"])
         #expect(try fixture.store.labelCounts(LabelCountQuery(limit: 3)).count == 3)
     }

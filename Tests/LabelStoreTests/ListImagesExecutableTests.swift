@@ -1,8 +1,9 @@
 import Foundation
 import GRDB
 import PipelineModel
-import Testing
 import TestSupport
+import Testing
+
 @testable import LabelStore
 
 /// Runs the built `list-images` binary against a database filled through the store.

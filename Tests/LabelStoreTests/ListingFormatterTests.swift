@@ -1,10 +1,11 @@
 import Foundation
 import PipelineModel
-import Testing
+import Presentation
 import TestSupport
+import Testing
+
 @testable import ImageListing
 @testable import LabelStore
-import Presentation
 
 /// Every output format, parsed back.
 @Suite final class ListingFormatterTests {
@@ -27,9 +28,12 @@ import Presentation
         #expect(decoded.map(\.labels) == images.map(\.labels))
         #expect(decoded.map(\.name) == images.map(\.name))
         let object = try #require(try JSONSerialization.jsonObject(with: Data(text.utf8)) as? [[String: Any]])
-        #expect(Set(object[0].keys) == ["id", "name", "source_url", "stored_path", "byte_size", "content_type", "width", "height",
-                                         "fetched_at", "recognized_at", "notified_at", "model_name", "model_version", "labels",
-                                         "match_confidence"])
+        #expect(
+            Set(object[0].keys) == [
+                "id", "name", "source_url", "stored_path", "byte_size", "content_type", "width", "height",
+                "fetched_at", "recognized_at", "notified_at", "model_name", "model_version", "labels",
+                "match_confidence",
+            ])
         #expect(object[0]["notified_at"] is NSNull)
         #expect((object[1]["recognized_at"] as? String)?.hasSuffix("Z") == true)
     }
@@ -45,8 +49,11 @@ import Presentation
     @Test func csvParsesBackWithHeader() throws {
         let rows = CSV.parse(try ListingFormatter(format: .csv).images(images))
         #expect(rows.count == 3)
-        #expect(rows[0] == ["id", "name", "source_url", "stored_path", "byte_size", "content_type", "width", "height",
-                            "fetched_at", "recognized_at", "notified_at", "model_name", "model_version", "labels", "match_confidence"])
+        #expect(
+            rows[0] == [
+                "id", "name", "source_url", "stored_path", "byte_size", "content_type", "width", "height",
+                "fetched_at", "recognized_at", "notified_at", "model_name", "model_version", "labels", "match_confidence",
+            ])
         let cat = try #require(rows.first { $0[0] == StoreFixture.id("c1") })
         #expect(cat[1] == "cat, \"quoted\".jpg")
         #expect(cat[13] == "tabby cat:87;tiger cat:9")
@@ -96,22 +103,44 @@ import Presentation
 /// A strict little RFC 4180 reader, to check the CSV output independently of the writer.
 enum CSV {
     static func parse(_ text: String) -> [[String]] {
-        var rows: [[String]] = [], row: [String] = [], field = ""
-        var quoted = false, index = text.startIndex
+        var rows: [[String]] = []
+        var row: [String] = []
+        var field = ""
+        var quoted = false
+        var index = text.startIndex
         while index < text.endIndex {
             let character = text[index]
             if quoted {
                 if character == "\"" {
                     let next = text.index(after: index)
-                    if next < text.endIndex && text[next] == "\"" { field.append("\""); index = next } else { quoted = false }
-                } else { field.append(character) }
-            } else if character == "\"" { quoted = true
-            } else if character == "," { row.append(field); field = ""
-            } else if character == "\n" { row.append(field); rows.append(row); row = []; field = ""
-            } else { field.append(character) }
+                    if next < text.endIndex && text[next] == "\"" {
+                        field.append("\"")
+                        index = next
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    field.append(character)
+                }
+            } else if character == "\"" {
+                quoted = true
+            } else if character == "," {
+                row.append(field)
+                field = ""
+            } else if character == "\n" {
+                row.append(field)
+                rows.append(row)
+                row = []
+                field = ""
+            } else {
+                field.append(character)
+            }
             index = text.index(after: index)
         }
-        if !field.isEmpty || !row.isEmpty { row.append(field); rows.append(row) }
+        if !field.isEmpty || !row.isEmpty {
+            row.append(field)
+            rows.append(row)
+        }
         return rows
     }
 }

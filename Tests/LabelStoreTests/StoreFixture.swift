@@ -3,6 +3,7 @@ import GRDB
 import Logging
 import PipelineModel
 import TestSupport
+
 @testable import LabelStore
 
 /// A label database in a fresh temporary home, filled through the real store code.
@@ -27,16 +28,21 @@ struct StoreFixture {
         return String((prefix + tail).prefix(64))
     }
 
-    static func image(_ id: String, name: String = "photo.jpg", source: String = "http://127.0.0.1/photo.jpg",
-                      fetchedAt: Date = base) -> ImageStored {
-        ImageStored(imageID: id, name: name, sourceURL: source, storedPath: "/images/\(id).jpg", byteSize: 1234,
-                    contentType: "image/jpeg", width: 640, height: 480, fetchedAt: fetchedAt)
+    static func image(
+        _ id: String, name: String = "photo.jpg", source: String = "http://127.0.0.1/photo.jpg",
+        fetchedAt: Date = base
+    ) -> ImageStored {
+        ImageStored(
+            imageID: id, name: name, sourceURL: source, storedPath: "/images/\(id).jpg", byteSize: 1234,
+            contentType: "image/jpeg", width: 640, height: 480, fetchedAt: fetchedAt)
     }
 
     /// Saves one image recognized `minutes` after `base`.
     @discardableResult
-    func save(_ id: String, name: String = "photo.jpg", source: String = "http://127.0.0.1/photo.jpg",
-              minutes: Double, labels: [DetectedLabel]) throws -> RecognitionRecord {
+    func save(
+        _ id: String, name: String = "photo.jpg", source: String = "http://127.0.0.1/photo.jpg",
+        minutes: Double, labels: [DetectedLabel]
+    ) throws -> RecognitionRecord {
         let record = RecognitionRecord(
             image: Self.image(id, name: name, source: source, fetchedAt: Self.base.addingTimeInterval(minutes * 60 - 1)),
             labels: labels, model: Self.model, recognizedAt: Self.base.addingTimeInterval(minutes * 60))

@@ -21,18 +21,22 @@ struct MailSinkTests {
 
         static func start(maxBodyBytes: Int = 1 << 20) async throws -> Running {
             let directory = try TemporaryDirectory("mail-sink")
-            let sink = try MailSink(configuration: MailSinkConfiguration(port: 0, outbox: directory.url.appendingPathComponent("outbox"),
-                                                                         maxBodyBytes: maxBodyBytes),
-                                    logger: Logger(label: "sink") { _ in SwiftLogNoOpLogHandler() })
+            let sink = try MailSink(
+                configuration: MailSinkConfiguration(
+                    port: 0, outbox: directory.url.appendingPathComponent("outbox"),
+                    maxBodyBytes: maxBodyBytes),
+                logger: Logger(label: "sink") { _ in SwiftLogNoOpLogHandler() })
             let port = try await sink.start()
-            return Running(directory: directory, sink: sink, url: "http://127.0.0.1:\(port)/messages",
-                           client: try CurlHTTP.HTTPClient(name: "sink-test", maxHostConnections: 2))
+            return Running(
+                directory: directory, sink: sink, url: "http://127.0.0.1:\(port)/messages",
+                client: try CurlHTTP.HTTPClient(name: "sink-test", maxHostConnections: 2))
         }
 
         func post(_ body: String, key: String?, contentType: String = "application/xml") async throws -> CurlHTTP.HTTPReply {
             var headers = ["Content-Type: \(contentType)"]
             if let key { headers.append("Idempotency-Key: \(key)") }
-            return try await client.perform(CurlHTTP.HTTPRequest.post(url, body: Data(body.utf8), headers: headers, limits: MailSinkTests.limits)).get()
+            return try await client.perform(CurlHTTP.HTTPRequest.post(url, body: Data(body.utf8), headers: headers, limits: MailSinkTests.limits))
+                .get()
         }
 
         var stored: [String] { sink.storage.storedFiles() }
@@ -45,10 +49,11 @@ struct MailSinkTests {
     }
 
     static func document(id: String) throws -> String {
-        let labeled = ImageLabeled(imageID: String(repeating: "c", count: 64), name: "cat.jpg", sourceURL: "https://example.org/cat.jpg",
-                                   byteSize: 1234, labels: [DetectedLabel(name: "tabby cat", confidence: 61.5, parents: ["cat", "animal"])],
-                                   model: ModelInfo(name: "m", version: "1"), recognizedAt: Date(),
-                                   timing: RecognitionTiming(decodeMs: 1, inferenceMs: 1, databaseMs: 1, queueWaitMs: 1))
+        let labeled = ImageLabeled(
+            imageID: String(repeating: "c", count: 64), name: "cat.jpg", sourceURL: "https://example.org/cat.jpg",
+            byteSize: 1234, labels: [DetectedLabel(name: "tabby cat", confidence: 61.5, parents: ["cat", "animal"])],
+            model: ModelInfo(name: "m", version: "1"), recognizedAt: Date(),
+            timing: RecognitionTiming(decodeMs: 1, inferenceMs: 1, databaseMs: 1, queueWaitMs: 1))
         return try NotificationDocument.xml(for: labeled, messageID: id, settings: NotificationSettings(recipients: ["ops@example.org"]))
     }
 
@@ -76,8 +81,9 @@ struct MailSinkTests {
         #expect(try await running.post("<html><body>hello</body></html>", key: "m-4").status == 400)
         #expect(try await running.post("<!DOCTYPE html><html>", key: "m-5", contentType: "text/html").status == 415)
         #expect(try await running.post("<notification>" + String(repeating: "x", count: 8192) + "</notification>", key: "m-6").status == 413)
-        #expect(try await running.post(try Self.document(id: "m-7"), key: String(repeating: "é", count: 80)).status == 400,
-                "a key too long to name a file is refused")
+        #expect(
+            try await running.post(try Self.document(id: "m-7"), key: String(repeating: "é", count: 80)).status == 400,
+            "a key too long to name a file is refused")
         #expect(running.stored.isEmpty)
         await running.stop()
     }

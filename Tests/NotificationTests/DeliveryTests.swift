@@ -23,7 +23,10 @@ struct DeliveryTests {
         #expect(sink.storedFiles() == ["labeled-0001.xml"])
         let stored = try Data(contentsOf: sink.outbox.appendingPathComponent("labeled-0001.xml"))
         let (_, value) = try JSONXMLMapping.json(fromXML: stored)
-        guard case .object(let document) = value else { Issue.record("not an object"); return }
+        guard case .object(let document) = value else {
+            Issue.record("not an object")
+            return
+        }
         #expect(document["id"] == .string("labeled-0001"))
         #expect(document["subject"] == .string("Labels for tabby.jpg: tabby cat, tiger cat"))
     }
@@ -69,7 +72,10 @@ struct DeliveryTests {
         defer { handler.close() }
 
         let outcome = await handler.deliver(try Fixtures.message(id: "m-500"), logger: Fixtures.quietLogger)
-        guard case .retry(let delay, let reason) = outcome else { Issue.record("expected retry, got \(outcome)"); return }
+        guard case .retry(let delay, let reason) = outcome else {
+            Issue.record("expected retry, got \(outcome)")
+            return
+        }
         #expect(delay > 0)
         #expect(reason.contains("500"))
         #expect(handler.statistics.attempts == 3)
@@ -87,7 +93,10 @@ struct DeliveryTests {
 
         // A long Retry-After is not waited out in-process: the queue gets the message back with that delay.
         let outcome = await handler.deliver(try Fixtures.message(id: "m-429"), logger: Fixtures.quietLogger)
-        guard case .retry(let delay, let reason) = outcome else { Issue.record("expected retry, got \(outcome)"); return }
+        guard case .retry(let delay, let reason) = outcome else {
+            Issue.record("expected retry, got \(outcome)")
+            return
+        }
         #expect(delay == 600)
         #expect(reason.contains("429"))
 
@@ -108,7 +117,10 @@ struct DeliveryTests {
 
         let bad = Fixtures.labeled(labels: [DetectedLabel(name: "cat", confidence: 250, parents: [])])
         let outcome = await handler.deliver(try Fixtures.message(bad, id: "m-400"), logger: Fixtures.quietLogger)
-        guard case .deadLetter(let reason) = outcome else { Issue.record("expected dead letter, got \(outcome)"); return }
+        guard case .deadLetter(let reason) = outcome else {
+            Issue.record("expected dead letter, got \(outcome)")
+            return
+        }
         #expect(reason.contains("400"))
         #expect(reason.contains("confidence"), "the gateway's explanation is in the reason: \(reason)")
         #expect(handler.statistics.attempts == 1)
@@ -116,7 +128,8 @@ struct DeliveryTests {
         // Other deliberate 4xx answers are permanent too; 408 is not.
         await sink.sink.setFaults(FaultSettings(fail: 1, status: 403))
         guard case .deadLetter(let forbidden) = await handler.deliver(try Fixtures.message(id: "m-403"), logger: Fixtures.quietLogger) else {
-            Issue.record("403 should be permanent"); return
+            Issue.record("403 should be permanent")
+            return
         }
         #expect(forbidden.contains("403"))
         await sink.sink.setFaults(FaultSettings(fail: 1, status: 408))
@@ -131,14 +144,16 @@ struct DeliveryTests {
         for body in cases {
             let message = LocalEvent.message(body: body, topic: Topology.imageLabeledTopic, queue: Topology.notifyQueue)
             guard case .deadLetter(let reason) = await handler.deliver(message, logger: Fixtures.quietLogger) else {
-                Issue.record("malformed body should be dead-lettered"); continue
+                Issue.record("malformed body should be dead-lettered")
+                continue
             }
             #expect(reason.contains(message.message.id))
         }
         var future = Fixtures.labeled()
         future.schemaVersion = 99
         guard case .deadLetter(let reason) = await handler.deliver(try Fixtures.message(future), logger: Fixtures.quietLogger) else {
-            Issue.record("future schema should be dead-lettered"); return
+            Issue.record("future schema should be dead-lettered")
+            return
         }
         #expect(reason.contains("99"))
         #expect(handler.statistics.attempts == 0)
@@ -195,9 +210,11 @@ struct DeliveryTests {
         let port = probe.port
         await probe.sink.stop()
 
-        let handler = try Fixtures.handler(url: "http://127.0.0.1:\(port)/messages",
-                                           policy: DeliveryPolicy(attempts: 10_000, initialBackoff: 0.02, maxBackoff: 0.1,
-                                                                  connectTimeout: 2, timeout: 10))
+        let handler = try Fixtures.handler(
+            url: "http://127.0.0.1:\(port)/messages",
+            policy: DeliveryPolicy(
+                attempts: 10_000, initialBackoff: 0.02, maxBackoff: 0.1,
+                connectTimeout: 2, timeout: 10))
         defer { handler.close() }
         let message = try Fixtures.message(id: "labeled-down")
         let delivery = Task { await handler.deliver(message, logger: Fixtures.quietLogger) }

@@ -38,21 +38,26 @@ enum Fixtures {
     }
 
     static func settings() throws -> NotificationSettings {
-        try NotificationSettings(recipients: ["ops@example.org", "second@example.org"], sender: "pipeline@example.org",
-                                 subject: "Labels for {name}: {labels}")
+        try NotificationSettings(
+            recipients: ["ops@example.org", "second@example.org"], sender: "pipeline@example.org",
+            subject: "Labels for {name}: {labels}")
     }
 
     /// Quick retries so tests do not wait on backoff.
     static func fastPolicy(attempts: Int = 5, connectTimeout: TimeInterval = 5, timeout: TimeInterval = 30) -> DeliveryPolicy {
-        DeliveryPolicy(attempts: attempts, initialBackoff: 0.02, maxBackoff: 0.1, maxInProcessWait: 5, queueBackoff: 1,
-                       maxQueueBackoff: 10, connectTimeout: connectTimeout, timeout: timeout)
+        DeliveryPolicy(
+            attempts: attempts, initialBackoff: 0.02, maxBackoff: 0.1, maxInProcessWait: 5, queueBackoff: 1,
+            maxQueueBackoff: 10, connectTimeout: connectTimeout, timeout: timeout)
     }
 
-    static func handler(url: String, policy: DeliveryPolicy = fastPolicy(), maxInFlight: Int = 4,
-                        authorization: String? = nil, validate: Bool = true) throws -> NotifyHandler {
-        try NotifyHandler(configuration: NotifierConfiguration(
-            gatewayURL: url, settings: settings(), policy: policy, maxInFlight: maxInFlight,
-            authorization: authorization, validateDocuments: validate))
+    static func handler(
+        url: String, policy: DeliveryPolicy = fastPolicy(), maxInFlight: Int = 4,
+        authorization: String? = nil, validate: Bool = true
+    ) throws -> NotifyHandler {
+        try NotifyHandler(
+            configuration: NotifierConfiguration(
+                gatewayURL: url, settings: settings(), policy: policy, maxInFlight: maxInFlight,
+                authorization: authorization, validateDocuments: validate))
     }
 
     static let quietLogger = Logger(label: "test") { _ in SwiftLogNoOpLogHandler() }
@@ -66,8 +71,9 @@ struct RunningSink {
     var url: String { "http://127.0.0.1:\(port)/messages" }
 
     static func start(outbox: URL, port: UInt16 = 0, faults: FaultSettings = FaultSettings()) async throws -> RunningSink {
-        let sink = try MailSink(configuration: MailSinkConfiguration(port: port, outbox: outbox, faults: faults),
-                                logger: Fixtures.quietLogger)
+        let sink = try MailSink(
+            configuration: MailSinkConfiguration(port: port, outbox: outbox, faults: faults),
+            logger: Fixtures.quietLogger)
         let port = try await sink.start()
         return RunningSink(sink: sink, port: port, outbox: outbox)
     }

@@ -58,8 +58,10 @@ struct JSONXMLMappingTests {
     }
 
     @Test func unicodeAndWhitespaceSurviveUnchanged() throws {
-        let texts = ["Zürich ☕️ 猫 🐈‍⬛", "e\u{301} combining", "  leading and trailing  ", "\t\n", "line1\nline2\r\nline3\rend",
-                     "<tag> & \"quotes\" 'apos' ]]>", "_x0041_ looks like an escape", "_x", "a_xy_", "right-to-left \u{202E}"]
+        let texts = [
+            "Zürich ☕️ 猫 🐈‍⬛", "e\u{301} combining", "  leading and trailing  ", "\t\n", "line1\nline2\r\nline3\rend",
+            "<tag> & \"quotes\" 'apos' ]]>", "_x0041_ looks like an escape", "_x", "a_xy_", "right-to-left \u{202E}",
+        ]
         for text in texts {
             let (xml, back) = try roundTrip(.object(["t": .string(text)]))
             #expect(back == .object(["t": .string(text)]), "text \(text.debugDescription) came back as \(back) from \(xml)")
@@ -68,15 +70,19 @@ struct JSONXMLMappingTests {
     }
 
     @Test func forbiddenCharactersAreEscapedReversibly() throws {
-        let texts = ["nul\u{0}byte", "bell\u{7}", "\u{1}\u{2}\u{8}\u{B}\u{C}\u{E}\u{1F}", "noncharacter \u{FFFE}\u{FFFF}",
-                     "mixed \u{1B}[31m red _x0041_ and _x"]
+        let texts = [
+            "nul\u{0}byte", "bell\u{7}", "\u{1}\u{2}\u{8}\u{B}\u{C}\u{E}\u{1F}", "noncharacter \u{FFFE}\u{FFFF}",
+            "mixed \u{1B}[31m red _x0041_ and _x",
+        ]
         for text in texts {
             let (xml, back) = try roundTrip(.object(["t": .string(text)]))
             #expect(back == .object(["t": .string(text)]))
             #expect(xml.contains("escaped=\"true\""))
-            #expect(xml.unicodeScalars.allSatisfy { scalar in
-                scalar.value == 0x9 || scalar.value == 0xA || scalar.value == 0xD || (scalar.value >= 0x20 && scalar.value != 0xFFFE && scalar.value != 0xFFFF)
-            })
+            #expect(
+                xml.unicodeScalars.allSatisfy { scalar in
+                    scalar.value == 0x9 || scalar.value == 0xA || scalar.value == 0xD
+                        || (scalar.value >= 0x20 && scalar.value != 0xFFFE && scalar.value != 0xFFFF)
+                })
         }
     }
 
@@ -100,8 +106,10 @@ struct JSONXMLMappingTests {
             #expect(XMLNameCoding.decode(name) == key, "decode \(name)")
         }
         var object = JSONObject()
-        for (index, key) in ["1abc", "with space", "ns:local", "a/b", "x y:z", "", "_x_", "_x0031_", "123", "@attr", "#text",
-                             "tab\there", "new\nline", "nul\u{0}", "emoji 🐈", "XML", "xmlns", "a=b&c<d>"].enumerated() {
+        for (index, key) in [
+            "1abc", "with space", "ns:local", "a/b", "x y:z", "", "_x_", "_x0031_", "123", "@attr", "#text",
+            "tab\there", "new\nline", "nul\u{0}", "emoji 🐈", "XML", "xmlns", "a=b&c<d>",
+        ].enumerated() {
             object[key] = .integer(Int64(index))
         }
         let (_, back) = try roundTrip(.object(object))
@@ -111,8 +119,10 @@ struct JSONXMLMappingTests {
     @Test func randomKeysAndTextsRoundTrip() throws {
         // A fixed-seed generator: the same varied inputs on every run.
         var generator = SplitMix64(seed: 0x5EED)
-        let alphabet: [Unicode.Scalar] = ["a", "Z", "0", "9", "_", "x", "X", "-", ".", ":", " ", "\u{0}", "\u{1}", "\t", "\n", "\r",
-                                          "<", "&", "é", "\u{301}", "猫", "\u{FFFE}", "\u{1F600}", "\u{10FFFD}", "\u{B7}", "\u{2040}"]
+        let alphabet: [Unicode.Scalar] = [
+            "a", "Z", "0", "9", "_", "x", "X", "-", ".", ":", " ", "\u{0}", "\u{1}", "\t", "\n", "\r",
+            "<", "&", "é", "\u{301}", "猫", "\u{FFFE}", "\u{1F600}", "\u{10FFFD}", "\u{B7}", "\u{2040}",
+        ]
         for _ in 0..<200 {
             let length = Int(generator.next() % 8)
             var key = String.UnicodeScalarView()
@@ -130,11 +140,13 @@ struct JSONXMLMappingTests {
     @Test func jsonTextParsesAndRoundTripsThroughXML() throws {
         let text = #"{"b":[1,2.5,true,null,"s",{"c":[]}],"a":{"x y":"\u0001"},"n":-7,"e":1e300,"z":false}"#
         let value = try JSONNode.parse(Data(text.utf8))
-        #expect(value == .object([
-            "a": .object(["x y": .string("\u{1}")]),
-            "b": .array([.integer(1), .number(2.5), .bool(true), .null, .string("s"), .object(["c": .array([])])]),
-            "e": .number(1e300), "n": .integer(-7), "z": .bool(false),
-        ]))
+        #expect(
+            value
+                == .object([
+                    "a": .object(["x y": .string("\u{1}")]),
+                    "b": .array([.integer(1), .number(2.5), .bool(true), .null, .string("s"), .object(["c": .array([])])]),
+                    "e": .number(1e300), "n": .integer(-7), "z": .bool(false),
+                ]))
         let (_, back) = try roundTrip(value)
         #expect(back == value)
         #expect(try JSONNode.parse(Data(back.jsonText().utf8)) == value)
@@ -142,8 +154,8 @@ struct JSONXMLMappingTests {
 
     @Test func xmlThatDoesNotFollowTheMappingIsRefused() throws {
         let bad = [
-            "<doc><a>1</a><a>2</a></doc>",          // repeated without array="true"
-            "<doc>text<a>1</a></doc>",              // mixed content
+            "<doc><a>1</a><a>2</a></doc>",  // repeated without array="true"
+            "<doc>text<a>1</a></doc>",  // mixed content
             "<doc><a type=\"number\">ten</a></doc>",
             "<doc><a type=\"boolean\">yes</a></doc>",
             "<doc><a type=\"date\">x</a></doc>",

@@ -17,10 +17,12 @@ struct NotificationSchemaTests {
         let cases: [ImageLabeled] = [
             Fixtures.labeled(),
             Fixtures.labeled(labels: []),
-            Fixtures.labeled(name: "Zürich \u{1}\u{1B}[0m <b>&amp;</b> 🐈", labels: [
-                DetectedLabel(name: "cat \u{7}", confidence: 100, parents: ["ani\u{0}mal"]),
-                DetectedLabel(name: "dog", confidence: 0, parents: []),
-            ]),
+            Fixtures.labeled(
+                name: "Zürich \u{1}\u{1B}[0m <b>&amp;</b> 🐈",
+                labels: [
+                    DetectedLabel(name: "cat \u{7}", confidence: 100, parents: ["ani\u{0}mal"]),
+                    DetectedLabel(name: "dog", confidence: 0, parents: []),
+                ]),
         ]
         for labeled in cases {
             let xml = try NotificationDocument.xml(for: labeled, messageID: "labeled-0001", settings: try Fixtures.settings())
@@ -37,7 +39,8 @@ struct NotificationSchemaTests {
         #expect(root == "notification")
         #expect(back == json)
         guard case .object(let document) = back, case .object(let image)? = document["image"],
-              case .array(let labels)? = document["label"], case .object(let first)? = labels.first else {
+            case .array(let labels)? = document["label"], case .object(let first)? = labels.first
+        else {
             Issue.record("unexpected shape: \(back)")
             return
         }
@@ -57,7 +60,10 @@ struct NotificationSchemaTests {
     @Test func brokenDocumentsAreRejected() throws {
         let validator = try SchemaValidator.notification.get()
         let good = NotificationDocument.json(for: Fixtures.labeled(), messageID: "m1", settings: try Fixtures.settings(), notifiedAt: Date())
-        guard case .object(let document) = good else { Issue.record("not an object"); return }
+        guard case .object(let document) = good else {
+            Issue.record("not an object")
+            return
+        }
 
         var noSubject = document
         noSubject["subject"] = nil
@@ -76,9 +82,11 @@ struct NotificationSchemaTests {
         var extra = document
         extra["unexpected"] = .string("x")
 
-        for (label, broken) in [("no subject", noSubject), ("bad address", badAddress), ("no recipients", noRecipients),
-                                ("incomplete image", incompleteImage), ("confidence 150", confidenceTooHigh),
-                                ("string version", stringCount), ("extra element", extra)] {
+        for (label, broken) in [
+            ("no subject", noSubject), ("bad address", badAddress), ("no recipients", noRecipients),
+            ("incomplete image", incompleteImage), ("confidence 150", confidenceTooHigh),
+            ("string version", stringCount), ("extra element", extra),
+        ] {
             let xml = try JSONXMLMapping.xml(from: .object(broken), rootName: "notification")
             #expect(throws: NotificationError.self, "\(label)") { try validator.validate(xml) }
         }
@@ -94,7 +102,8 @@ struct NotificationSchemaTests {
     @Test func subjectTemplates() throws {
         let labeled = Fixtures.labeled()
         #expect(try SubjectTemplate("Labels for {name}: {labels}").render(labeled) == "Labels for tabby.jpg: tabby cat, tiger cat")
-        #expect(try SubjectTemplate("{top} ({confidence}%) of {count} by {model}").render(labeled)
+        #expect(
+            try SubjectTemplate("{top} ({confidence}%) of {count} by {model}").render(labeled)
                 == "tabby cat (91.2%) of 2 by efficientnet-lite0 int8-1")
         #expect(try SubjectTemplate("{{literal}} {id}").render(labeled) == "{literal} \(labeled.imageID)")
         #expect(try SubjectTemplate("{labels}").render(Fixtures.labeled(labels: [])) == "no labels")

@@ -1,12 +1,13 @@
 import Bus
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import PipelineModel
-import WorkerRuntime
 import TestSupport
 import Testing
+import WorkerRuntime
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// The built `notify-xml` and `mail-sink` executables, run as real processes.
 @Suite(.serialized)
@@ -34,7 +35,8 @@ struct ProcessTests {
             process.standardInput = FileHandle.nullDevice
             try process.run()
             for _ in 0..<600 {
-                if let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                if let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text.trimmingCharacters(in: .whitespacesAndNewlines))
+                {
                     return SinkProcess(process: process, port: port, log: log, stdout: out)
                 }
                 if !process.isRunning { break }
@@ -106,8 +108,9 @@ struct ProcessTests {
         let outbox = dir.url.appendingPathComponent("outbox")
         let sink = try SinkProcess.start(outbox: outbox, work: dir.url, extra: ["--fail-first", "1", "--fail-status", "400"])
         defer { sink.stop() }
-        let result = try ProcessRunner.run(try BuiltExecutable.url("notify-xml"),
-                                           ["--event", try eventFile(in: dir.url).path, "--gateway-url", sink.url, "--to", "me@example.org"])
+        let result = try ProcessRunner.run(
+            try BuiltExecutable.url("notify-xml"),
+            ["--event", try eventFile(in: dir.url).path, "--gateway-url", sink.url, "--to", "me@example.org"])
         #expect(result.status == 1)
         #expect(result.stdout.contains("dead-letter"))
         #expect(result.stdout.contains("400"))
@@ -120,10 +123,13 @@ struct ProcessTests {
         try home.createDirectories()
         let bus = try FileBus(root: home.busDirectory)
         try Topology.ensure(on: bus)
-        try bus.createQueue(Topology.notifyQueue, configuration: QueueConfiguration(
-            visibilityTimeout: visibility, maxReceiveCount: 10, deadLetterQueue: Topology.notifyDeadLetters))
-        try bus.publish(topic: Topology.imageLabeledTopic, body: Fixtures.body(Fixtures.labeled()),
-                        attributes: [MessageAttribute.type: Topology.imageLabeledTopic], id: id)
+        try bus.createQueue(
+            Topology.notifyQueue,
+            configuration: QueueConfiguration(
+                visibilityTimeout: visibility, maxReceiveCount: 10, deadLetterQueue: Topology.notifyDeadLetters))
+        try bus.publish(
+            topic: Topology.imageLabeledTopic, body: Fixtures.body(Fixtures.labeled()),
+            attributes: [MessageAttribute.type: Topology.imageLabeledTopic], id: id)
         return (home, bus)
     }
 
@@ -149,8 +155,10 @@ struct ProcessTests {
         // A slow gateway, so the POST is certainly in progress when the notifier dies.
         let sink = try SinkProcess.start(outbox: outbox, work: dir.url, extra: ["--delay-ms", "3000"])
         defer { sink.stop() }
-        let arguments = ["--home", home.root.path, "--gateway-url", sink.url, "--to", "me@example.org",
-                         "--poll-wait", "0.2", "--timeout", "30"]
+        let arguments = [
+            "--home", home.root.path, "--gateway-url", sink.url, "--to", "me@example.org",
+            "--poll-wait", "0.2", "--timeout", "30",
+        ]
         let notify = try BuiltExecutable.url("notify-xml")
 
         let first = try ProcessRunner.start(notify, arguments, logFile: dir.url.appendingPathComponent("notify-1.log"))
@@ -182,9 +190,10 @@ struct ProcessTests {
         let outbox = dir.url.appendingPathComponent("outbox")
         let sink = try SinkProcess.start(outbox: outbox, work: dir.url, extra: ["--delay-ms", "1500"])
         defer { sink.stop() }
-        let notify = try ProcessRunner.start(try BuiltExecutable.url("notify-xml"),
-                                             ["--home", home.root.path, "--gateway-url", sink.url, "--to", "me@example.org", "--poll-wait", "0.2"],
-                                             logFile: dir.url.appendingPathComponent("notify.log"))
+        let notify = try ProcessRunner.start(
+            try BuiltExecutable.url("notify-xml"),
+            ["--home", home.root.path, "--gateway-url", sink.url, "--to", "me@example.org", "--poll-wait", "0.2"],
+            logFile: dir.url.appendingPathComponent("notify.log"))
         defer { if notify.isRunning { kill(notify.processIdentifier, SIGKILL) } }
         let posting = try await waitUntil(120) { try await sink.stats()["inFlight"] ?? 0 >= 1 }
         #expect(posting)

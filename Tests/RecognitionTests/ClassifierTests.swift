@@ -1,8 +1,8 @@
 import Foundation
 import Imaging
 import Recognition
-import Testing
 import TestSupport
+import Testing
 
 /// The real bundled classifier on the real sample photos.
 @Suite("Classifier on the sample photos")
@@ -26,8 +26,9 @@ struct ClassifierTests {
         let expected = try Self.expectedTopLabels()
         #expect(expected.count >= 3)
         let photos = expected.keys.sorted()
-        let results = classifier.classify(files: photos.map { Self.samples.appendingPathComponent($0).path },
-                                          options: LabelOptions(maxLabels: 5, minConfidence: 1))
+        let results = classifier.classify(
+            files: photos.map { Self.samples.appendingPathComponent($0).path },
+            options: LabelOptions(maxLabels: 5, minConfidence: 1))
         for (photo, result) in zip(photos, results) {
             let classification = try result.get()
             let top = try #require(classification.labels.first, "no label for \(photo)")
@@ -42,8 +43,9 @@ struct ClassifierTests {
     @Test("a cat is an animal and coffee is food: parents come from WordNet")
     func parentsNameTheCategory() throws {
         let classifier = try Self.loadClassifier()
-        let results = classifier.classify(files: ["cat.jpg", "coffee.jpg"].map { Self.samples.appendingPathComponent($0).path },
-                                          options: LabelOptions(maxLabels: 1, minConfidence: 0))
+        let results = classifier.classify(
+            files: ["cat.jpg", "coffee.jpg"].map { Self.samples.appendingPathComponent($0).path },
+            options: LabelOptions(maxLabels: 1, minConfidence: 0))
         let cat = try #require(try results[0].get().labels.first)
         let coffee = try #require(try results[1].get().labels.first)
         #expect(cat.parents.contains("cat"))
@@ -107,8 +109,9 @@ struct ClassifierTests {
         let names = temp.url.appendingPathComponent("names.txt")
         try "cat\ndog\n".write(to: names, atomically: true, encoding: .utf8)
         #expect {
-            try Classifier(onnxURL: Self.root.appendingPathComponent("Models/efficientnet-lite0.onnx"), classNamesURL: names,
-                           taxonomyURL: nil, name: nil, version: nil, input: nil, threads: 1)
+            try Classifier(
+                onnxURL: Self.root.appendingPathComponent("Models/efficientnet-lite0.onnx"), classNamesURL: names,
+                taxonomyURL: nil, name: nil, version: nil, input: nil, threads: 1)
         } throws: { error in
             "\(error)".contains("1000 classes") && "\(error)".contains("names 2")
         }
@@ -121,8 +124,9 @@ struct ClassifierTests {
             classNamesURL: Self.root.appendingPathComponent("Models/imagenet-classes.txt"),
             taxonomyURL: nil, name: nil, version: nil, input: nil, threads: 1)
         #expect(classifier.name == "efficientnet-lite0")
-        let result = try classifier.classify(files: [Self.samples.appendingPathComponent("coffee.jpg").path],
-                                             options: LabelOptions(maxLabels: 1, minConfidence: 0))[0].get()
+        let result = try classifier.classify(
+            files: [Self.samples.appendingPathComponent("coffee.jpg").path],
+            options: LabelOptions(maxLabels: 1, minConfidence: 0))[0].get()
         #expect(result.labels.first?.name == "espresso")
         #expect(result.labels.first?.parents == [])
     }

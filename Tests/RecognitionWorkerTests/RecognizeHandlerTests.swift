@@ -6,8 +6,8 @@ import Logging
 import PipelineModel
 import Recognition
 import RecognitionWorker
-import Testing
 import TestSupport
+import Testing
 import WorkerRuntime
 
 /// recognize's handler on the in-memory bus, with the real classifier and a real SQLite store:
@@ -28,22 +28,26 @@ struct RecognizeHandlerTests {
 
         init() throws {
             directory = try TemporaryDirectory("recognize-handler")
-            store = try LabelDatabase(path: directory.url.appendingPathComponent("labels.sqlite"),
-                                      logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+            store = try LabelDatabase(
+                path: directory.url.appendingPathComponent("labels.sqlite"),
+                logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
             try Topology.ensure(on: bus)
-            handler = RecognizeHandler(classifier: try RecognizeHandlerTests.shared.get(), store: store, bus: bus,
-                                       options: LabelOptions(maxLabels: 5, minConfidence: 1))
+            handler = RecognizeHandler(
+                classifier: try RecognizeHandlerTests.shared.get(), store: store, bus: bus,
+                options: LabelOptions(maxLabels: 5, minConfidence: 1))
         }
 
         var logger: Logger { Logger(label: "test") { [logs] _ in logs } }
 
         func stored(_ file: URL, name: String) throws -> ReceivedMessage {
             let data = try Data(contentsOf: file)
-            let event = ImageStored(imageID: String(repeating: "ab", count: 32), name: name, sourceURL: "https://example.org/\(name)",
-                                    storedPath: file.path, byteSize: data.count, contentType: "image/jpeg",
-                                    width: 1, height: 1, fetchedAt: Date())
-            return LocalEvent.message(body: try MessageCoding.encoder().encode(event), topic: Topology.imageStoredTopic,
-                                      queue: Topology.recognizeQueue)
+            let event = ImageStored(
+                imageID: String(repeating: "ab", count: 32), name: name, sourceURL: "https://example.org/\(name)",
+                storedPath: file.path, byteSize: data.count, contentType: "image/jpeg",
+                width: 1, height: 1, fetchedAt: Date())
+            return LocalEvent.message(
+                body: try MessageCoding.encoder().encode(event), topic: Topology.imageStoredTopic,
+                queue: Topology.recognizeQueue)
         }
     }
 
@@ -81,8 +85,9 @@ struct RecognizeHandlerTests {
         let truncated = try f.stored(fixtures.appendingPathComponent("truncated.jpg"), name: "truncated.jpg")
         let html = try f.stored(fixtures.appendingPathComponent("page.html"), name: "page.html")
         var missing = try f.stored(Self.samples.appendingPathComponent("coffee.jpg"), name: "gone.jpg")
-        missing.message.body = Data(String(decoding: missing.message.body, as: UTF8.self)
-            .replacingOccurrences(of: "coffee.jpg\"", with: "no-such-file.jpg\"").utf8)
+        missing.message.body = Data(
+            String(decoding: missing.message.body, as: UTF8.self)
+                .replacingOccurrences(of: "coffee.jpg\"", with: "no-such-file.jpg\"").utf8)
         let malformed = LocalEvent.message(body: Data("{not json".utf8), topic: Topology.imageStoredTopic, queue: Topology.recognizeQueue)
 
         let outcomes = await f.handler.handle([good, truncated, html, missing, malformed], logger: f.logger)

@@ -11,13 +11,17 @@ public struct ProcessOutput: Sendable {
 public enum ProcessRunner {
     /// Runs `executable` to completion. A process still running after `timeout` seconds is
     /// killed and reported with status -9, so a hang fails the test instead of blocking CI.
-    public static func run(_ executable: URL, _ arguments: [String], stdin: Data? = nil,
-                           environment: [String: String] = [:], timeout: TimeInterval = 300) throws -> ProcessOutput {
+    public static func run(
+        _ executable: URL, _ arguments: [String], stdin: Data? = nil,
+        environment: [String: String] = [:], timeout: TimeInterval = 300
+    ) throws -> ProcessOutput {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        let out = Pipe(), err = Pipe(), input = Pipe()
+        let out = Pipe()
+        let err = Pipe()
+        let input = Pipe()
         process.standardOutput = out
         process.standardError = err
         process.standardInput = input
@@ -47,14 +51,17 @@ public enum ProcessRunner {
         }
         process.waitUntilExit()
         group.wait()
-        return ProcessOutput(status: timedOut ? -9 : process.terminationStatus,
-                             stdout: String(decoding: collected.out, as: UTF8.self),
-                             stderr: String(decoding: collected.err, as: UTF8.self))
+        return ProcessOutput(
+            status: timedOut ? -9 : process.terminationStatus,
+            stdout: String(decoding: collected.out, as: UTF8.self),
+            stderr: String(decoding: collected.err, as: UTF8.self))
     }
 
     /// Starts `executable` in the background with its output appended to `logFile`.
-    public static func start(_ executable: URL, _ arguments: [String], logFile: URL,
-                             environment: [String: String] = [:]) throws -> Process {
+    public static func start(
+        _ executable: URL, _ arguments: [String], logFile: URL,
+        environment: [String: String] = [:]
+    ) throws -> Process {
         FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let handle = try FileHandle(forWritingTo: logFile)
         let process = Process()
@@ -91,8 +98,9 @@ public enum ProcessRunner {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
         for entry in entries {
             guard let pid = pid_t(entry),
-                  let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { continue }
+                let stat = try? String(contentsOfFile: "/proc/\(entry)/stat", encoding: .utf8),
+                let close = stat.lastIndex(of: ")")
+            else { continue }
             // Fields after "(comm)": state, ppid, ...
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             if fields.count > 1, let parent = pid_t(fields[1]) { children[parent, default: []].append(pid) }

@@ -32,8 +32,10 @@ public final class TestHTTPServer: Sendable {
     }
 
     /// Creates, configures (add routes in `configure`) and starts a server.
-    public static func started(ipv6: Bool = false,
-                               configure: (TestHTTPServer) async -> Void = { _ in }) async throws -> TestHTTPServer {
+    public static func started(
+        ipv6: Bool = false,
+        configure: (TestHTTPServer) async -> Void = { _ in }
+    ) async throws -> TestHTTPServer {
         let server = TestHTTPServer(ipv6: ipv6)
         await configure(server)
         try await server.start()

@@ -11,8 +11,9 @@ public enum TestResponses {
 
     /// A status with a short text body, e.g. `status(404, "Not Found")`.
     public static func status(_ code: Int, _ phrase: String) -> HTTPResponse {
-        HTTPResponse(statusCode: HTTPStatusCode(code, phrase: phrase), headers: [.contentType: "text/plain"],
-                     body: Data("\(code) \(phrase)\n".utf8))
+        HTTPResponse(
+            statusCode: HTTPStatusCode(code, phrase: phrase), headers: [.contentType: "text/plain"],
+            body: Data("\(code) \(phrase)\n".utf8))
     }
 
     /// A 302 redirect to `location` (absolute or relative).
@@ -22,8 +23,10 @@ public enum TestResponses {
 
     /// 200 whose body is sent `chunkSize` bytes at a time with `interval` between chunks.
     /// `declaredLength` nil sends it chunked (no Content-Length).
-    public static func trickle(_ body: Data, chunkSize: Int = 1, interval: Duration = .milliseconds(500),
-                               contentType: String = "application/octet-stream", declaredLength: Int? = -1) -> HTTPResponse {
+    public static func trickle(
+        _ body: Data, chunkSize: Int = 1, interval: Duration = .milliseconds(500),
+        contentType: String = "application/octet-stream", declaredLength: Int? = -1
+    ) -> HTTPResponse {
         let bytes = PacedBytes(bytes: [UInt8](body), chunkSize: chunkSize, interval: interval)
         let length = declaredLength == -1 ? body.count : declaredLength
         let sequence = length.map { HTTPBodySequence(from: bytes, count: $0) } ?? HTTPBodySequence(from: bytes)
@@ -34,8 +37,9 @@ public enum TestResponses {
     /// (a server crash or network cut mid-transfer).
     public static func cutOff(_ body: Data, declaredLength: Int, contentType: String = "application/octet-stream") -> HTTPResponse {
         let bytes = PacedBytes(bytes: [UInt8](body), chunkSize: body.count, interval: .zero, failAtEnd: true)
-        return HTTPResponse(statusCode: .ok, headers: [.contentType: contentType],
-                            body: HTTPBodySequence(from: bytes, count: declaredLength))
+        return HTTPResponse(
+            statusCode: .ok, headers: [.contentType: contentType],
+            body: HTTPBodySequence(from: bytes, count: declaredLength))
     }
 
     /// 200 sent chunked (no Content-Length), in `chunkSize` pieces, as fast as possible.
@@ -58,7 +62,12 @@ public final class Counter: @unchecked Sendable {
     private var value = 0
     public init() {}
     /// Adds one and returns the new count (1 for the first call).
-    public func next() -> Int { lock.withLock { value += 1; return value } }
+    public func next() -> Int {
+        lock.withLock {
+            value += 1
+            return value
+        }
+    }
     /// The current count.
     public var count: Int { lock.withLock { value } }
 }
