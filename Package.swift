@@ -89,7 +89,11 @@ let package = Package(
                 "RecognitionOptions", "Notification", "NotificationXML", "LabelStore", "CLISupport",
             ]),
         // --model, --threads, --max-labels ...: the classifier's options, shared by recognize and pipeline-bench.
-        .target(name: "RecognitionOptions", dependencies: ["Recognition", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+        .target(
+            name: "RecognitionOptions",
+            dependencies: [
+                "Recognition", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(
             name: "CLISupport",
             dependencies: [

@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import Inference
+import Logging
 import PipelineModel
 
 /// One label of one image (name, confidence 0-100, parent labels): the message schema's type,
@@ -33,13 +34,16 @@ public final class Classifier: @unchecked Sendable {
     public let preprocessor: Preprocessor
 
     private let model: ONNXModel
+    private let logger: Logger
     private let threads: Int
     private let inputPixels: Int
     private let lock = NSLock()
     private var sessions: [Int: InferenceSession] = [:]
 
     /// Loads the model a descriptor names.
-    public convenience init(descriptorURL: URL, threads: Int, limits: ImageLimits = .default) throws {
+    public convenience init(
+        descriptorURL: URL, threads: Int, limits: ImageLimits = .default, logger: Logger = Logger(label: "recognition")
+    ) throws {
         let (descriptor, directory) = try ModelDescriptor.load(from: descriptorURL)
         let onnxURL = directory.appendingPathComponent(descriptor.onnx)
         let classesURL = directory.appendingPathComponent(descriptor.classes)
@@ -47,17 +51,18 @@ public final class Classifier: @unchecked Sendable {
         try self.init(
             onnxURL: onnxURL, classNamesURL: classesURL, taxonomyURL: taxonomyURL,
             name: descriptor.name, version: descriptor.version, input: descriptor.input,
-            threads: threads, limits: limits)
+            threads: threads, limits: limits, logger: logger)
     }
 
     /// Loads a user's own ONNX classifier with its class names (and optionally a taxonomy).
     public init(
         onnxURL: URL, classNamesURL: URL, taxonomyURL: URL?, name: String?, version: String?,
-        input: ModelDescriptor.Input?, threads: Int, limits: ImageLimits = .default
+        input: ModelDescriptor.Input?, threads: Int, limits: ImageLimits = .default,
+        logger: Logger = Logger(label: "recognition")
     ) throws {
         let model = try ONNXModel(contentsOf: onnxURL)
         let names = try Self.readClassNames(classNamesURL)
-        let probe = try InferenceSession(model: model, batchSize: 1, threads: threads)
+        let probe = try InferenceSession(model: model, batchSize: 1, threads: threads, logger: logger)
         let shape = probe.inputShape
         guard shape.count == 4, shape[1] == 3, shape[2] > 0, shape[3] > 0 else {
             throw RecognitionError.unsupportedInputShape(shape)
@@ -69,6 +74,7 @@ public final class Classifier: @unchecked Sendable {
         let resolvedInput = input ?? Self.defaultInput(height: shape[2], width: shape[3], metadata: metadata)
 
         self.model = model
+        self.logger = logger
         self.threads = threads
         self.classNames = names
         self.name = name ?? metadata["model_name"] ?? onnxURL.deletingPathExtension().lastPathComponent
@@ -178,7 +184,7 @@ public final class Classifier: @unchecked Sendable {
 
     private func session(batchSize: Int) throws -> InferenceSession {
         if let session = sessions[batchSize] { return session }
-        let session = try InferenceSession(model: model, batchSize: batchSize, threads: threads)
+        let session = try InferenceSession(model: model, batchSize: batchSize, threads: threads, logger: logger)
         sessions[batchSize] = session
         return session
     }

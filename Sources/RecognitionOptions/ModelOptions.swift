@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Imaging
+import Logging
 import Recognition
 
 /// Options that pick and tune the classifier, shared by every subcommand.
@@ -34,17 +35,17 @@ public struct ModelOptions: ParsableArguments {
     }
 
     /// Loads the classifier these options describe.
-    public func loadClassifier() throws -> Classifier {
+    public func loadClassifier(logger: Logger = Logger(label: "recognition")) throws -> Classifier {
         var limits = ImageLimits.default
         limits.maxPixels = maxPixels
         if let model, model.hasSuffix(".onnx"), let classes {
             return try Classifier(
                 onnxURL: URL(fileURLWithPath: model), classNamesURL: URL(fileURLWithPath: classes),
                 taxonomyURL: taxonomy.map { URL(fileURLWithPath: $0) }, name: nil, version: nil,
-                input: nil, threads: threads, limits: limits)
+                input: nil, threads: threads, limits: limits, logger: logger)
         }
         let descriptor = try model.map { URL(fileURLWithPath: $0) } ?? ModelLocator.defaultModel()
-        return try Classifier(descriptorURL: descriptor, threads: threads, limits: limits)
+        return try Classifier(descriptorURL: descriptor, threads: threads, limits: limits, logger: logger)
     }
 }
 

@@ -35,8 +35,9 @@ struct Classify: AsyncParsableCommand {
     }
 
     func run() async throws {
-        Vips.routeWarnings(to: logging.bootstrap(label: "recognize"))
-        let classifier = try model.loadClassifier()
+        let logger = logging.bootstrap(label: "recognize")
+        Vips.routeWarnings(to: logger)
+        let classifier = try model.loadClassifier(logger: logger)
         try classifier.prepare(maxBatchSize: min(batchSize, photos.count))
         var failures = 0
         let encoder = JSONEncoder()

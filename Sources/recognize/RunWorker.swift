@@ -55,10 +55,10 @@ struct RunWorker: AsyncParsableCommand {
         Vips.routeWarnings(to: logger)
         let home = self.home.pipelineHome
         try home.createDirectories()
-        let bus = try FileBus(root: home.busDirectory)
+        let bus = try FileBus(root: home.busDirectory, logger: logger)
         try Topology.ensure(on: bus)
         let store = try LabelDatabase(home: home, logger: logger)
-        let classifier = try model.loadClassifier()
+        let classifier = try model.loadClassifier(logger: logger)
         try classifier.prepare(maxBatchSize: batchSize)
         logger.info(
             "classifier loaded",
