@@ -104,6 +104,8 @@ let package = Package(
 
         // MARK: Tests
         .target(name: "TestSupport", dependencies: [.product(name: "FlyingFox", package: "FlyingFox")], path: "Tests/TestSupport"),
+        // Reads notification XML back into JSON (the mapping's reverse): tests only.
+        .target(name: "NotificationTestSupport", dependencies: ["NotificationXML", "CLibXML2"], path: "Tests/NotificationTestSupport"),
         // Encodes test images with libvips (every format, EXIF orientation, 16-bit, CMYK): tests only.
         .target(name: "ImagingTestSupport", dependencies: ["Imaging", "CVips"], path: "Tests/ImagingTestSupport"),
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),
@@ -129,7 +131,7 @@ let package = Package(
         .testTarget(
             name: "NotificationTests",
             dependencies: [
-                "Notification", "NotificationXML", "MailSink", "TestSupport",
+                "Notification", "NotificationXML", "NotificationTestSupport", "MailSink", "TestSupport",
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ]),
         .testTarget(name: "PipelineModelTests", dependencies: ["PipelineModel"]),

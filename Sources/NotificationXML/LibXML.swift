@@ -2,7 +2,7 @@ import CLibXML2
 import Foundation
 
 /// Process-wide libxml2 set-up and small conversions between Swift and `xmlChar`.
-enum LibXML {
+@_spi(XMLReading) public enum LibXML {
     /// xmlInitParser must run once before threads use libxml2.
     private static let initialised: Void = { xmlInitParser() }()
 
@@ -14,7 +14,7 @@ enum LibXML {
     }
 
     /// A Swift string from a libxml2 string (nil stays nil).
-    static func string(_ pointer: UnsafePointer<xmlChar>?) -> String? {
+    @_spi(XMLReading) public static func string(_ pointer: UnsafePointer<xmlChar>?) -> String? {
         pointer.map { String(cString: $0) }
     }
 
@@ -51,11 +51,12 @@ final class XMLErrorCollector {
 }
 
 /// A parsed libxml2 document, freed when this object goes.
-final class XMLDocument {
+/// A parsed document (open to test support, which reads documents back into JSON).
+@_spi(XMLReading) public final class XMLDocument {
     let pointer: xmlDocPtr
 
     /// Parses `data` without network access, DTD loading or entity expansion.
-    init(parsing data: Data) throws {
+    @_spi(XMLReading) public init(parsing data: Data) throws {
         LibXML.prepare()
         guard let context = xmlNewParserCtxt() else { throw NotificationError.xmlParseFailed(detail: "out of memory") }
         defer { xmlFreeParserCtxt(context) }
@@ -79,5 +80,5 @@ final class XMLDocument {
     deinit { xmlFreeDoc(pointer) }
 
     /// The document element.
-    var root: xmlNodePtr? { xmlDocGetRootElement(pointer) }
+    @_spi(XMLReading) public var root: xmlNodePtr? { xmlDocGetRootElement(pointer) }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import MailSink
 import Notification
+import NotificationTestSupport
 import NotificationXML
 import PipelineModel
 import TestSupport

@@ -1,4 +1,5 @@
 import Foundation
+import NotificationTestSupport
 import NotificationXML
 import PipelineModel
 import TestSupport
