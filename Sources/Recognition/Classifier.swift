@@ -30,6 +30,8 @@ public final class Classifier: @unchecked Sendable {
     public let classNames: [String]
     /// Parent labels per class.
     public let taxonomy: LabelTaxonomy
+    /// Every reportable label and the classes it covers.
+    public let hierarchy: LabelHierarchy
     /// How images are prepared for this model.
     public let preprocessor: Preprocessor
 
@@ -82,6 +84,7 @@ public final class Classifier: @unchecked Sendable {
         self.taxonomy =
             try taxonomyURL.map { try LabelTaxonomy.load(from: $0, classCount: names.count) }
             ?? .flat(classCount: names.count)
+        self.hierarchy = LabelHierarchy(classNames: names, taxonomy: taxonomy)
         self.preprocessor = Preprocessor(
             spec: PreprocessSpec(
                 width: resolvedInput.width, height: resolvedInput.height, resize: resolvedInput.resize,
@@ -122,16 +125,10 @@ public final class Classifier: @unchecked Sendable {
         }
     }
 
-    /// The top labels of one probability vector.
+    /// The labels of one probability vector: classes and their parent labels, each parent as
+    /// confident as the classes below it together (`LabelHierarchy`).
     public func labels(from probabilities: [Float], options: LabelOptions) -> [RecognizedLabel] {
-        let ranked = probabilities.indices.sorted { probabilities[$0] > probabilities[$1] }
-        var labels: [RecognizedLabel] = []
-        for index in ranked.prefix(max(0, options.maxLabels)) {
-            let confidence = (Double(probabilities[index]) * 100 * 100).rounded() / 100
-            guard confidence >= options.minConfidence else { break }
-            labels.append(RecognizedLabel(name: classNames[index], confidence: confidence, parents: taxonomy.parents[index]))
-        }
-        return labels
+        hierarchy.labels(from: probabilities, options: options)
     }
 
     /// Builds the inference sessions that batches of up to `maxBatchSize` images will use, so

@@ -31,8 +31,9 @@ struct ClassifierTests {
             options: LabelOptions(maxLabels: 5, minConfidence: 1))
         for (photo, result) in zip(photos, results) {
             let classification = try result.get()
-            let top = try #require(classification.labels.first, "no label for \(photo)")
-            #expect(expected[photo, default: []].contains(top.name), "\(photo): top label \(top.name)")
+            // Parents come first (they are at least as confident); the top *class* is the obvious one.
+            let top = try #require(classification.labels.first { classifier.classNames.contains($0.name) }, "no class label for \(photo)")
+            #expect(expected[photo, default: []].contains(top.name), "\(photo): top class label \(top.name)")
             #expect(!top.parents.isEmpty, "\(photo): \(top.name) has no parent labels")
             // Confidences are percentages, sorted best first.
             #expect(classification.labels.map(\.confidence) == classification.labels.map(\.confidence).sorted(by: >))
@@ -45,9 +46,9 @@ struct ClassifierTests {
         let classifier = try Self.loadClassifier()
         let results = classifier.classify(
             files: ["cat.jpg", "coffee.jpg"].map { Self.samples.appendingPathComponent($0).path },
-            options: LabelOptions(maxLabels: 1, minConfidence: 0))
-        let cat = try #require(try results[0].get().labels.first)
-        let coffee = try #require(try results[1].get().labels.first)
+            options: LabelOptions(maxLabels: 20, minConfidence: 0))
+        let cat = try #require(try results[0].get().labels.first { classifier.classNames.contains($0.name) })
+        let coffee = try #require(try results[1].get().labels.first { classifier.classNames.contains($0.name) })
         #expect(cat.parents.contains("cat"))
         #expect(cat.parents.last == "animal")
         #expect(coffee.parents.last == "food")
@@ -78,6 +79,64 @@ struct ClassifierTests {
         #expect(strict.labels.count < 10)
     }
 
+    @Test("the cat photo reads \"cat\" at 80% or more before any breed, and coffee reads coffee and drink")
+    func parentsAreLabelsInTheirOwnRight() throws {
+        let classifier = try Self.loadClassifier()
+        let results = classifier.classify(
+            files: ["cat.jpg", "coffee.jpg"].map { Self.samples.appendingPathComponent($0).path },
+            options: LabelOptions(maxLabels: 10, minConfidence: 5))
+        let cat = try results[0].get().labels
+        let catLabel = try #require(cat.first { $0.name == "cat" }, "\(cat)")
+        #expect(catLabel.confidence >= 80)
+        #expect(catLabel.parents.last == "animal")
+        let breeds = cat.filter { $0.name.hasSuffix(" cat") }
+        #expect(!breeds.isEmpty)
+        for breed in breeds {
+            #expect((cat.firstIndex { $0.name == "cat" } ?? .max) < (cat.firstIndex(of: breed) ?? -1), "\(cat.map(\.name))")
+        }
+        let coffee = try results[1].get().labels.map(\.name)
+        #expect(coffee.contains("coffee") && coffee.contains("drink") && coffee.contains("espresso"), "\(coffee)")
+    }
+
+    @Test("a parent's confidence is the summed probability of the classes below it; every reported label's parents are reported too")
+    func parentConfidenceIsTheSumOfItsClasses() throws {
+        let classifier = try Self.loadClassifier()
+        for photo in ["cat.jpg", "coffee.jpg", "rocket.jpg"] {
+            let pixels = try classifier.preprocessor.pixels(fromFile: Self.samples.appendingPathComponent(photo).path)
+            let probabilities = try classifier.probabilities(for: [pixels])[0]
+            let labels = classifier.labels(from: probabilities, options: LabelOptions(maxLabels: 10_000, minConfidence: 0.5))
+            let byName = Dictionary(labels.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+            #expect(byName.count == labels.count, "\(photo): a label is reported twice")
+            for label in labels {
+                let covered = classifier.classNames.indices.filter {
+                    classifier.classNames[$0] == label.name || classifier.taxonomy.parents[$0].contains(label.name)
+                }
+                let sum = covered.reduce(0.0) { $0 + Double(probabilities[$1]) } * 100
+                #expect(abs(sum - label.confidence) < 0.02, "\(photo): \(label.name) \(label.confidence) vs \(sum)")
+                for parent in label.parents {
+                    let reported = try #require(byName[parent], "\(photo): \(label.name)'s parent \(parent) is missing")
+                    #expect(reported.confidence >= label.confidence)
+                }
+            }
+            #expect(labels.map(\.confidence) == labels.map(\.confidence).sorted(by: >))
+        }
+    }
+
+    @Test("labels from a hand-made hierarchy: sums, ties go to the more specific label, thresholds cut")
+    func handMadeHierarchy() {
+        let taxonomy = LabelTaxonomy(parents: [["cat", "animal"], ["cat", "animal"], ["dog", "animal"], []])
+        let hierarchy = LabelHierarchy(classNames: ["tabby", "siamese", "beagle", "cup"], taxonomy: taxonomy)
+        let labels = hierarchy.labels(from: [0.3, 0.3, 0.1, 0.3], options: LabelOptions(maxLabels: 10, minConfidence: 20))
+        // 70, 60, then three at 30: the two with parents first (by name), then "cup".
+        #expect(labels.map(\.name) == ["animal", "cat", "siamese", "tabby", "cup"])
+        #expect(labels.first { $0.name == "animal" }?.confidence == 70)
+        #expect(labels.first { $0.name == "cat" }?.confidence == 60)
+        #expect(labels.first { $0.name == "cat" }?.parents == ["animal"])
+        #expect(!labels.contains { $0.name == "dog" || $0.name == "beagle" }, "10% is under the 20% threshold")
+        let one = hierarchy.labels(from: [1, 0, 0, 0], options: LabelOptions(maxLabels: 3, minConfidence: 0))
+        #expect(one.map(\.name) == ["tabby", "cat", "animal"], "on a tie the more specific label comes first")
+    }
+
     @Test("bad files fail alone with a clear error; good ones in the same batch are labelled")
     func badFilesFailAlone() throws {
         let classifier = try Self.loadClassifier()
@@ -95,7 +154,7 @@ struct ClassifierTests {
         let paths = [html, Self.samples.appendingPathComponent("coffee.jpg"), empty, truncated, missing].map(\.path)
         let results = classifier.classify(files: paths, options: LabelOptions())
         #expect(throws: ImagingError.self) { try results[0].get() }
-        #expect(try results[1].get().labels.first?.name == "espresso")
+        #expect(try results[1].get().labels.first { classifier.classNames.contains($0.name) }?.name == "espresso")
         for index in [2, 3, 4] {
             #expect(throws: ImagingError.self) { try results[index].get() }
         }

@@ -68,7 +68,7 @@ struct RecognizeHandlerTests {
         let section = try #require(labeled.analyses?.labels)
         #expect(section.labels == labeled.labels, "schema 1's labels repeat the labels section")
         #expect(section.model.name == labeled.model.name)
-        #expect(section.labels.first.map { $0.name.contains("cat") } == true, "\(section.labels)")
+        #expect(section.labels.contains { $0.name == "cat" }, "\(section.labels)")
         #expect(labeled.timing.decodeMs > 0 && labeled.timing.inferenceMs > 0)
 
         let saved = try #require(try f.store.image(idOrPrefix: labeled.imageID))
