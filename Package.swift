@@ -92,7 +92,8 @@ let package = Package(
         .target(
             name: "RecognitionOptions",
             dependencies: [
-                "Recognition", .product(name: "ArgumentParser", package: "swift-argument-parser"), .product(name: "Logging", package: "swift-log"),
+                "Recognition", "PipelineModel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]),
         .target(
             name: "CLISupport",

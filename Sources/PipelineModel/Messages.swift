@@ -114,6 +114,48 @@ public struct RecognitionTiming: Codable, Sendable, Equatable {
 public enum AnalysisFeature: String, Codable, Sendable, CaseIterable {
     /// Labels from an image classifier, with parent labels.
     case labels
+    /// Brightness, contrast, sharpness and dominant colours.
+    case properties
+}
+
+/// What the properties analyzer measured: the image's look, on the pixels the classifier sees.
+public struct ImageProperties: Codable, Sendable, Equatable {
+    /// Mean luminance: 0 black, 100 white.
+    public var brightness: Double
+    /// Spread of the luminance (RMS contrast): 0 one flat tone, 100 half black and half white.
+    public var contrast: Double
+    /// Edge strength (variance of the Laplacian of the luminance, mapped so that 50 is an
+    /// ordinary photo's focus): 0 a flat or badly blurred image, near 100 crisp fine detail.
+    public var sharpness: Double
+    /// Up to 10 dominant colours, largest share first.
+    public var colors: [DominantColor]
+
+    public init(brightness: Double, contrast: Double, sharpness: Double, colors: [DominantColor]) {
+        self.brightness = brightness
+        self.contrast = contrast
+        self.sharpness = sharpness
+        self.colors = colors
+    }
+}
+
+/// One dominant colour of an image.
+public struct DominantColor: Codable, Sendable, Equatable {
+    /// The colour's mean, `#rrggbb`.
+    public var hex: String
+    /// The nearest CSS named colour, e.g. "steelblue".
+    public var cssName: String
+    /// One of the 11 basic colour words: red, orange, yellow, green, blue, purple, pink, brown,
+    /// black, white, gray.
+    public var simpleName: String
+    /// Share of the pixels, 0-100.
+    public var share: Double
+
+    public init(hex: String, cssName: String, simpleName: String, share: Double) {
+        self.hex = hex
+        self.cssName = cssName
+        self.simpleName = simpleName
+        self.share = share
+    }
 }
 
 /// What the label analyzer found: the classifier's labels and the model that gave them.
@@ -130,11 +172,13 @@ public struct LabelsSection: Codable, Sendable, Equatable {
 /// One analyzer's result for one image.
 public enum AnalysisSection: Sendable, Equatable {
     case labels(LabelsSection)
+    case properties(ImageProperties)
 
     /// The feature this section reports.
     public var feature: AnalysisFeature {
         switch self {
         case .labels: .labels
+        case .properties: .properties
         }
     }
 }
@@ -143,25 +187,32 @@ public enum AnalysisSection: Sendable, Equatable {
 /// analyzer (absent when that analyzer did not run). New analyzers add a section here.
 public struct ImageAnalyses: Codable, Sendable, Equatable {
     public var labels: LabelsSection?
+    public var properties: ImageProperties?
 
-    public init(labels: LabelsSection? = nil) { self.labels = labels }
+    public init(labels: LabelsSection? = nil, properties: ImageProperties? = nil) {
+        self.labels = labels
+        self.properties = properties
+    }
 
     /// Stores `section` in its place, replacing an earlier one of the same feature.
     public mutating func insert(_ section: AnalysisSection) {
         switch section {
         case .labels(let labels): self.labels = labels
+        case .properties(let properties): self.properties = properties
         }
     }
 
     /// The features with a section.
-    public var features: [AnalysisFeature] { labels == nil ? [] : [.labels] }
+    public var features: [AnalysisFeature] {
+        (labels == nil ? [] : [.labels]) + (properties == nil ? [] : [.properties])
+    }
 }
 
 /// Body of `image.labeled`: what the recognizer found about one stored image.
 ///
 /// Schema 2 carries one section per analyzer in `analyses`; `labels` and `model` repeat the
-/// labels section for readers of schema 1 (which had only those). A schema-1 message decodes
-/// with `analyses` nil; `sections` rebuilds it from `labels` and `model`.
+/// labels section for readers of schema 1 (which had only those). A schema-1 message, without
+/// `analyses`, decodes with its labels section rebuilt from `labels` and `model`.
 public struct ImageLabeled: Codable, Sendable, Equatable {
     public static let currentSchemaVersion = 2
     public var schemaVersion: Int
@@ -173,8 +224,8 @@ public struct ImageLabeled: Codable, Sendable, Equatable {
     public var labels: [DetectedLabel]
     /// The labels section's model (schema 1's field).
     public var model: ModelInfo
-    /// One section per analyzer that ran (schema 2; nil in schema-1 messages).
-    public var analyses: ImageAnalyses?
+    /// One section per analyzer that ran (rebuilt from `labels` and `model` for schema 1).
+    public var analyses: ImageAnalyses
     public var recognizedAt: Date
     public var timing: RecognitionTiming
     /// The fetch timing of the `image.stored` message, carried along for end-to-end latency.
@@ -210,8 +261,23 @@ public struct ImageLabeled: Codable, Sendable, Equatable {
     }
 
     /// The analyzers' sections, for schema 1 and 2 alike.
-    public var sections: ImageAnalyses {
-        analyses ?? ImageAnalyses(labels: LabelsSection(model: model, labels: labels))
+    public var sections: ImageAnalyses { analyses }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        schemaVersion = try container.decode(Int.self, forKey: .schemaVersion)
+        imageID = try container.decode(String.self, forKey: .imageID)
+        name = try container.decode(String.self, forKey: .name)
+        sourceURL = try container.decode(String.self, forKey: .sourceURL)
+        byteSize = try container.decode(Int.self, forKey: .byteSize)
+        labels = try container.decode([DetectedLabel].self, forKey: .labels)
+        model = try container.decode(ModelInfo.self, forKey: .model)
+        analyses =
+            try container.decodeIfPresent(ImageAnalyses.self, forKey: .analyses)
+            ?? ImageAnalyses(labels: LabelsSection(model: model, labels: labels))
+        recognizedAt = try container.decode(Date.self, forKey: .recognizedAt)
+        timing = try container.decode(RecognitionTiming.self, forKey: .timing)
+        fetchTiming = try container.decodeIfPresent(FetchTiming.self, forKey: .fetchTiming)
     }
 }
 

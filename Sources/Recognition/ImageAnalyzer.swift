@@ -55,3 +55,29 @@ public struct LabelAnalyzer: ImageAnalyzer {
         }
     }
 }
+
+/// Image properties as an analyzer: brightness, contrast, sharpness and dominant colours,
+/// measured on the preparation the classifier already made (same preprocessor: no second decode;
+/// the properties describe the centre crop the classifier sees).
+public struct ImagePropertiesAnalyzer: ImageAnalyzer {
+    public let preprocessor: Preprocessor
+
+    public init(preprocessor: Preprocessor) { self.preprocessor = preprocessor }
+
+    public var feature: AnalysisFeature { .properties }
+    public var model: ModelInfo { ModelInfo(name: "image-properties", version: "1") }
+
+    public func analyze(_ images: [AnalysisImage]) -> [Result<AnalyzerOutput, any Error>] {
+        let spec = preprocessor.spec
+        return images.map { image in
+            Result {
+                let started = ContinuousClock.now
+                let pixels = try image.pixels(with: preprocessor)
+                let properties = ImagePropertiesMeasure.measure(pixels, width: spec.width, height: spec.height)
+                let elapsed = ContinuousClock.now - started
+                let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+                return AnalyzerOutput(section: .properties(properties), decodeMs: 0, inferenceMs: ms)
+            }
+        }
+    }
+}

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Imaging
 import Logging
+import PipelineModel
 import Recognition
 
 /// Options that pick and tune the classifier, shared by every subcommand.
@@ -65,4 +66,42 @@ public struct LabelFilterOptions: ParsableArguments {
     }
 
     public var labelOptions: LabelOptions { LabelOptions(maxLabels: maxLabels, minConfidence: minConfidence) }
+}
+
+/// `--features`: which analyzers run on every image (the service's Features parameter).
+public struct FeatureOptions: ParsableArguments {
+    @Option(
+        help: ArgumentHelp(
+            "Comma-separated analyses to run: \(AnalysisFeature.allCases.map(\.rawValue).joined(separator: ", ")).",
+            discussion: "Default: all of them. properties (brightness, contrast, sharpness, dominant colours) costs under a millisecond per image.",
+            valueName: "list"))
+    public var features: String = AnalysisFeature.allCases.map(\.rawValue).joined(separator: ",")
+
+    public init() {}
+
+    public func validate() throws { _ = try selected() }
+
+    /// The features named, in the order given, each once.
+    public func selected() throws -> [AnalysisFeature] {
+        var result: [AnalysisFeature] = []
+        for name in features.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) where !name.isEmpty {
+            guard let feature = AnalysisFeature(rawValue: name) else {
+                throw ValidationError(
+                    "--features: unknown analysis '\(name)'; choose from \(AnalysisFeature.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            if !result.contains(feature) { result.append(feature) }
+        }
+        guard !result.isEmpty else { throw ValidationError("--features: name at least one analysis") }
+        return result
+    }
+
+    /// The analyzers of the selected features, the classifier's first (the others reuse its
+    /// preparation of each image).
+    public func analyzers(classifier: Classifier, labels: LabelOptions) throws -> [any ImageAnalyzer] {
+        let wanted = try selected()
+        var analyzers: [any ImageAnalyzer] = []
+        if wanted.contains(.labels) { analyzers.append(LabelAnalyzer(classifier: classifier, options: labels)) }
+        if wanted.contains(.properties) { analyzers.append(ImagePropertiesAnalyzer(preprocessor: classifier.preprocessor)) }
+        return analyzers
+    }
 }

@@ -61,7 +61,7 @@ public struct RecognizeHandler: MessageHandler {
         let analyzers = self.analyzers
         let limits = self.limits
         let results = await withCheckedContinuation { continuation in
-            workQueue.async { continuation.resume(returning: Self.analyze(paths, with: analyzers, limits: limits)) }
+            workQueue.async { continuation.resume(returning: ImageAnalysis.run(paths, with: analyzers, limits: limits)) }
         }
 
         var labeled: [(index: Int, stored: ImageStored, event: ImageLabeled)] = []
@@ -138,47 +138,6 @@ public struct RecognizeHandler: MessageHandler {
             }
         }
         return outcomes.map { $0 ?? .retry(delay: 0, reason: "not processed") }
-    }
-
-    /// What the analyzers found about one image, with the time spent.
-    struct ImageAnalysis {
-        var sections = ImageAnalyses()
-        var decodeMs = 0.0
-        var inferenceMs = 0.0
-    }
-
-    /// Reads each file once and runs every analyzer over the batch; an image fails as a whole
-    /// when it cannot be read or any analyzer fails on it.
-    static func analyze(_ paths: [String], with analyzers: [any ImageAnalyzer], limits: ImageLimits) -> [Result<ImageAnalysis, any Error>] {
-        var results = [Result<ImageAnalysis, any Error>](repeating: .success(ImageAnalysis()), count: paths.count)
-        var opened: [(index: Int, image: AnalysisImage)] = []
-        for (index, path) in paths.enumerated() {
-            let started = ContinuousClock.now
-            do {
-                opened.append((index, try AnalysisImage.open(path, limits: limits)))
-                results[index] = .success(ImageAnalysis(decodeMs: (ContinuousClock.now - started).inMilliseconds))
-            } catch {
-                results[index] = .failure(error)
-            }
-        }
-        for analyzer in analyzers {
-            let live = opened.filter { if case .success = results[$0.index] { true } else { false } }
-            guard !live.isEmpty else { break }
-            for (item, output) in zip(live, analyzer.analyze(live.map(\.image))) {
-                switch output {
-                case .success(let output):
-                    if case .success(var analysis) = results[item.index] {
-                        analysis.sections.insert(output.section)
-                        analysis.decodeMs += output.decodeMs
-                        analysis.inferenceMs += output.inferenceMs
-                        results[item.index] = .success(analysis)
-                    }
-                case .failure(let error):
-                    results[item.index] = .failure(error)
-                }
-            }
-        }
-        return results
     }
 
     /// The `image.labeled` id for a given `image.stored` message: deterministic, so handling a

@@ -21,6 +21,7 @@ struct Classify: AsyncParsableCommand {
 
     @OptionGroup var model: ModelOptions
     @OptionGroup var filter: LabelFilterOptions
+    @OptionGroup var features: FeatureOptions
     @OptionGroup var logging: LoggingOptions
 
     @Option(help: "Output format: table or json (one object per line).")
@@ -42,13 +43,18 @@ struct Classify: AsyncParsableCommand {
         var failures = 0
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let analyzers = try features.analyzers(classifier: classifier, labels: filter.labelOptions)
+        let wantsLabels = try features.selected().contains(.labels)
         let started = ContinuousClock.now
         for start in stride(from: 0, to: photos.count, by: batchSize) {
             let chunk = Array(photos[start..<min(start + batchSize, photos.count)])
-            let results = classifier.classify(files: chunk, options: filter.labelOptions)
+            let results = ImageAnalysis.run(chunk, with: analyzers, limits: classifier.preprocessor.limits)
             for (path, result) in zip(chunk, results) {
                 switch result {
-                case .success(let classification):
+                case .success(let analysis):
+                    let classification = (
+                        labels: analysis.sections.labels?.labels ?? [], decodeMs: analysis.decodeMs, inferenceMs: analysis.inferenceMs
+                    )
                     switch format {
                     case .table:
                         print(path)
@@ -57,12 +63,13 @@ struct Classify: AsyncParsableCommand {
                             let parents = label.parents.isEmpty ? "" : "  (\(label.parents.joined(separator: ", ")))"
                             print("  \(confidence)  \(label.name)\(parents)")
                         }
-                        if classification.labels.isEmpty { print("  no label above \(filter.minConfidence)%") }
+                        if wantsLabels && classification.labels.isEmpty { print("  no label above \(filter.minConfidence)%") }
+                        if let properties = analysis.sections.properties { print(Self.describe(properties)) }
                     case .json:
                         let line = ClassifyLine(
                             file: path, model: "\(classifier.name) \(classifier.version)",
-                            labels: classification.labels, decodeMs: classification.decodeMs,
-                            inferenceMs: classification.inferenceMs, error: nil)
+                            labels: classification.labels, properties: analysis.sections.properties,
+                            decodeMs: classification.decodeMs, inferenceMs: classification.inferenceMs, error: nil)
                         print(String(decoding: try encoder.encode(line), as: UTF8.self))
                     }
                 case .failure(let error):
@@ -72,7 +79,7 @@ struct Classify: AsyncParsableCommand {
                         FileHandle.standardError.write(Data("recognize: \(path): \(error)\n".utf8))
                     case .json:
                         let line = ClassifyLine(
-                            file: path, model: "\(classifier.name) \(classifier.version)", labels: [],
+                            file: path, model: "\(classifier.name) \(classifier.version)", labels: [], properties: nil,
                             decodeMs: nil, inferenceMs: nil, error: "\(error)")
                         print(String(decoding: try encoder.encode(line), as: UTF8.self))
                     }
@@ -91,11 +98,22 @@ struct Classify: AsyncParsableCommand {
     }
 }
 
+extension Classify {
+    /// Two indented lines: the three measures, then the dominant colours.
+    static func describe(_ properties: ImageProperties) -> String {
+        let measures = String(
+            format: "  brightness %.0f  contrast %.0f  sharpness %.0f", properties.brightness, properties.contrast, properties.sharpness)
+        let colors = properties.colors.map { "\($0.simpleName) \($0.hex) (\($0.cssName)) \(Int($0.share.rounded()))%" }
+        return measures + "\n  colours: " + (colors.isEmpty ? "none" : colors.joined(separator: ", "))
+    }
+}
+
 /// One JSON output line of `recognize classify --format json`.
 struct ClassifyLine: Encodable {
     var file: String
     var model: String
     var labels: [RecognizedLabel]
+    var properties: ImageProperties?
     var decodeMs: Double?
     var inferenceMs: Double?
     var error: String?

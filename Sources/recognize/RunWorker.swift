@@ -24,6 +24,7 @@ struct RunWorker: AsyncParsableCommand {
     @OptionGroup var logging: LoggingOptions
     @OptionGroup var model: ModelOptions
     @OptionGroup var filter: LabelFilterOptions
+    @OptionGroup var features: FeatureOptions
 
     @Option(help: "Messages taken per receive and classified in one inference batch.")
     var batchSize: Int = 4
@@ -65,7 +66,9 @@ struct RunWorker: AsyncParsableCommand {
             metadata: [
                 "model": "\(classifier.name)", "version": "\(classifier.version)", "threads": "\(classifier.threadCount)",
             ])
-        let handler = RecognizeHandler(classifier: classifier, store: store, bus: bus, options: filter.labelOptions)
+        let handler = RecognizeHandler(
+            analyzers: try features.analyzers(classifier: classifier, labels: filter.labelOptions), store: store, bus: bus,
+            limits: classifier.preprocessor.limits)
 
         if let event {
             try await WorkerRunner.runLocalEvent(

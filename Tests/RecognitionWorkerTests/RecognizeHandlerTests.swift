@@ -26,15 +26,16 @@ struct RecognizeHandlerTests {
         let handler: RecognizeHandler
         let logs = InMemoryLogHandler()
 
-        init() throws {
+        init(properties: Bool = false) throws {
             directory = try TemporaryDirectory("recognize-handler")
             store = try LabelDatabase(
                 path: directory.url.appendingPathComponent("labels.sqlite"),
                 logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
             try Topology.ensure(on: bus)
-            handler = RecognizeHandler(
-                classifier: try RecognizeHandlerTests.shared.get(), store: store, bus: bus,
-                options: LabelOptions(maxLabels: 5, minConfidence: 1))
+            let classifier = try RecognizeHandlerTests.shared.get()
+            var analyzers: [any ImageAnalyzer] = [LabelAnalyzer(classifier: classifier, options: LabelOptions(maxLabels: 5, minConfidence: 1))]
+            if properties { analyzers.append(ImagePropertiesAnalyzer(preprocessor: classifier.preprocessor)) }
+            handler = RecognizeHandler(analyzers: analyzers, store: store, bus: bus, limits: classifier.preprocessor.limits)
         }
 
         var logger: Logger { Logger(label: "test") { [logs] _ in logs } }
@@ -65,7 +66,7 @@ struct RecognizeHandlerTests {
         #expect(out.message.attributes[MessageAttribute.schemaVersion] == "2")
         let labeled = try out.decodeBody(ImageLabeled.self)
         #expect(labeled.schemaVersion == 2)
-        let section = try #require(labeled.analyses?.labels)
+        let section = try #require(labeled.analyses.labels)
         #expect(section.labels == labeled.labels, "schema 1's labels repeat the labels section")
         #expect(section.model.name == labeled.model.name)
         #expect(section.labels.contains { $0.name == "cat" }, "\(section.labels)")
@@ -101,6 +102,20 @@ struct RecognizeHandlerTests {
         }
         let published = try await f.bus.receive(from: Topology.notifyQueue, maxMessages: 10, visibilityTimeout: nil, wait: 0)
         #expect(published.map(\.message.id) == [RecognizeHandler.labeledMessageID(for: good.message.id)])
+    }
+
+    @Test("with the properties analyzer, image.labeled carries a properties section beside the labels")
+    func propertiesSection() async throws {
+        let f = try Fixture(properties: true)
+        defer { f.directory.remove() }
+        let message = try f.stored(Self.samples.appendingPathComponent("coffee.jpg"), name: "coffee.jpg")
+        #expect(await f.handler.handle([message], logger: f.logger) == [.completed])
+        let out = try #require(try await f.bus.receive(from: Topology.notifyQueue, maxMessages: 1, visibilityTimeout: nil, wait: 0).first)
+        let labeled = try out.decodeBody(ImageLabeled.self)
+        let properties = try #require(labeled.analyses.properties)
+        #expect((0...100).contains(properties.brightness) && (0...100).contains(properties.sharpness))
+        #expect(!properties.colors.isEmpty)
+        #expect(labeled.analyses.features == [.labels, .properties])
     }
 
     @Test("a redelivered message republishes the same id and leaves the same rows")
