@@ -75,7 +75,6 @@ public final class NotifyHandler: MessageHandler {
     private let validator: SchemaValidator?
     private let counters = Counters()
     private let trace: (@Sendable (DeliveryTrace) -> Void)?
-    private let acceptedHook = AcceptedHook()
 
     /// Starts the HTTP client; call `close()` when done. `trace` is called once per delivered
     /// notification with the image's timings.
@@ -98,13 +97,6 @@ public final class NotifyHandler: MessageHandler {
 
     /// What has been done so far.
     public var statistics: DeliveryStatistics { counters.value }
-
-    /// Called with the image id and the time whenever the gateway accepts a notification (the
-    /// notifier records it as the image's `notified_at`). Set it before the worker starts.
-    public var onAccepted: (@Sendable (String, Date) -> Void)? {
-        get { acceptedHook.value }
-        set { acceptedHook.value = newValue }
-    }
 
     /// Delivers each message of the batch (concurrently, within the in-flight limit).
     public func handle(_ batch: [ReceivedMessage], logger: Logger) async -> [MessageOutcome] {
@@ -176,7 +168,6 @@ public final class NotifyHandler: MessageHandler {
                 counters.update { $0.delivered += 1 }
                 metadata["http.status"] = "\(status)"
                 logger.info("notification delivered", metadata: metadata)
-                onAccepted?(labeled.imageID, Date())
                 trace?(
                     DeliveryTrace(
                         imageID: labeled.imageID, messageID: message.message.id, fetch: labeled.fetchTiming,
@@ -218,16 +209,6 @@ public final class NotifyHandler: MessageHandler {
         ]
         if let authorization = configuration.authorization { headers.append("Authorization: \(authorization)") }
         return headers
-    }
-}
-
-/// The lock-protected `onAccepted` callback.
-private final class AcceptedHook: @unchecked Sendable {
-    private let lock = NSLock()
-    private var callback: (@Sendable (String, Date) -> Void)?
-    var value: (@Sendable (String, Date) -> Void)? {
-        get { lock.withLock { callback } }
-        set { lock.withLock { callback = newValue } }
     }
 }
 

@@ -260,9 +260,6 @@ public struct ImageLabeled: Codable, Sendable, Equatable {
             recognizedAt: recognizedAt, timing: timing, fetchTiming: fetchTiming)
     }
 
-    /// The analyzers' sections, for schema 1 and 2 alike.
-    public var sections: ImageAnalyses { analyses }
-
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         schemaVersion = try container.decode(Int.self, forKey: .schemaVersion)

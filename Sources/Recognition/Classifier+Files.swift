@@ -6,7 +6,7 @@ import Imaging
 public struct Classification: Sendable {
     /// Top labels, best first.
     public var labels: [RecognizedLabel]
-    /// Milliseconds spent decoding and preparing this image.
+    /// Milliseconds spent reading, decoding and preparing this image.
     public var decodeMs: Double
     /// Milliseconds of the inference run, shared by every image of a batch.
     public var inferenceMs: Double
@@ -17,19 +17,9 @@ extension Classifier {
     /// inference once for the images that decoded. One result per path, in order; a bad image
     /// fails only itself.
     public func classify(files paths: [String], options: LabelOptions) -> [Result<Classification, any Error>] {
-        var opened: [(index: Int, image: AnalysisImage)] = []
-        var results = [Result<Classification, any Error>?](repeating: nil, count: paths.count)
-        for (index, path) in paths.enumerated() {
-            do {
-                opened.append((index, try AnalysisImage.open(path, limits: preprocessor.limits)))
-            } catch {
-                results[index] = .failure(error)
-            }
+        ImageAnalysis.run(paths, with: [LabelAnalyzer(classifier: self, options: options)], limits: preprocessor.limits).map { result in
+            result.map { Classification(labels: $0.sections.labels?.labels ?? [], decodeMs: $0.decodeMs, inferenceMs: $0.inferenceMs) }
         }
-        for (item, result) in zip(opened, classify(images: opened.map(\.image), options: options)) {
-            results[item.index] = result
-        }
-        return results.map { $0 ?? .failure(RecognitionError.unsupportedInputShape([])) }
     }
 
     /// Classifies images already read, as `classify(files:options:)` does.

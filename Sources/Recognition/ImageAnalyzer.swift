@@ -74,9 +74,8 @@ public struct ImagePropertiesAnalyzer: ImageAnalyzer {
                 let started = ContinuousClock.now
                 let pixels = try image.pixels(with: preprocessor)
                 let properties = ImagePropertiesMeasure.measure(pixels, width: spec.width, height: spec.height)
-                let elapsed = ContinuousClock.now - started
-                let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
-                return AnalyzerOutput(section: .properties(properties), decodeMs: 0, inferenceMs: ms)
+                return AnalyzerOutput(
+                    section: .properties(properties), decodeMs: 0, inferenceMs: (ContinuousClock.now - started).inMilliseconds)
             }
         }
     }

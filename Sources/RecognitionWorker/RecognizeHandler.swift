@@ -28,18 +28,6 @@ public struct RecognizeHandler: MessageHandler {
         self.limits = limits
     }
 
-    /// A handler with the classifier as its only analyzer.
-    public init(classifier: Classifier, store: any LabelStoring, bus: any MessageBus, options: LabelOptions) {
-        self.init(
-            analyzers: [LabelAnalyzer(classifier: classifier, options: options)], store: store, bus: bus,
-            limits: classifier.preprocessor.limits)
-    }
-
-    /// The model of the labels section (the first label analyzer's).
-    public var model: ModelInfo {
-        analyzers.first { $0.feature == .labels }?.model ?? ModelInfo(name: "none", version: "")
-    }
-
     public func handle(_ batch: [ReceivedMessage], logger: Logger) async -> [MessageOutcome] {
         let received = Date()
         var outcomes = [MessageOutcome?](repeating: nil, count: batch.count)

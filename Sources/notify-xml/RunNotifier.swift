@@ -3,6 +3,7 @@ import Bus
 import CLISupport
 import Foundation
 import LabelStore
+import Logging
 import Notification
 import NotificationXML
 import PipelineModel
@@ -112,13 +113,21 @@ struct RunNotifier: AsyncParsableCommand {
 
     func run() async throws {
         let logger = logging.bootstrap(label: "notify-xml")
+        let file = try trace.map { try JSONLinesFile(path: $0, encoder: MessageCoding.encoder()) }
+        // Delivering from the queue records each acceptance as the image's notified_at.
+        let recorder = event == nil && !dryRun ? try makeRecorder(logger: logger) : nil
         var onDelivered: (@Sendable (DeliveryTrace) -> Void)?
-        if let trace {
-            let file = try JSONLinesFile(path: trace, encoder: MessageCoding.encoder())
-            onDelivered = { record in file.append(record) }
+        if file != nil || recorder != nil {
+            onDelivered = { record in
+                file?.append(record)
+                recorder?.record(imageID: record.imageID, at: record.deliveredAt)
+            }
         }
         let handler = try NotifyHandler(configuration: try makeConfiguration(), trace: onDelivered)
-        defer { handler.close() }
+        defer {
+            handler.close()
+            recorder?.close()
+        }
 
         if let event, dryRun {
             let body = try LocalEvent.read(from: event)
@@ -142,11 +151,6 @@ struct RunNotifier: AsyncParsableCommand {
         try home.createDirectories()
         let bus = try FileBus(root: home.busDirectory, logger: logger)
         try Topology.ensure(on: bus)
-        // notified_at in the label store: when the gateway accepted each image's notification.
-        let store = try LabelDatabase(home: home, logger: logger)
-        let recorder = NotifiedRecorder(logger: logger) { marks in try store.markNotified(marks) }
-        handler.onAccepted = { imageID, at in recorder.record(imageID: imageID, at: at) }
-        defer { recorder.close() }
 
         if dryRun {
             try await printQueuedDocuments(bus: bus, handler: handler)
@@ -157,6 +161,14 @@ struct RunNotifier: AsyncParsableCommand {
             options: WorkerOptions(
                 queue: Topology.notifyQueue, batchSize: batchSize, concurrency: concurrency,
                 pollWait: pollWait, drainTimeout: drainTimeout), once: once, logger: logger)
+    }
+
+    /// Writes `notified_at` into the home's label store (created if missing), batched.
+    private func makeRecorder(logger: Logger) throws -> NotifiedRecorder {
+        let home = self.home.pipelineHome
+        try home.createDirectories()
+        let store = try LabelDatabase(home: home, logger: logger)
+        return NotifiedRecorder(logger: logger) { marks in try store.markNotified(marks) }
     }
 
     /// `--dry-run` on the queue: prints the documents of one batch and puts the messages back.

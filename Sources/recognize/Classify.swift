@@ -52,24 +52,22 @@ struct Classify: AsyncParsableCommand {
             for (path, result) in zip(chunk, results) {
                 switch result {
                 case .success(let analysis):
-                    let classification = (
-                        labels: analysis.sections.labels?.labels ?? [], decodeMs: analysis.decodeMs, inferenceMs: analysis.inferenceMs
-                    )
+                    let labels = analysis.sections.labels?.labels ?? []
                     switch format {
                     case .table:
                         print(path)
-                        for label in classification.labels {
+                        for label in labels {
                             let confidence = String(format: "%6.2f%%", label.confidence)
                             let parents = label.parents.isEmpty ? "" : "  (\(label.parents.joined(separator: ", ")))"
                             print("  \(confidence)  \(label.name)\(parents)")
                         }
-                        if wantsLabels && classification.labels.isEmpty { print("  no label above \(filter.minConfidence)%") }
+                        if wantsLabels && labels.isEmpty { print("  no label above \(filter.minConfidence)%") }
                         if let properties = analysis.sections.properties { print(Self.describe(properties)) }
                     case .json:
                         let line = ClassifyLine(
                             file: path, model: "\(classifier.name) \(classifier.version)",
-                            labels: classification.labels, properties: analysis.sections.properties,
-                            decodeMs: classification.decodeMs, inferenceMs: classification.inferenceMs, error: nil)
+                            labels: labels, properties: analysis.sections.properties,
+                            decodeMs: analysis.decodeMs, inferenceMs: analysis.inferenceMs, error: nil)
                         print(String(decoding: try encoder.encode(line), as: UTF8.self))
                     }
                 case .failure(let error):

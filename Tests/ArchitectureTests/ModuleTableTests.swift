@@ -6,57 +6,25 @@ import Testing
 struct ModuleTableTests {
     static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    /// One target of the manifest.
-    struct Target: Equatable {
+    /// One target of the manifest, as `Scripts/module-graph --json` reads it.
+    struct Target: Decodable {
         var kind: String
         var name: String
-        var dependencies: Set<String>
+        var dependencies: [String]
     }
 
-    /// The targets of Package.swift, read from its text (a build holds SwiftPM's lock while tests run).
+    /// The targets of Package.swift, from the same parser that prints the module graph (it reads
+    /// the manifest's text: a build holds SwiftPM's lock while tests run).
     static func targets() throws -> [Target] {
-        var text = try String(contentsOf: root.appendingPathComponent("Package.swift"), encoding: .utf8)
-        text = text.replacing(/\/\/[^\n]*/, with: "")
-        let characters = Array(text)
-        let start = /\.(systemLibrary|target|executableTarget|testTarget)\(\s*name:\s*"([^"]+)"/
-        var result: [Target] = []
-        for match in text.matches(of: start) {
-            let open = text.distance(from: text.startIndex, to: match.range.lowerBound)
-            guard let paren = characters[open...].firstIndex(of: "(") else { continue }
-            let call = String(characters[paren..<closing(characters, from: paren, "(", ")")])
-            var dependencies = Set<String>()
-            if let list = call.firstMatch(of: /dependencies:\s*\[/) {
-                let callCharacters = Array(call)
-                let bracket = call.distance(from: call.startIndex, to: list.range.upperBound) - 1
-                var body = String(callCharacters[bracket..<closing(callCharacters, from: bracket, "[", "]")])
-                body = body.replacing(/\.product\([^)]*\)/, with: "")
-                dependencies = Set(body.matches(of: /"([^"]+)"/).map { String($0.1) })
-            }
-            result.append(Target(kind: String(match.1), name: String(match.2), dependencies: dependencies))
-        }
-        return result
-    }
-
-    /// The index just past the bracket closing the one at `start` (string literals skipped).
-    static func closing(_ characters: [Character], from start: Int, _ open: Character, _ close: Character) -> Int {
-        var depth = 0
-        var inString = false
-        var index = start
-        while index < characters.count {
-            let character = characters[index]
-            if inString {
-                if character == "\\" { index += 1 } else if character == "\"" { inString = false }
-            } else if character == "\"" {
-                inString = true
-            } else if character == open {
-                depth += 1
-            } else if character == close {
-                depth -= 1
-                if depth == 0 { return index + 1 }
-            }
-            index += 1
-        }
-        return characters.count
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", root.appendingPathComponent("Scripts/module-graph").path, "--json"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return try JSONDecoder().decode([Target].self, from: data)
     }
 
     /// The rows of the Modules table: module name → names in the "depends on" column.
@@ -86,7 +54,7 @@ struct ModuleTableTests {
                 Issue.record("docs/ARCHITECTURE.md has no row for \(library.name)")
                 continue
             }
-            #expect(row == library.dependencies, "\(library.name): table says \(row.sorted()), Package.swift \(library.dependencies.sorted())")
+            #expect(row == Set(library.dependencies), "\(library.name): table says \(row.sorted()), Package.swift \(library.dependencies.sorted())")
         }
         let known = Set(targets.map(\.name))
         for module in table.keys where !known.contains(module) {
