@@ -7,7 +7,8 @@ What it does, in order:
   3. writes an ONNX graph (Conv with TF-SAME pads, batch norm folded, Clip, Add, GlobalAveragePool,
      Flatten, Gemm) and checks it against a NumPy re-implementation of the package's forward pass
      on the unfolded weights, through onnxruntime;
-  4. writes the class names and a WordNet-derived taxonomy (parents + user-facing category);
+  4. writes the class names and the label taxonomy (WordNet parents corrected by the reviewed
+     rules in Models/label-rules.json: labels, aliases, categories; Scripts/label_taxonomy.py);
   5. copies licensed sample photos out of the scikit-image wheel and writes golden fixtures.
 Every check prints its figures; any failed check exits non-zero.
 """
@@ -33,6 +34,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pyvips
+import label_taxonomy  # Scripts/: WordNet parents corrected by Models/label-rules.json
 import vips_preprocess  # Scripts/: the Swift Preprocessor's libvips calls
 from onnx import TensorProto, helper, numpy_helper
 
@@ -488,128 +490,8 @@ def softmax(z: np.ndarray) -> np.ndarray:
 # WordNet taxonomy
 # --------------------------------------------------------------------------------------------
 
-# User-facing categories, each with its WordNet anchors; a class gets the category whose anchor
-# is nearest up its hypernym graph (ties: earlier category wins).
-CATEGORIES = [
-    ("person", ["n00007846"]),                      # person, individual
-    ("animal", ["n00015388"]),                      # animal, animate being
-    ("food", ["n00021265", "n07555863"]),           # food/nutrient, food/solid food
-    ("plant", ["n00017222", "n12992868", "n13086908"]),  # plant, fungus, plant part
-    ("vehicle", ["n04524313", "n03100490"]),        # vehicle, conveyance (buses are "public transport")
-    ("building", ["n04341686"]),                    # structure, construction
-    ("scene", ["n09287968", "n09334396"]),          # geological formation, land
-    ("object", ["n00021939", "n00002684", "n00001740"]),  # artifact, physical object, entity
-]
-
-# Intermediate WordNet synsets worth showing as parent labels: (wnid, a lemma of that synset, the
-# label shown). The lemma is checked against WordNet so that a wrong offset fails loudly.
-PARENT_SYNSETS = [
-    # animals
-    ("n02084071", "dog", "dog"), ("n02114100", "wolf", "wolf"), ("n02118333", "fox", "fox"),
-    ("n02121620", "cat", "cat"), ("n02127808", "big cat", "big cat"), ("n02131653", "bear", "bear"),
-    ("n02484322", "monkey", "monkey"), ("n02470325", "ape", "ape"), ("n02469914", "primate", "primate"),
-    ("n02324045", "rabbit", "rabbit"), ("n02329401", "rodent", "rodent"),
-    ("n01874434", "marsupial", "marsupial"),
-    ("n02374451", "horse", "horse"), ("n02402425", "cattle", "cattle"),
-    ("n02411705", "sheep", "sheep"), ("n02416519", "goat", "goat"), ("n02419796", "antelope", "antelope"),
-    ("n02395003", "swine", "pig"), ("n02503517", "elephant", "elephant"), ("n02062744", "whale", "whale"),
-    ("n02076196", "seal", "seal"), ("n01861778", "mammal", "mammal"),
-    ("n01604330", "bird of prey", "bird of prey"), ("n01816887", "parrot", "parrot"),
-    ("n02000954", "wading bird", "wading bird"), ("n02021795", "seabird", "seabird"),
-    ("n01844917", "aquatic bird", "water bird"), ("n02153203", "game bird", "game bird"),
-    ("n01524359", "passerine", "songbird"), ("n01503061", "bird", "bird"),
-    ("n01482330", "shark", "shark"), ("n02512053", "fish", "fish"),
-    ("n01726692", "snake", "snake"), ("n01674464", "lizard", "lizard"), ("n01662784", "turtle", "turtle"),
-    ("n01696633", "crocodilian", "crocodile"), ("n01661091", "reptile", "reptile"),
-    ("n01639765", "frog", "frog"), ("n01629276", "salamander", "salamander"),
-    ("n01627424", "amphibian", "amphibian"),
-    ("n02274259", "butterfly", "butterfly"), ("n02164464", "beetle", "beetle"),
-    ("n02159955", "insect", "insect"), ("n01772222", "spider", "spider"),
-    ("n01769347", "arachnid", "arachnid"), ("n01976957", "crab", "crab"), ("n01982650", "lobster", "lobster"),
-    ("n01974773", "crustacean", "crustacean"), ("n01944390", "snail", "snail"),
-    ("n01940736", "mollusk", "mollusc"), ("n02316707", "echinoderm", "echinoderm"),
-    ("n01909422", "coelenterate", "cnidarian"), ("n01922303", "worm", "worm"),
-    ("n01905661", "invertebrate", "invertebrate"),
-    # plants and food
-    ("n11669921", "flower", "flower"), ("n12992868", "fungus", "fungus"), ("n13134947", "fruit", "fruit"),
-    ("n07705931", "edible fruit", "fruit"), ("n07747055", "citrus", "citrus fruit"),
-    ("n07742704", "berry", "berry"), ("n07715561", "squash", "squash"),
-    ("n07707451", "vegetable", "vegetable"), ("n07679356", "bread", "bread"),
-    ("n07695965", "sandwich", "sandwich"), ("n07609840", "dessert", "dessert"), ("n07557434", "dish", "dish"),
-    ("n07929519", "coffee", "coffee"), ("n07881800", "beverage", "drink"),
-    # vehicles
-    ("n02958343", "car", "car"), ("n04490091", "truck", "truck"), ("n02924116", "bus", "bus"),
-    ("n03790512", "motorcycle", "motorcycle"), ("n02834778", "bicycle", "bicycle"),
-    ("n04468005", "train", "train"), ("n03764276", "military vehicle", "military vehicle"),
-    ("n04194289", "ship", "ship"), ("n02858304", "boat", "boat"), ("n02691156", "airplane", "airplane"),
-    ("n02686568", "aircraft", "aircraft"), ("n04264914", "spacecraft", "spacecraft"),
-    # objects
-    ("n03001627", "chair", "chair"), ("n04161981", "seat", "seat"), ("n04379243", "table", "table"),
-    ("n02818832", "bed", "bed"), ("n03405725", "furniture", "furniture"),
-    ("n03497657", "hat", "hat"), ("n03502509", "headdress", "headwear"), ("n04199027", "shoe", "shoe"),
-    ("n03380867", "footwear", "footwear"), ("n03051540", "clothing", "clothing"),
-    ("n04586932", "wind instrument", "wind instrument"),
-    ("n03915437", "percussion instrument", "percussion instrument"),
-    ("n04338517", "stringed instrument", "stringed instrument"),
-    ("n03614532", "keyboard instrument", "keyboard instrument"),
-    ("n03800933", "musical instrument", "musical instrument"),
-    ("n03623556", "knife", "knife"), ("n03489162", "hand tool", "hand tool"), ("n04451818", "tool", "tool"),
-    ("n03467984", "gun", "gun"), ("n04565375", "weapon", "weapon"),
-    ("n02876657", "bottle", "bottle"), ("n02883344", "box", "box"), ("n02773037", "bag", "bag"),
-    ("n03797390", "mug", "mug"), ("n03094503", "container", "container"),
-    ("n03082979", "computer", "computer"), ("n04401088", "telephone", "telephone"),
-    ("n03278248", "electronic equipment", "electronic equipment"),
-    ("n03046257", "clock", "clock"), ("n04437953", "timepiece", "timepiece"), ("n03636248", "lamp", "lamp"),
-    ("n02778669", "ball", "ball"), ("n04285146", "sports equipment", "sports equipment"),
-    ("n03101986", "cookware", "cookware"), ("n03621049", "kitchen utensil", "kitchen utensil"),
-    ("n03528263", "home appliance", "home appliance"), ("n02729837", "appliance", "appliance"),
-    ("n04447443", "toiletry", "toiletry"), ("n03964744", "toy", "toy"),
-    ("n03699975", "machine", "machine"), ("n03183080", "device", "device"),
-    # structures and places
-    ("n03544360", "house", "house"), ("n03953416", "place of worship", "place of worship"),
-    ("n04202417", "shop", "shop"), ("n02913152", "building", "building"),
-    ("n02898711", "bridge", "bridge"), ("n03327234", "fence", "fence"), ("n02796623", "barrier", "barrier"),
-    ("n09359803", "mountain", "mountain"), ("n09433442", "shore", "shore"), ("n09406793", "reef", "reef"),
-]
-PARENT_LABELS = {wnid: label for wnid, _, label in PARENT_SYNSETS}
-
-
-def parse_wordnet(path: Path):
-    lemmas, hypernyms = {}, {}
-    with path.open("r", encoding="latin-1") as f:
-        for line in f:
-            if line.startswith("  "):
-                continue
-            fields = line.split(" | ")[0].split()
-            offset = fields[0]
-            n_words = int(fields[3], 16)
-            words = [fields[4 + 2 * i].replace("_", " ") for i in range(n_words)]
-            # strip adjective markers like "(a)" that never occur on nouns, keep the text
-            p = 4 + 2 * n_words
-            n_ptrs = int(fields[p])
-            hyps = []
-            for i in range(n_ptrs):
-                sym, target, pos = fields[p + 1 + 4 * i: p + 4 + 4 * i]
-                if sym in ("@", "@i") and pos == "n":
-                    hyps.append("n" + target)
-            wnid = "n" + offset
-            lemmas[wnid] = words
-            hypernyms[wnid] = hyps
-    return lemmas, hypernyms
-
-
-def bfs(start: str, hypernyms) -> dict[str, tuple[int, str | None]]:
-    """Distance and predecessor of every ancestor; ties keep the first hypernym listed."""
-    seen = {start: (0, None)}
-    queue = collections.deque([start])
-    while queue:
-        node = queue.popleft()
-        for parent in hypernyms.get(node, []):
-            if parent not in seen:
-                seen[parent] = (seen[node][0] + 1, node)
-                queue.append(parent)
-    return seen
-
+# The taxonomy itself (categories, parent labels, the reviewed per-class rules) lives in
+# Models/label-rules.json and Scripts/label_taxonomy.py.
 
 # Longer lemmas that read worse than the first lemma they extend.
 AVOID_LEMMAS = {"pizza pie", "prison house", "suit of clothes", "television system",
@@ -649,50 +531,6 @@ def class_names(wnids, synset_lemmas, wordnet_lemmas, hypernyms) -> list[str]:
         dup = [n for n, c in counts.items() if c > 1]
         raise ConversionError(f"class names not unique: {dup}")
     return names
-
-
-def nearest_category(wnid, hypernyms):
-    """(category, anchor, reach) for the category whose anchor is nearest up the hypernym graph."""
-    reach = bfs(wnid, hypernyms)
-    best = None
-    for rank, (category, anchors) in enumerate(CATEGORIES):
-        for anchor in anchors:
-            if anchor in reach:
-                key = (reach[anchor][0], rank)
-                if best is None or key < best[0]:
-                    best = (key, category)
-    if best is None:
-        raise ConversionError(f"taxonomy: {wnid} reaches no category")
-    return best[1], reach
-
-
-MAX_PARENTS = 3  # labels before the category; nearest first
-
-
-def build_taxonomy(wnids, names, hypernyms, wordnet_lemmas):
-    for wnid in list(PARENT_LABELS) + [a for _, anchors in CATEGORIES for a in anchors]:
-        if wnid not in hypernyms:
-            raise ConversionError(f"taxonomy: {wnid} is not a WordNet 3.0 noun synset")
-    for wnid, lemma, _ in PARENT_SYNSETS:
-        if lemma not in wordnet_lemmas[wnid]:
-            raise ConversionError(f"taxonomy: {wnid} is {wordnet_lemmas[wnid]}, not {lemma!r}")
-    # A parent label only counts for classes of its own category (a car is a "container" in
-    # WordNet through "wheeled vehicle", which is no use to a person filtering labels).
-    label_category = {w: nearest_category(w, hypernyms)[0] for w in PARENT_LABELS}
-    classes = []
-    for index, (wnid, name) in enumerate(zip(wnids, names)):
-        category, reach = nearest_category(wnid, hypernyms)
-        found = sorted((dist, node) for node, (dist, _) in reach.items()
-                       if node in PARENT_LABELS and node != wnid and label_category[node] == category)
-        parents = []
-        for _, node in found:
-            label = PARENT_LABELS[node]
-            if label != category and label.lower() != name.lower() and label not in parents:
-                parents.append(label)
-        parents = parents[:MAX_PARENTS] + [category]
-        classes.append({"index": index, "wnid": wnid, "name": name, "parents": parents,
-                        "category": category})
-    return classes
 
 
 # --------------------------------------------------------------------------------------------
@@ -772,26 +610,24 @@ def main() -> int:
         wnid, _, text = line.partition("\t")
         if wnid in set(wnids):
             synset_lemmas[wnid] = [t.strip() for t in text.split(",")]
-    wordnet_lemmas, hypernyms = parse_wordnet(WORDNET_DATA_NOUN)
+    wordnet_lemmas, hypernyms = label_taxonomy.parse_wordnet(WORDNET_DATA_NOUN)
     for wnid in wnids:
         if wnid not in hypernyms:
             raise ConversionError(f"{wnid} not in {WORDNET_DATA_NOUN} (is it WordNet 3.0?)")
     names = class_names(wnids, synset_lemmas, wordnet_lemmas, hypernyms)
-    taxonomy = build_taxonomy(wnids, names, hypernyms, wordnet_lemmas)
+    rules = label_taxonomy.load_rules(root / "Models/label-rules.json", wordnet_lemmas, names)
+    taxonomy = label_taxonomy.build_taxonomy(wnids, names, hypernyms, rules)
+    problems = label_taxonomy.check_taxonomy(taxonomy, rules["categories"])
+    if problems:
+        raise ConversionError("taxonomy: " + "; ".join(problems))
     out.write("Models/imagenet-classes.txt", "".join(n + "\n" for n in names))
     out.write("Models/imagenet-taxonomy.json", dumps({
-        "source": "WordNet 3.0 noun hypernyms (Debian wordnet-base), ImageNet-1k synsets (timm 1.0.31)",
-        "categories": [c for c, _ in CATEGORIES],
+        "source": "WordNet 3.0 noun hypernyms (Debian wordnet-base), ImageNet-1k synsets (timm 1.0.31), "
+                  "corrected by Models/label-rules.json",
+        "format": 2,
+        "categories": [{"id": c["id"], "name": c["name"], "label": c.get("label")} for c in rules["categories"]],
         "classes": taxonomy}))
-    out.write("Models/categories.json", dumps({
-        "about": "User-facing top-level categories with their WordNet 3.0 anchor synsets (nearest "
-                 "anchor wins, ties go to the earlier category), and the intermediate synsets shown "
-                 "as parent labels. Written by Scripts/convert_model.py; edit the script, not this.",
-        "categories": [{"name": c, "anchors": [{"wnid": a, "lemmas": wordnet_lemmas[a]} for a in anchors]}
-                       for c, anchors in CATEGORIES],
-        "parentLabels": [{"wnid": w, "label": l, "lemmas": wordnet_lemmas[w]}
-                         for w, _, l in PARENT_SYNSETS]}))
-    per_cat = collections.Counter(c["category"] for c in taxonomy)
+    per_cat = collections.Counter(c["categories"][0] for c in taxonomy)
     print(f"taxonomy: {dict(sorted(per_cat.items()))}")
     for probe in ("tabby cat", "sports car", "espresso", "Granny Smith", "space shuttle"):
         if probe in names:

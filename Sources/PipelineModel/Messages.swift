@@ -74,13 +74,36 @@ public struct DetectedLabel: Codable, Sendable, Equatable {
     public var name: String
     /// Confidence 0-100.
     public var confidence: Double
-    /// More general labels, nearest first, e.g. ["cat", "animal"].
+    /// More general labels, nearest first, e.g. ["cat", "pet", "mammal", "animal"].
     public var parents: [String]
+    /// Other names the label is found by, e.g. "cab" and "taxicab" for "taxi". Absent when none
+    /// (and in messages written before aliases existed).
+    public var aliases: [String]?
+    /// Ids of the user-facing categories of the classes the label covers, e.g. ["animals"].
+    public var categories: [String]?
 
-    public init(name: String, confidence: Double, parents: [String]) {
+    public init(name: String, confidence: Double, parents: [String], aliases: [String]? = nil, categories: [String]? = nil) {
         self.name = name
         self.confidence = confidence
         self.parents = parents
+        self.aliases = aliases.flatMap { $0.isEmpty ? nil : $0 }
+        self.categories = categories.flatMap { $0.isEmpty ? nil : $0 }
+    }
+}
+
+/// A user-facing category of an image ("Animals and pets"), as confident as the classes in it together.
+public struct LabelCategory: Codable, Sendable, Equatable {
+    /// Stable id, e.g. "animals"; what `--category` filters take.
+    public var id: String
+    /// Display name, e.g. "Animals and pets".
+    public var name: String
+    /// Confidence 0-100: the summed probability of the category's classes.
+    public var confidence: Double
+
+    public init(id: String, name: String, confidence: Double) {
+        self.id = id
+        self.name = name
+        self.confidence = confidence
     }
 }
 
@@ -163,9 +186,14 @@ public struct LabelsSection: Codable, Sendable, Equatable {
     public var model: ModelInfo
     /// Best first.
     public var labels: [DetectedLabel]
-    public init(model: ModelInfo, labels: [DetectedLabel]) {
+    /// The image's categories, most confident first. Absent for models without a category taxonomy
+    /// and in messages written before categories existed.
+    public var categories: [LabelCategory]?
+
+    public init(model: ModelInfo, labels: [DetectedLabel], categories: [LabelCategory]? = nil) {
         self.model = model
         self.labels = labels
+        self.categories = categories.flatMap { $0.isEmpty ? nil : $0 }
     }
 }
 

@@ -1,11 +1,14 @@
 import Dispatch
 import Foundation
 import Imaging
+import PipelineModel
 
 /// The result of classifying one image.
 public struct Classification: Sendable {
     /// Top labels, best first.
     public var labels: [RecognizedLabel]
+    /// The image's categories, most confident first (empty without a category taxonomy).
+    public var categories: [LabelCategory]
     /// Milliseconds spent reading, decoding and preparing this image.
     public var decodeMs: Double
     /// Milliseconds of the inference run, shared by every image of a batch.
@@ -18,7 +21,11 @@ extension Classifier {
     /// fails only itself.
     public func classify(files paths: [String], options: LabelOptions) -> [Result<Classification, any Error>] {
         ImageAnalysis.run(paths, with: [LabelAnalyzer(classifier: self, options: options)], limits: preprocessor.limits).map { result in
-            result.map { Classification(labels: $0.sections.labels?.labels ?? [], decodeMs: $0.decodeMs, inferenceMs: $0.inferenceMs) }
+            result.map {
+                Classification(
+                    labels: $0.sections.labels?.labels ?? [], categories: $0.sections.labels?.categories ?? [], decodeMs: $0.decodeMs,
+                    inferenceMs: $0.inferenceMs)
+            }
         }
     }
 
@@ -42,6 +49,7 @@ extension Classifier {
                     results[item.index] = .success(
                         Classification(
                             labels: labels(from: probabilities[position], options: options),
+                            categories: hierarchy.categories(from: probabilities[position], options: options),
                             decodeMs: prepared[item.index].milliseconds, inferenceMs: inferenceMs))
                 }
             } catch {

@@ -8,13 +8,16 @@ import PipelineModel
 /// so that labels flow from the classifier into messages and the database unchanged.
 public typealias RecognizedLabel = DetectedLabel
 
-/// Which labels to report: at most `maxLabels`, none below `minConfidence` (0-100).
+/// Which labels to report: at most `maxLabels`, none below `minConfidence` (0-100), only those
+/// the filter keeps.
 public struct LabelOptions: Sendable, Equatable {
     public var maxLabels: Int
     public var minConfidence: Double
-    public init(maxLabels: Int = 5, minConfidence: Double = 5) {
+    public var filter: LabelFilter
+    public init(maxLabels: Int = 5, minConfidence: Double = 5, filter: LabelFilter = LabelFilter()) {
         self.maxLabels = maxLabels
         self.minConfidence = minConfidence
+        self.filter = filter
     }
 }
 
@@ -32,6 +35,10 @@ public final class Classifier: @unchecked Sendable {
     public let taxonomy: LabelTaxonomy
     /// Every reportable label and the classes it covers.
     public let hierarchy: LabelHierarchy
+    /// The label each class is reported as (its taxonomy label, else its class name).
+    public var classLabels: [String] {
+        classNames.enumerated().map { index, name in index < taxonomy.classes.count ? taxonomy.classes[index].label ?? name : name }
+    }
     /// How images are prepared for this model.
     public let preprocessor: Preprocessor
 

@@ -49,7 +49,7 @@ public struct LabelAnalyzer: ImageAnalyzer {
         return classifier.classify(images: images, options: options).map { result in
             result.map { classification in
                 AnalyzerOutput(
-                    section: .labels(LabelsSection(model: model, labels: classification.labels)),
+                    section: .labels(LabelsSection(model: model, labels: classification.labels, categories: classification.categories)),
                     decodeMs: classification.decodeMs, inferenceMs: classification.inferenceMs)
             }
         }

@@ -58,6 +58,30 @@ public struct LabelFilterOptions: ParsableArguments {
     @Option(help: "Drop labels below this confidence (0-100).")
     public var minConfidence: Double = 5
 
+    @Option(
+        name: .customLong("include-label"),
+        help: ArgumentHelp(
+            "Report only this label and the labels below it (repeatable or comma-separated; names and aliases).",
+            valueName: "label"))
+    public var includeLabels: [String] = []
+
+    @Option(
+        name: .customLong("exclude-label"),
+        help: ArgumentHelp("Never report this label or the labels below it (repeatable or comma-separated).", valueName: "label"))
+    public var excludeLabels: [String] = []
+
+    @Option(
+        name: .customLong("include-category"),
+        help: ArgumentHelp(
+            "Report only labels of this category (repeatable or comma-separated category ids, e.g. animals, vehicles).",
+            discussion: "`recognize labels --categories` lists the ids.", valueName: "id"))
+    public var includeCategories: [String] = []
+
+    @Option(
+        name: .customLong("exclude-category"),
+        help: ArgumentHelp("Never report labels that belong only to this category (repeatable or comma-separated).", valueName: "id"))
+    public var excludeCategories: [String] = []
+
     public init() {}
 
     public func validate() throws {
@@ -65,7 +89,32 @@ public struct LabelFilterOptions: ParsableArguments {
         guard (0...100).contains(minConfidence) else { throw ValidationError("--min-confidence must be between 0 and 100") }
     }
 
-    public var labelOptions: LabelOptions { LabelOptions(maxLabels: maxLabels, minConfidence: minConfidence) }
+    /// The options as the classifier takes them.
+    public var labelOptions: LabelOptions {
+        LabelOptions(
+            maxLabels: maxLabels, minConfidence: minConfidence,
+            filter: LabelFilter(
+                includeLabels: Self.split(includeLabels), excludeLabels: Self.split(excludeLabels),
+                includeCategories: Self.split(includeCategories), excludeCategories: Self.split(excludeCategories)))
+    }
+
+    /// The label options, after checking that every category named exists in the classifier's
+    /// taxonomy and every label named is one it can report (a typo would silently drop everything).
+    public func labelOptions(for classifier: Classifier) throws -> LabelOptions {
+        let known = classifier.hierarchy.categories.map(\.id)
+        for id in Self.split(includeCategories) + Self.split(excludeCategories) where !known.contains(id.lowercased()) {
+            let choices = known.isEmpty ? "this model has no categories" : "choose from \(known.joined(separator: ", "))"
+            throw ValidationError("unknown category '\(id)'; \(choices)")
+        }
+        for name in Self.split(includeLabels) + Self.split(excludeLabels) where classifier.hierarchy.term(named: name) == nil {
+            throw ValidationError("'\(name)' is no label or alias of \(classifier.name); `recognize labels` lists them")
+        }
+        return labelOptions
+    }
+
+    static func split(_ values: [String]) -> [String] {
+        values.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
 }
 
 /// `--features`: which analyzers run on every image (the service's Features parameter).

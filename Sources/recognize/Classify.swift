@@ -43,7 +43,7 @@ struct Classify: AsyncParsableCommand {
         var failures = 0
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let analyzers = try features.analyzers(classifier: classifier, labels: filter.labelOptions)
+        let analyzers = try features.analyzers(classifier: classifier, labels: try filter.labelOptions(for: classifier))
         let wantsLabels = try features.selected().contains(.labels)
         let started = ContinuousClock.now
         for start in stride(from: 0, to: photos.count, by: batchSize) {
@@ -62,11 +62,14 @@ struct Classify: AsyncParsableCommand {
                             print("  \(confidence)  \(label.name)\(parents)")
                         }
                         if wantsLabels && labels.isEmpty { print("  no label above \(filter.minConfidence)%") }
+                        if let categories = analysis.sections.labels?.categories, !categories.isEmpty {
+                            print("  categories: " + categories.map { String(format: "%@ %.0f%%", $0.id, $0.confidence) }.joined(separator: ", "))
+                        }
                         if let properties = analysis.sections.properties { print(Self.describe(properties)) }
                     case .json:
                         let line = ClassifyLine(
                             file: path, model: "\(classifier.name) \(classifier.version)",
-                            labels: labels, properties: analysis.sections.properties,
+                            labels: labels, categories: analysis.sections.labels?.categories, properties: analysis.sections.properties,
                             decodeMs: analysis.decodeMs, inferenceMs: analysis.inferenceMs, error: nil)
                         print(String(decoding: try encoder.encode(line), as: UTF8.self))
                     }
@@ -77,7 +80,7 @@ struct Classify: AsyncParsableCommand {
                         FileHandle.standardError.write(Data("recognize: \(path): \(error)\n".utf8))
                     case .json:
                         let line = ClassifyLine(
-                            file: path, model: "\(classifier.name) \(classifier.version)", labels: [], properties: nil,
+                            file: path, model: "\(classifier.name) \(classifier.version)", labels: [], categories: nil, properties: nil,
                             decodeMs: nil, inferenceMs: nil, error: "\(error)")
                         print(String(decoding: try encoder.encode(line), as: UTF8.self))
                     }
@@ -111,6 +114,7 @@ struct ClassifyLine: Encodable {
     var file: String
     var model: String
     var labels: [RecognizedLabel]
+    var categories: [LabelCategory]?
     var properties: ImageProperties?
     var decodeMs: Double?
     var inferenceMs: Double?

@@ -13,8 +13,9 @@ struct Recognize: AsyncParsableCommand {
         discussion: """
             Without a subcommand, runs the worker: takes image.stored messages from the recognize \
             queue, labels each image, stores the labels in SQLite and publishes image.labeled.
-            `recognize classify PHOTO...` labels files directly, without the pipeline.
+            `recognize classify PHOTO...` labels files directly, without the pipeline; \
+            `recognize labels` lists what the model can report (labels, aliases, categories).
             """,
-        subcommands: [RunWorker.self, Classify.self],
+        subcommands: [RunWorker.self, Classify.self, LabelsCommand.self],
         defaultSubcommand: RunWorker.self)
 }
