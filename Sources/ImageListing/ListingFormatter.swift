@@ -27,14 +27,20 @@ public struct ListingFormatter: Sendable {
         case .ndjson: return try images.map { try Self.json($0, pretty: false) + "\n" }.joined()
         case .csv:
             var csv = CSVWriter()
-            csv.row(ImageSummary.CodingKeys.allCases.map(\.rawValue))
+            // The first 15 columns are the original ones, in their order; later columns are appended.
+            csv.row(Self.csvColumns)
             for image in images {
+                let properties = image.properties
                 csv.row([
                     image.id, image.name, image.sourceURL, image.storedPath, "\(image.byteSize)", image.contentType,
                     "\(image.width)", "\(image.height)", Self.iso(image.fetchedAt), Self.iso(image.recognizedAt),
                     image.notifiedAt.map(Self.iso) ?? "", image.modelName, image.modelVersion,
                     image.labels.map { "\($0.name):\(Self.number($0.confidence))" }.joined(separator: ";"),
                     image.matchConfidence.map(Self.number) ?? "",
+                    image.categories.map { "\($0.id):\(Self.number($0.confidence))" }.joined(separator: ";"),
+                    properties.map { Self.number($0.brightness) } ?? "", properties.map { Self.number($0.contrast) } ?? "",
+                    properties.map { Self.number($0.sharpness) } ?? "",
+                    properties?.colors.map { "\($0.simpleName) \($0.hex):\(Self.number($0.share))" }.joined(separator: ";") ?? "",
                 ])
             }
             return csv.text
@@ -59,6 +65,13 @@ public struct ListingFormatter: Sendable {
             return lines.joined(separator: "\n") + "\n"
         }
     }
+
+    /// The header of `list --format csv` (docs/LIST-IMAGES.md).
+    static let csvColumns = [
+        "id", "name", "source_url", "stored_path", "byte_size", "content_type", "width", "height", "fetched_at", "recognized_at",
+        "notified_at", "model_name", "model_version", "labels", "match_confidence", "categories", "brightness", "contrast",
+        "sharpness", "colors",
+    ]
 
     // MARK: One image
 
@@ -101,6 +114,22 @@ public struct ListingFormatter: Sendable {
             for label in image.labels {
                 let parents = label.parents.isEmpty ? "" : "  (" + label.parents.joined(separator: " > ") + ")"
                 text += "\n  " + TextColumns.padLeft(Self.number1(label.confidence) + "%", 7) + "  " + label.name + parents
+            }
+            if !image.categories.isEmpty {
+                text +=
+                    "\n" + TextColumns.pad("categories:", 12)
+                    + image.categories.map { "\($0.name) (\($0.id)) \(Self.percent($0.confidence))" }.joined(separator: ", ")
+            }
+            if let properties = image.properties {
+                text +=
+                    "\n" + TextColumns.pad("look:", 12)
+                    + String(
+                        format: "brightness %.0f, contrast %.0f, sharpness %.0f (0-100)", properties.brightness, properties.contrast,
+                        properties.sharpness)
+                text += "\n" + TextColumns.pad("colours:", 12) + (properties.colors.isEmpty ? "none" : "")
+                for color in properties.colors {
+                    text += "\n  " + TextColumns.padLeft(Self.percent(color.share), 7) + "  \(color.hex)  \(color.simpleName) (\(color.cssName))"
+                }
             }
             return text + "\n"
         }

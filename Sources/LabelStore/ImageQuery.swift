@@ -31,6 +31,13 @@ public struct ImageQuery: Sendable, Equatable {
     public var sourceContains: String?
     /// Case-insensitive substring of the image name.
     public var nameContains: String?
+    /// A category id ("animals"); its confidence must reach `minConfidence` when that is set.
+    public var category: String?
+    /// A colour name, basic ("blue") or CSS ("navy"), covering at least `minColorShare` percent.
+    public var color: String?
+    public var minColorShare: Double
+    /// Lowest sharpness (0-100); images recognized without properties never match.
+    public var minSharpness: Double?
     public var limit: Int
     public var offset: Int
     public var sort: Sort
@@ -39,8 +46,13 @@ public struct ImageQuery: Sendable, Equatable {
     public init(
         labels: [String] = [], labelMatch: LabelMatch = .any, minConfidence: Double? = nil,
         since: Date? = nil, until: Date? = nil, sourceContains: String? = nil, nameContains: String? = nil,
+        category: String? = nil, color: String? = nil, minColorShare: Double = 10, minSharpness: Double? = nil,
         limit: Int = 50, offset: Int = 0, sort: Sort = .time
     ) {
+        self.category = category
+        self.color = color
+        self.minColorShare = minColorShare
+        self.minSharpness = minSharpness
         self.labels = labels
         self.labelMatch = labelMatch
         self.minConfidence = minConfidence
@@ -56,15 +68,27 @@ public struct ImageQuery: Sendable, Equatable {
 
 /// What `list-images labels` asks for.
 public struct LabelCountQuery: Sendable, Equatable {
+    /// Which terms to count.
+    public enum Kind: String, Sendable, CaseIterable {
+        /// Labels, their aliases and parents.
+        case labels
+        /// Category ids.
+        case categories
+        /// Dominant colour names (basic and CSS).
+        case colors
+    }
+
     /// Case-insensitive substring the term must contain.
     public var contains: String?
     /// At most this many terms; nil for all.
     public var limit: Int?
+    public var kind: Kind
 
-    /// All terms by default.
-    public init(contains: String? = nil, limit: Int? = nil) {
+    /// All label terms by default.
+    public init(contains: String? = nil, limit: Int? = nil, kind: Kind = .labels) {
         self.contains = contains
         self.limit = limit
+        self.kind = kind
     }
 }
 

@@ -23,6 +23,13 @@ struct ImageRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equat
     var modelName: String
     var modelVersion: String
     var notifiedAt: Date?
+    var brightness: Double?
+    var contrast: Double?
+    var sharpness: Double?
+    /// JSON array of `DominantColor`, or nil before properties were measured.
+    var colors: String?
+    /// JSON array of `LabelCategory`, or nil for a model without categories.
+    var categories: String?
 
     enum Columns {
         static let id = Column("id")
@@ -38,5 +45,6 @@ struct ImageRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equat
         static let modelName = Column("model_name")
         static let modelVersion = Column("model_version")
         static let notifiedAt = Column("notified_at")
+        static let sharpness = Column("sharpness")
     }
 }

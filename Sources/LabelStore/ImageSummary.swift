@@ -20,6 +20,10 @@ public struct ImageSummary: Sendable, Equatable, Codable {
     public var labels: [DetectedLabel]
     /// Confidence of the best label matching the label filter; without one, the top label's.
     public var matchConfidence: Double?
+    /// The image's categories, most confident first (empty when recognized without them).
+    public var categories: [LabelCategory]
+    /// Brightness, contrast, sharpness and dominant colours; nil when not measured.
+    public var properties: ImageProperties?
 
     /// Field names of the JSON and CSV output, documented in docs/LIST-IMAGES.md; never renamed.
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -36,6 +40,7 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         case modelVersion = "model_version"
         case labels
         case matchConfidence = "match_confidence"
+        case categories, properties
     }
 
     init(_ record: ImageRecord, labels: [LabelRecord], matchConfidence: Double?) {
@@ -52,8 +57,38 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         notifiedAt = record.notifiedAt
         modelName = record.modelName
         modelVersion = record.modelVersion
-        self.labels = labels.sorted { $0.rank < $1.rank }.map { DetectedLabel(name: $0.name, confidence: $0.confidence, parents: $0.parents) }
+        self.labels = labels.sorted { $0.rank < $1.rank }.map {
+            DetectedLabel(name: $0.name, confidence: $0.confidence, parents: $0.parents, aliases: $0.aliases, categories: $0.categories)
+        }
         self.matchConfidence = matchConfidence
+        categories = LabelDatabase.decodeJSON([LabelCategory].self, record.categories) ?? []
+        if let brightness = record.brightness, let contrast = record.contrast, let sharpness = record.sharpness {
+            properties = ImageProperties(
+                brightness: brightness, contrast: contrast, sharpness: sharpness,
+                colors: LabelDatabase.decodeJSON([DominantColor].self, record.colors) ?? [])
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        id = try container.decode(String.self, forKey: .id)
+        name = try container.decode(String.self, forKey: .name)
+        sourceURL = try container.decode(String.self, forKey: .sourceURL)
+        storedPath = try container.decode(String.self, forKey: .storedPath)
+        byteSize = try container.decode(Int.self, forKey: .byteSize)
+        contentType = try container.decode(String.self, forKey: .contentType)
+        width = try container.decode(Int.self, forKey: .width)
+        height = try container.decode(Int.self, forKey: .height)
+        fetchedAt = try container.decode(Date.self, forKey: .fetchedAt)
+        recognizedAt = try container.decode(Date.self, forKey: .recognizedAt)
+        notifiedAt = try container.decodeIfPresent(Date.self, forKey: .notifiedAt)
+        modelName = try container.decode(String.self, forKey: .modelName)
+        modelVersion = try container.decode(String.self, forKey: .modelVersion)
+        labels = try container.decode([DetectedLabel].self, forKey: .labels)
+        matchConfidence = try container.decodeIfPresent(Double.self, forKey: .matchConfidence)
+        // Output of older versions has neither field.
+        categories = try container.decodeIfPresent([LabelCategory].self, forKey: .categories) ?? []
+        properties = try container.decodeIfPresent(ImageProperties.self, forKey: .properties)
     }
 
     /// Encodes every field, absent values as explicit nulls.
@@ -80,6 +115,8 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         try container.encode(modelVersion, forKey: .modelVersion)
         try container.encode(labels, forKey: .labels)
         if withMatchConfidence { try container.encode(matchConfidence, forKey: .matchConfidence) }
+        try container.encode(categories, forKey: .categories)
+        try container.encode(properties, forKey: .properties)
     }
 }
 

@@ -4,16 +4,32 @@ import GRDB
 extension LabelDatabase {
     /// The SQL of an image listing. Three shapes, each chosen so that the common case reads one
     /// index in result order and stops at LIMIT:
-    /// - no label filter: `images` by its time index;
-    /// - one label, or all of several: driven by the first term's `label_terms` index in the sort
-    ///   order, the other terms checked by primary-key lookups;
-    /// - any of several labels: the terms' rows grouped per image (needs a sort).
+    /// - no label, category or colour filter: `images` by its time index;
+    /// - one label, or all of several, and/or a category or colour (both are `label_terms` rows,
+    ///   "category:<id>" and "color:<name>"): driven by the first term's `label_terms` index in the
+    ///   sort order, the other terms checked by primary-key lookups;
+    /// - any of several labels: the terms' rows grouped per image (needs a sort), category and
+    ///   colour checked by primary-key lookups.
     static func listingSQL(for query: ImageQuery) throws -> (String, StatementArguments) {
         guard query.limit >= 0, query.offset >= 0 else {
             throw LabelStoreError.invalidQuery("limit and offset must not be negative")
         }
         if let min = query.minConfidence, !(0...100).contains(min) {
             throw LabelStoreError.invalidQuery("minimum confidence \(min) is outside 0-100")
+        }
+        if let min = query.minSharpness, !(0...100).contains(min) {
+            throw LabelStoreError.invalidQuery("minimum sharpness \(min) is outside 0-100")
+        }
+        guard (0...100).contains(query.minColorShare) else {
+            throw LabelStoreError.invalidQuery("minimum colour share \(query.minColorShare) is outside 0-100")
+        }
+        // Required non-label terms with their own lower bounds.
+        var extras: [(term: String, minimum: Double?)] = []
+        if let category = query.category?.trimmingCharacters(in: .whitespaces), !category.isEmpty {
+            extras.append((LabelTermRecord.categoryPrefix + category, query.minConfidence))
+        }
+        if let color = query.color?.trimmingCharacters(in: .whitespaces), !color.isEmpty {
+            extras.append((LabelTermRecord.colorPrefix + color, query.minColorShare))
         }
         let terms = query.labels.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
         var seen = Set<String>()
@@ -26,7 +42,7 @@ extension LabelDatabase {
         let idColumn: String
         let confidenceExpression: String
 
-        if distinctTerms.isEmpty {
+        if distinctTerms.isEmpty && extras.isEmpty {
             timeColumn = "images.recognized_at"
             idColumn = "images.seq"
             confidenceExpression = "(SELECT confidence FROM labels WHERE labels.image_id = images.id AND labels.rank = 0)"
@@ -35,30 +51,32 @@ extension LabelDatabase {
                 conditions.append("\(confidenceExpression) >= ?")
                 _ = arguments.append(contentsOf: [min])
             }
-        } else if distinctTerms.count == 1 || query.labelMatch == .all {
+        } else if distinctTerms.count <= 1 || query.labelMatch == .all {
             timeColumn = "t0.recognized_at"
             idColumn = "t0.image_seq"
             // Name the index: without statistics the planner may prefer the other one and sort.
             let index = query.sort == .time ? "label_terms_by_time" : "label_terms_by_confidence"
+            let required = distinctTerms.map { (term: $0, minimum: query.minConfidence) } + extras
             var joins = ""
             var confidences = ["t0.confidence"]
-            for (offset, term) in distinctTerms.dropFirst().enumerated() {
+            for (offset, item) in required.dropFirst().enumerated() {
                 let alias = "t\(offset + 1)"
                 joins += " JOIN label_terms \(alias) ON \(alias).term = ? AND \(alias).image_seq = t0.image_seq"
-                _ = arguments.append(contentsOf: [term])
-                if let min = query.minConfidence {
+                _ = arguments.append(contentsOf: [item.term])
+                if let min = item.minimum {
                     joins += " AND \(alias).confidence >= ?"
                     _ = arguments.append(contentsOf: [min])
                 }
-                confidences.append("\(alias).confidence")
+                // The match confidence is the labels'; a category or colour only filters.
+                if offset + 1 < distinctTerms.count { confidences.append("\(alias).confidence") }
             }
             confidenceExpression = confidences.count == 1 ? "t0.confidence" : "max(\(confidences.joined(separator: ", ")))"
             sql =
                 "SELECT images.*, \(confidenceExpression) AS match_confidence FROM label_terms t0 INDEXED BY \(index)"
                 + joins + " JOIN images ON images.seq = t0.image_seq"
             conditions.append("t0.term = ?")
-            _ = arguments.append(contentsOf: [distinctTerms[0]])
-            if let min = query.minConfidence {
+            _ = arguments.append(contentsOf: [required[0].term])
+            if let min = required[0].minimum {
                 conditions.append("t0.confidence >= ?")
                 _ = arguments.append(contentsOf: [min])
             }
@@ -83,7 +101,17 @@ extension LabelDatabase {
                 _ = arguments.append(contentsOf: [until.timeIntervalSince1970])
             }
             inner += " GROUP BY image_seq"
-            sql = "SELECT images.*, m.best AS match_confidence FROM (\(inner)) m JOIN images ON images.seq = m.image_seq"
+            var joins = ""
+            for (offset, item) in extras.enumerated() {
+                let alias = "x\(offset)"
+                joins += " JOIN label_terms \(alias) ON \(alias).term = ? AND \(alias).image_seq = m.image_seq"
+                _ = arguments.append(contentsOf: [item.term])
+                if let min = item.minimum {
+                    joins += " AND \(alias).confidence >= ?"
+                    _ = arguments.append(contentsOf: [min])
+                }
+            }
+            sql = "SELECT images.*, m.best AS match_confidence FROM (\(inner)) m" + joins + " JOIN images ON images.seq = m.image_seq"
         }
 
         // The grouped shape applied the time range inside; the others filter here.
@@ -104,6 +132,10 @@ extension LabelDatabase {
         if let name = query.nameContains, !name.isEmpty {
             conditions.append("images.name LIKE ? ESCAPE '\\'")
             _ = arguments.append(contentsOf: [likePattern(name)])
+        }
+        if let sharpness = query.minSharpness {
+            conditions.append("images.sharpness >= ?")
+            _ = arguments.append(contentsOf: [sharpness])
         }
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
 

@@ -67,6 +67,23 @@ extension LabelDatabase {
                     END;
                     """)
         }
+        migrator.registerMigration("v2-properties-categories-aliases") { db in
+            // Image properties and categories (issue 14). Older rows keep NULLs: they were
+            // recognized without them and gain them when recognized again.
+            try db.execute(
+                sql: """
+                    ALTER TABLE images ADD COLUMN brightness REAL;
+                    ALTER TABLE images ADD COLUMN contrast REAL;
+                    ALTER TABLE images ADD COLUMN sharpness REAL;
+                    -- JSON arrays, as image.labeled carries them: dominant colours, categories.
+                    ALTER TABLE images ADD COLUMN colors TEXT;
+                    ALTER TABLE images ADD COLUMN categories TEXT;
+                    ALTER TABLE labels ADD COLUMN aliases TEXT NOT NULL DEFAULT '[]';
+                    ALTER TABLE labels ADD COLUMN categories TEXT NOT NULL DEFAULT '[]';
+                    """)
+            // Categories and colours are searched like labels: as "category:<id>" and
+            // "color:<name>" rows of label_terms, so `--category` and `--color` use its indexes.
+        }
         return migrator
     }
 }

@@ -50,12 +50,29 @@ extension LabelDatabase {
         try Self.wrap(path, "count labels") {
             try pool.read { db in
                 var request = LabelCountRecord.all()
+                let prefixes = [LabelTermRecord.categoryPrefix, LabelTermRecord.colorPrefix]
+                let prefix: String?
+                switch query.kind {
+                case .labels:
+                    prefix = nil
+                    for namespace in prefixes {
+                        request = request.filter(sql: "term NOT LIKE ? ESCAPE '\\'", arguments: [Self.likeEscaped(namespace) + "%"])
+                    }
+                case .categories: prefix = LabelTermRecord.categoryPrefix
+                case .colors: prefix = LabelTermRecord.colorPrefix
+                }
+                if let prefix {
+                    request = request.filter(sql: "term LIKE ? ESCAPE '\\'", arguments: [Self.likeEscaped(prefix) + "%"])
+                }
                 if let contains = query.contains, !contains.isEmpty {
-                    request = request.filter(sql: "term LIKE ? ESCAPE '\\'", arguments: [Self.likePattern(contains)])
+                    request = request.filter(
+                        sql: "term LIKE ? ESCAPE '\\'", arguments: [(prefix.map(Self.likeEscaped) ?? "%") + Self.likePattern(contains).dropFirst()])
                 }
                 request = request.order(LabelCountRecord.Columns.imageCount.desc, LabelCountRecord.Columns.term)
                 if let limit = query.limit { request = request.limit(limit) }
-                return try request.fetchAll(db).map { LabelCount(term: $0.term, imageCount: $0.imageCount) }
+                return try request.fetchAll(db).map { record in
+                    LabelCount(term: prefix.map { String(record.term.dropFirst($0.count)) } ?? record.term, imageCount: record.imageCount)
+                }
             }
         }
     }
@@ -116,11 +133,16 @@ extension LabelDatabase {
 
     /// A LIKE pattern for "contains `text`", with LIKE's wildcards escaped.
     static func likePattern(_ text: String) -> String {
+        "%" + likeEscaped(text) + "%"
+    }
+
+    /// `text` with LIKE's wildcards escaped (escape character backslash).
+    static func likeEscaped(_ text: String) -> String {
         var escaped = ""
         for character in text {
             if character == "%" || character == "_" || character == "\\" { escaped.append("\\") }
             escaped.append(character)
         }
-        return "%" + escaped + "%"
+        return escaped
     }
 }

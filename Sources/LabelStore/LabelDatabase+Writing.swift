@@ -5,6 +5,7 @@ import PipelineModel
 extension LabelDatabase {
     /// Upserts the image and replaces its labels in one transaction.
     public func saveRecognition(image: ImageStored, labels: [DetectedLabel], model: ModelInfo, recognizedAt: Date) throws {
+        // Labels only: categories and properties come through `saveRecognitions`.
         try saveRecognitions([RecognitionRecord(image: image, labels: labels, model: model, recognizedAt: recognizedAt)])
     }
 
@@ -66,24 +67,39 @@ extension LabelDatabase {
         let recognizedAt = item.recognizedAt.timeIntervalSince1970
 
         let oldLabels = try LabelRecord.filter(LabelRecord.Columns.imageID == image.imageID).fetchAll(db)
+        let oldRow = try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT categories, colors FROM images WHERE id = ?"), arguments: [image.imageID])
         let oldTerms = Set(
-            LabelTermRecord.terms(of: oldLabels.map { ($0.name, $0.confidence, $0.parents) })
-                .map { LabelTermRecord.asciiFolded($0.term) })
-        let newTerms = LabelTermRecord.terms(of: item.labels.map { ($0.name, $0.confidence, $0.parents) })
+            LabelTermRecord.terms(
+                labels: oldLabels.map { ($0.name, $0.confidence, $0.parents, $0.aliases) },
+                categories: decodeJSON([LabelCategory].self, oldRow?["categories"]) ?? [],
+                colors: decodeJSON([DominantColor].self, oldRow?["colors"]) ?? []
+            ).map { LabelTermRecord.asciiFolded($0.term) })
+        let newTerms = LabelTermRecord.terms(
+            labels: item.labels.map { ($0.name, $0.confidence, $0.parents, $0.aliases ?? []) }, categories: item.categories,
+            colors: item.properties?.colors ?? [])
         let newKeys = Set(newTerms.map { LabelTermRecord.asciiFolded($0.term) })
+        let properties = item.properties
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let colorsJSON = try properties.map { String(decoding: try encoder.encode($0.colors), as: UTF8.self) }
+        let categoriesJSON = item.categories.isEmpty ? nil : String(decoding: try encoder.encode(item.categories), as: UTF8.self)
 
         // notified_at is left alone: a re-recognition does not mean the notification is unsent.
         let upsert = try db.cachedStatement(
             sql: """
                 INSERT INTO images (id, name, source_url, stored_path, byte_size, content_type, width, height,
-                                    fetched_at, recognized_at, model_name, model_version, notified_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)
+                                    fetched_at, recognized_at, model_name, model_version, notified_at,
+                                    brightness, contrast, sharpness, colors, categories)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET
                     name = excluded.name, source_url = excluded.source_url, stored_path = excluded.stored_path,
                     byte_size = excluded.byte_size, content_type = excluded.content_type,
                     width = excluded.width, height = excluded.height, fetched_at = excluded.fetched_at,
                     recognized_at = excluded.recognized_at, model_name = excluded.model_name,
-                    model_version = excluded.model_version
+                    model_version = excluded.model_version, brightness = excluded.brightness,
+                    contrast = excluded.contrast, sharpness = excluded.sharpness, colors = excluded.colors,
+                    categories = excluded.categories
                 RETURNING seq
                 """)
         let seqValue = try Int64.fetchOne(
@@ -91,7 +107,8 @@ extension LabelDatabase {
             arguments: [
                 image.imageID, image.name, image.sourceURL, image.storedPath, image.byteSize, image.contentType,
                 image.width, image.height, image.fetchedAt.timeIntervalSince1970, recognizedAt,
-                item.model.name, item.model.version,
+                item.model.name, item.model.version, properties?.brightness, properties?.contrast, properties?.sharpness,
+                colorsJSON, categoriesJSON,
             ])
         guard let seq = seqValue else {
             throw DatabaseError(resultCode: .SQLITE_ERROR, message: "upsert of image \(image.imageID) returned no seq")
@@ -100,9 +117,13 @@ extension LabelDatabase {
         if !oldLabels.isEmpty {
             try db.cachedStatement(sql: "DELETE FROM labels WHERE image_id = ?").execute(arguments: [image.imageID])
         }
-        let insertLabel = try db.cachedStatement(sql: "INSERT INTO labels (image_id, rank, name, confidence, parents) VALUES (?, ?, ?, ?, ?)")
+        let insertLabel = try db.cachedStatement(
+            sql: "INSERT INTO labels (image_id, rank, name, confidence, parents, aliases, categories) VALUES (?, ?, ?, ?, ?, ?, ?)")
         for (rank, label) in item.labels.enumerated() {
-            try insertLabel.execute(arguments: [image.imageID, rank, label.name, label.confidence, Self.parentsJSON(label.parents)])
+            try insertLabel.execute(arguments: [
+                image.imageID, rank, label.name, label.confidence, Self.parentsJSON(label.parents),
+                Self.parentsJSON(label.aliases ?? []), Self.parentsJSON(label.categories ?? []),
+            ])
         }
 
         let deleteTerm = try db.cachedStatement(sql: "DELETE FROM label_terms WHERE term = ? AND image_seq = ?")
@@ -118,6 +139,13 @@ extension LabelDatabase {
                 try insertTerm.execute(arguments: [term, seq, confidence, recognizedAt])
             }
         }
+    }
+
+    /// A JSON column's value decoded, nil when NULL or unreadable (a column written by a newer
+    /// version is shown without it rather than failing the whole listing).
+    static func decodeJSON<T: Decodable>(_ type: T.Type, _ text: String?) -> T? {
+        guard let text else { return nil }
+        return try? JSONDecoder().decode(T.self, from: Data(text.utf8))
     }
 
     /// Parents as the JSON array text GRDB decodes back into `[String]`; written by hand because

@@ -15,6 +15,9 @@ struct LabelRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equat
     var confidence: Double
     /// JSON array of parent names, nearest first (GRDB stores Codable arrays as JSON text).
     var parents: [String]
+    /// JSON arrays like `parents`.
+    var aliases: [String]
+    var categories: [String]
 
     enum Columns {
         static let imageID = Column("image_id")

@@ -27,12 +27,21 @@ public struct RecognitionRecord: Sendable, Equatable {
     public var labels: [DetectedLabel]
     public var model: ModelInfo
     public var recognizedAt: Date
+    /// The image's categories (searchable with `ImageQuery.category`).
+    public var categories: [LabelCategory]
+    /// Brightness, contrast, sharpness and colours, when the properties analyzer ran.
+    public var properties: ImageProperties?
 
     /// One recognition result.
-    public init(image: ImageStored, labels: [DetectedLabel], model: ModelInfo, recognizedAt: Date) {
+    public init(
+        image: ImageStored, labels: [DetectedLabel], model: ModelInfo, recognizedAt: Date, categories: [LabelCategory] = [],
+        properties: ImageProperties? = nil
+    ) {
         self.image = image
         self.labels = labels
         self.model = model
         self.recognizedAt = recognizedAt
+        self.categories = categories
+        self.properties = properties
     }
 }

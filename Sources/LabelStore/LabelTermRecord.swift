@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import PipelineModel
 
 /// A row of `label_terms`: one searchable term (a label or any of its parents) of one image.
 ///
@@ -27,12 +28,43 @@ struct LabelTermRecord: Codable, FetchableRecord, PersistableRecord, Sendable, E
         static let recognizedAt = Column("recognized_at")
     }
 
+    /// Prefix of the rows that index an image's categories ("category:animals").
+    static let categoryPrefix = "category:"
+    /// Prefix of the rows that index an image's dominant colours ("color:blue", "color:navy").
+    static let colorPrefix = "color:"
+
+    /// Every searchable term of one recognition: each label, alias and parent with the highest
+    /// confidence of the labels carrying it; each category with its confidence; each colour name
+    /// (basic and CSS) with its summed pixel share.
+    static func terms(
+        labels: [(name: String, confidence: Double, parents: [String], aliases: [String])], categories: [LabelCategory],
+        colors: [DominantColor]
+    ) -> [(term: String, confidence: Double)] {
+        var entries = labels.map { (names: [$0.name] + $0.aliases + $0.parents, confidence: $0.confidence) }
+        entries += categories.map { ([categoryPrefix + $0.id], $0.confidence) }
+        var shares: [String: (name: String, share: Double)] = [:]
+        var colorOrder: [String] = []
+        for color in colors {
+            for name in Set([color.simpleName, color.cssName]) {
+                let key = asciiFolded(name)
+                if shares[key] == nil { colorOrder.append(key) }
+                shares[key] = (name, (shares[key]?.share ?? 0) + color.share)
+            }
+        }
+        entries += colorOrder.compactMap { shares[$0] }.map { ([colorPrefix + $0.name], min(100, ($0.share * 100).rounded() / 100)) }
+        return terms(of: entries)
+    }
+
     /// The distinct terms of a label set, each with the highest confidence of the labels carrying it.
     static func terms(of labels: [(name: String, confidence: Double, parents: [String])]) -> [(term: String, confidence: Double)] {
+        terms(of: labels.map { ([$0.name] + $0.parents, $0.confidence) })
+    }
+
+    private static func terms(of entries: [(names: [String], confidence: Double)]) -> [(term: String, confidence: Double)] {
         var order: [String] = []
         var best: [String: (term: String, confidence: Double)] = [:]
-        for label in labels {
-            for raw in [label.name] + label.parents {
+        for label in entries {
+            for raw in label.names {
                 let term = raw.trimmingCharacters(in: .whitespacesAndNewlines)
                 guard !term.isEmpty else { continue }
                 // SQLite's NOCASE folds ASCII only; fold the same way so the two never disagree.

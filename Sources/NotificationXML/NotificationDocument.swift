@@ -43,8 +43,9 @@ public struct NotificationSettings: Sendable, Equatable {
 public enum NotificationDocument {
     /// Root element name.
     public static let rootName = "notification"
-    /// Version written into `schemaVersion`.
-    public static let schemaVersion = 1
+    /// Version written into `schemaVersion`: 2 adds the optional `alias`, `category` and
+    /// `properties` elements (docs/NOTIFY-XML.md).
+    public static let schemaVersion = 2
 
     /// The notification as a JSON object, in document order.
     public static func json(
@@ -62,6 +63,14 @@ public enum NotificationDocument {
             object["name"] = .string(label.name)
             object["confidence"] = .number(label.confidence)
             object["parent"] = .array(label.parents.map(JSONNode.string))
+            if let aliases = label.aliases, !aliases.isEmpty { object["alias"] = .array(aliases.map(JSONNode.string)) }
+            return .object(object)
+        }
+        let categories: [JSONNode] = (labeled.analyses.labels?.categories ?? []).map { category in
+            var object = JSONObject()
+            object["id"] = .string(category.id)
+            object["name"] = .string(category.name)
+            object["confidence"] = .number(category.confidence)
             return .object(object)
         }
 
@@ -77,10 +86,31 @@ public enum NotificationDocument {
         document["subject"] = .string(settings.subject.render(labeled))
         document["image"] = .object(image)
         document["label"] = .array(labels)
+        // Optional sections are left out rather than written empty: a reader of schema 1 documents
+        // sees the same elements it knows.
+        if !categories.isEmpty { document["category"] = .array(categories) }
+        if let properties = labeled.analyses.properties { document["properties"] = .object(Self.properties(properties)) }
         document["model"] = .object(model)
         document["recognizedAt"] = .string(timestamp(labeled.recognizedAt))
         document["notifiedAt"] = .string(timestamp(notifiedAt))
         return .object(document)
+    }
+
+    static func properties(_ properties: ImageProperties) -> JSONObject {
+        var object = JSONObject()
+        object["brightness"] = .number(properties.brightness)
+        object["contrast"] = .number(properties.contrast)
+        object["sharpness"] = .number(properties.sharpness)
+        object["color"] = .array(
+            properties.colors.map { color in
+                var item = JSONObject()
+                item["hex"] = .string(color.hex)
+                item["cssName"] = .string(color.cssName)
+                item["simpleName"] = .string(color.simpleName)
+                item["share"] = .number(color.share)
+                return .object(item)
+            })
+        return object
     }
 
     /// The notification as XML text.

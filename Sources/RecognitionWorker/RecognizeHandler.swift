@@ -80,7 +80,8 @@ public struct RecognizeHandler: MessageHandler {
                     labeled.map { item in
                         RecognitionRecord(
                             image: item.stored, labels: item.event.labels, model: item.event.model,
-                            recognizedAt: recognizedAt)
+                            recognizedAt: recognizedAt, categories: item.event.analyses.labels?.categories ?? [],
+                            properties: item.event.analyses.properties)
                     })
             } catch {
                 for item in labeled { outcomes[item.index] = .retry(delay: 5, reason: "label database: \(error)") }

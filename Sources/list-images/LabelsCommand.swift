@@ -5,10 +5,15 @@ import ImageListing
 import LabelStore
 import Presentation
 
+extension LabelCountQuery.Kind: ExpressibleByArgument {}
+
 /// Every label and parent term with its image count, for discovering what to filter on.
 struct LabelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "labels", abstract: "List label and parent terms with their image counts, most frequent first.")
+        commandName: "labels", abstract: "List label and parent terms (or categories, or colours) with their image counts, most frequent first.")
+
+    @Option(help: "What to count: labels (with aliases and parents), categories or colors.")
+    var kind: LabelCountQuery.Kind = .labels
 
     @Option(help: ArgumentHelp("Only terms containing this text (case-insensitive).", valueName: "text"))
     var contains: String?
@@ -27,7 +32,7 @@ struct LabelsCommand: ParsableCommand {
     func run() throws {
         let logger = logging.bootstrap(label: "list-images")
         try StoreAccess.withStore(home, logger: logger) { store in
-            let counts = try store.labelCounts(LabelCountQuery(contains: contains, limit: limit))
+            let counts = try store.labelCounts(LabelCountQuery(contains: contains, limit: limit, kind: kind))
             StoreAccess.emit(try ListingFormatter(format: format, width: TerminalWidth.current()).labelCounts(counts))
         }
     }

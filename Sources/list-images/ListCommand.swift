@@ -23,6 +23,15 @@ struct ListCommand: ParsableCommand {
     var source: String?
     @Option(help: ArgumentHelp("Image name contains this text (case-insensitive).", valueName: "text"))
     var name: String?
+    @Option(
+        help: ArgumentHelp("Only images of this category id (animals, vehicles, ...; see `list-images labels --kind categories`).", valueName: "id"))
+    var category: String?
+    @Option(help: ArgumentHelp("Only images where this colour (basic: blue, red, ...; or CSS: navy, teal, ...) is dominant.", valueName: "name"))
+    var color: String?
+    @Option(help: ArgumentHelp("With --color: the least share (0-100) of the image it must cover.", valueName: "percent"))
+    var minColorShare: Double = 10
+    @Option(help: ArgumentHelp("Lowest sharpness (0-100; 50 is an ordinary photo's focus).", valueName: "value"))
+    var minSharpness: Double?
     @Option(help: "At most this many images.")
     var limit = 50
     @Option(help: "Skip this many images first (paging).")
@@ -38,6 +47,8 @@ struct ListCommand: ParsableCommand {
     func validate() throws {
         if let minConfidence, !(0...100).contains(minConfidence) { throw ValidationError("--min-confidence must be between 0 and 100") }
         if limit < 0 { throw ValidationError("--limit must not be negative") }
+        if !(0...100).contains(minColorShare) { throw ValidationError("--min-color-share must be between 0 and 100") }
+        if let minSharpness, !(0...100).contains(minSharpness) { throw ValidationError("--min-sharpness must be between 0 and 100") }
         if offset < 0 { throw ValidationError("--offset must not be negative") }
         for (flag, value) in [("--since", since), ("--until", until)] {
             if let value {
@@ -53,7 +64,8 @@ struct ListCommand: ParsableCommand {
             labels: labels, labelMatch: labelMatch, minConfidence: minConfidence,
             since: try since.map { try TimeExpression.parse($0, now: now) },
             until: try until.map { try TimeExpression.parse($0, now: now) },
-            sourceContains: source, nameContains: name, limit: limit, offset: offset, sort: sort)
+            sourceContains: source, nameContains: name, category: category, color: color, minColorShare: minColorShare,
+            minSharpness: minSharpness, limit: limit, offset: offset, sort: sort)
         try StoreAccess.withStore(home, logger: logger) { store in
             let images = try store.images(matching: query)
             let formatter = ListingFormatter(format: format, width: TerminalWidth.current())

@@ -8,7 +8,8 @@ import Presentation
 /// Everything about one image.
 struct ShowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "show", abstract: "Show one image: all labels with parents, source, stored path, each stage's time.")
+        commandName: "show",
+        abstract: "Show one image: all labels with parents, categories, brightness, sharpness and colours, source, stored path, each stage's time.")
 
     @Argument(help: ArgumentHelp("Image id or a unique prefix of it (as in the ID column).", valueName: "id"))
     var id: String

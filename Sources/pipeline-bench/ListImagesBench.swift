@@ -77,6 +77,13 @@ struct ListImagesBench: ParsableCommand {
             ),
             ("--all: leaf + its parent '\(popularParent)'", ImageQuery(labels: [popular, popularParent], labelMatch: .all)),
             ("--any: two middling leaves (grouped)", ImageQuery(labels: [middling, catalog.className(popularityRank: 101)])),
+            ("--category animals", ImageQuery(category: "animals")),
+            ("--category people (rare)", ImageQuery(category: "people")),
+            ("--category animals --sort confidence", ImageQuery(category: "animals", sort: .confidence)),
+            ("--color blue (share >= 10)", ImageQuery(color: "blue")),
+            ("--color purple --min-color-share 30 (rare)", ImageQuery(color: "purple", minColorShare: 30)),
+            ("--min-sharpness 80", ImageQuery(minSharpness: 80)),
+            ("label popular + --category + --color", ImageQuery(labels: [popular], category: "animals", color: "gray")),
         ]
         print("\nquery                                                   median ms   (min..max over \(runs) runs)")
         var plans: [(String, [String])] = []

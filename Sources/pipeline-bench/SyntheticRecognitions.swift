@@ -21,19 +21,26 @@ struct SyntheticRecognitions {
     struct Taxonomy: Decodable {
         struct Class: Decodable {
             var name: String
+            var label: String?
             var parents: [String]
+            var categories: [String]?
         }
         var classes: [Class]
     }
 
+    /// Every class's categories (empty without a format-2 taxonomy).
+    let categories: [[String]]
+
     init(taxonomyFile: URL?, classesFile: URL?, seed: UInt64 = 42, start: Date, span: TimeInterval) {
         var names: [String] = []
         var taxonomyParents: [[String]] = []
+        var taxonomyCategories: [[String]] = []
         if let taxonomyFile, let data = try? Data(contentsOf: taxonomyFile),
             let taxonomy = try? JSONDecoder().decode(Taxonomy.self, from: data), !taxonomy.classes.isEmpty
         {
-            names = taxonomy.classes.map(\.name)
+            names = taxonomy.classes.map { $0.label ?? $0.name }
             taxonomyParents = taxonomy.classes.map(\.parents)
+            taxonomyCategories = taxonomy.classes.map { $0.categories ?? [] }
         } else if let classesFile, let text = try? String(contentsOf: classesFile, encoding: .utf8) {
             // "tench, Tinca tinca" -> "tench": the first synonym is the label the classifier reports.
             names = text.split(whereSeparator: \.isNewline).map {
@@ -47,6 +54,7 @@ struct SyntheticRecognitions {
             taxonomyParents.count == names.count
             ? taxonomyParents
             : names.indices.map { ["group \($0 / 10)", "domain \($0 / 100)", "entity"] }
+        categories = taxonomyCategories.count == names.count ? taxonomyCategories : names.map { _ in [] }
         random = SplitMix64(seed: seed)
         var order = Array(names.indices)
         order.shuffle(using: &random)
@@ -94,9 +102,47 @@ struct SyntheticRecognitions {
             imageID: id, name: "image-\(serial).jpg", sourceURL: "http://images.example/\(serial % 97)/image-\(serial).jpg",
             storedPath: "/var/lib/image-pipeline/images/\(id.prefix(2))/\(id).jpg", byteSize: 50_000 + serial % 100_000,
             contentType: "image/jpeg", width: 640, height: 480, fetchedAt: fetchedAt)
+        // Categories summed over the five classes, as the classifier does.
+        var categorySums: [String: Double] = [:]
+        for (index, confidence) in zip(chosen, confidences.sorted(by: >)) {
+            for category in categories[index] { categorySums[category, default: 0] += confidence }
+        }
+        let imageCategories = categorySums.sorted { $0.value > $1.value }.map {
+            LabelCategory(id: $0.key, name: $0.key, confidence: min(100, ($0.value * 100).rounded() / 100))
+        }
         return RecognitionRecord(
             image: image, labels: labels, model: ModelInfo(name: "efficientnet-lite0", version: "bench"),
-            recognizedAt: fetchedAt.addingTimeInterval(Double.random(in: 0.05...2, using: &random)))
+            recognizedAt: fetchedAt.addingTimeInterval(Double.random(in: 0.05...2, using: &random)),
+            categories: imageCategories, properties: nextProperties())
+    }
+
+    /// Basic colour words with a CSS name each, for synthetic dominant colours.
+    static let palette: [(simple: String, css: [String])] = [
+        ("gray", ["gray", "dimgray", "darkgray"]), ("black", ["black"]), ("white", ["white", "whitesmoke"]),
+        ("brown", ["saddlebrown", "sienna", "tan"]), ("blue", ["steelblue", "navy", "slategray"]),
+        ("green", ["olivedrab", "darkgreen", "seagreen"]), ("red", ["firebrick", "darkred"]),
+        ("orange", ["peru", "chocolate"]), ("yellow", ["khaki", "gold"]), ("pink", ["pink", "rosybrown"]),
+        ("purple", ["purple", "slateblue"]),
+    ]
+
+    /// Four dominant colours with shares adding up to 100, earlier palette colours more common
+    /// (as grays and browns are in photos), and a sharpness around the ordinary 50.
+    private mutating func nextProperties() -> ImageProperties {
+        var remaining = 100.0
+        var colors: [DominantColor] = []
+        for _ in 0..<4 {
+            let pick = min(Self.palette.count - 1, Int(Double(Self.palette.count) * pow(Double.random(in: 0..<1, using: &random), 1.5)))
+            let entry = Self.palette[pick]
+            let css = entry.css[Int.random(in: 0..<entry.css.count, using: &random)]
+            let share = (remaining * Double.random(in: 0.3...0.7, using: &random) * 100).rounded() / 100
+            remaining -= share
+            colors.append(DominantColor(hex: "#808080", cssName: css, simpleName: entry.simple, share: share))
+        }
+        colors.sort { $0.share > $1.share }
+        return ImageProperties(
+            brightness: Double.random(in: 10...90, using: &random), contrast: Double.random(in: 5...60, using: &random),
+            sharpness: min(100, max(0, 50 + 15 * (Double.random(in: -1...1, using: &random) + Double.random(in: -1...1, using: &random)))),
+            colors: colors)
     }
 
     private mutating func zipfRank() -> Int {

@@ -31,6 +31,45 @@ struct NotificationSchemaTests {
         }
     }
 
+    @Test("aliases, categories and image properties are in the document, validate and read back")
+    func analysesAreInTheDocument() throws {
+        let labels = [
+            DetectedLabel(name: "taxi", confidence: 80, parents: ["car", "vehicle"], aliases: ["cab", "taxicab"], categories: ["vehicles"])
+        ]
+        let analyses = ImageAnalyses(
+            labels: LabelsSection(
+                model: ModelInfo(name: "efficientnet-lite0", version: "1"), labels: labels,
+                categories: [LabelCategory(id: "vehicles", name: "Vehicles", confidence: 82.5)]),
+            properties: ImageProperties(
+                brightness: 40, contrast: 25.5, sharpness: 61,
+                colors: [DominantColor(hex: "#ffcc00", cssName: "gold", simpleName: "yellow", share: 70)]))
+        let labeled = ImageLabeled(
+            imageID: String(repeating: "cd", count: 32), name: "taxi.jpg", sourceURL: "http://127.0.0.1/taxi.jpg", byteSize: 10,
+            analyses: analyses, recognizedAt: Date(timeIntervalSince1970: 1_795_000_000),
+            timing: RecognitionTiming(decodeMs: 1, inferenceMs: 1, databaseMs: 1, queueWaitMs: 1))
+        let xml = try NotificationDocument.xml(for: labeled, messageID: "labeled-7", settings: try Fixtures.settings())
+        try SchemaValidator.notification.get().validate(xml)
+        let (_, back) = try JSONXMLMapping.json(fromXML: Data(xml.utf8))
+        guard case .object(let document) = back, case .array(let categories)? = document["category"],
+            case .object(let properties)? = document["properties"], case .array(let label)? = document["label"],
+            case .object(let taxi)? = label.first
+        else {
+            Issue.record("unexpected shape: \(back)")
+            return
+        }
+        #expect(document["schemaVersion"] == .integer(2))
+        #expect(taxi["alias"] == .array([.string("cab"), .string("taxicab")]))
+        #expect(categories == [.object(["id": .string("vehicles"), "name": .string("Vehicles"), "confidence": .number(82.5)])])
+        #expect(properties["sharpness"] == .integer(61) || properties["sharpness"] == .number(61))
+        #expect(xml.contains("<hex>#ffcc00</hex>"))
+        // A colour that is no #rrggbb is refused by the schema.
+        let broken = xml.replacingOccurrences(of: "<hex>#ffcc00</hex>", with: "<hex>yellow</hex>")
+        #expect(throws: (any Error).self) { try SchemaValidator.notification.get().validate(broken) }
+        // Without the optional sections the document is what schema 1 described.
+        let plain = try NotificationDocument.xml(for: Fixtures.labeled(), messageID: "labeled-8", settings: try Fixtures.settings())
+        #expect(!plain.contains("<category") && !plain.contains("<properties") && !plain.contains("<alias"))
+    }
+
     @Test func documentCarriesTheNotificationFields() throws {
         let labeled = Fixtures.labeled()
         let notifiedAt = Date(timeIntervalSince1970: 1_795_000_100)

@@ -116,6 +116,16 @@ struct RecognizeHandlerTests {
         #expect((0...100).contains(properties.brightness) && (0...100).contains(properties.sharpness))
         #expect(!properties.colors.isEmpty)
         #expect(labeled.analyses.features == [.labels, .properties])
+        // The store has what the message has, and finds the photo by category and colour.
+        let categories = try #require(labeled.analyses.labels?.categories)
+        #expect(categories.first?.id == "food-and-drink")
+        let saved = try #require(try f.store.image(idOrPrefix: labeled.imageID))
+        #expect(saved.properties == properties)
+        #expect(saved.categories == categories)
+        #expect(try f.store.images(matching: ImageQuery(category: "food-and-drink")).map(\.id) == [labeled.imageID])
+        let color = try #require(properties.colors.first)
+        #expect(try f.store.images(matching: ImageQuery(color: color.simpleName, minColorShare: 0)).map(\.id) == [labeled.imageID])
+        #expect(try f.store.images(matching: ImageQuery(category: "vehicles")).isEmpty)
     }
 
     @Test("a redelivered message republishes the same id and leaves the same rows")
