@@ -112,7 +112,7 @@ let package = Package(
         .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXProto"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ImagingTestSupport"]),
-        .testTarget(name: "RecognitionTests", dependencies: ["Recognition", "TestSupport"]),
+        .testTarget(name: "RecognitionTests", dependencies: ["Recognition", "TestSupport", "ImagingTestSupport"]),
         .testTarget(
             name: "RecognitionWorkerTests",
             dependencies: [

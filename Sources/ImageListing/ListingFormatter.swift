@@ -131,6 +131,7 @@ public struct ListingFormatter: Sendable {
                     text += "\n  " + TextColumns.padLeft(Self.percent(color.share), 7) + "  \(color.hex)  \(color.simpleName) (\(color.cssName))"
                 }
             }
+            if let hash = image.perceptualHash { text += "\n" + TextColumns.pad("phash:", 12) + hash + "  (list-images duplicates / similar)" }
             return text + "\n"
         }
     }

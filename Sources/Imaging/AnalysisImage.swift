@@ -15,6 +15,7 @@ public final class AnalysisImage: @unchecked Sendable {
 
     private let lock = NSLock()
     private var prepared: [PreprocessSpec: Result<[UInt8], ImagingError>] = [:]
+    private var derived: [String: any Sendable] = [:]
 
     /// An image from bytes already in memory.
     public init(data: Data, path: String) {
@@ -34,5 +35,16 @@ public final class AnalysisImage: @unchecked Sendable {
         let result = Result<[UInt8], ImagingError> { () throws(ImagingError) in try preprocessor.pixels(from: data) }
         lock.withLock { prepared[preprocessor.spec] = result }
         return try result.get()
+    }
+
+    /// Keeps a value one analyzer derived for another to reuse (a classifier's pooled features,
+    /// so that the similarity analyzer does not run the network again).
+    public func keep(_ value: any Sendable, for key: String) {
+        lock.withLock { derived[key] = value }
+    }
+
+    /// A value kept under `key`, if it has that type.
+    public func kept<T>(_ key: String, as type: T.Type = T.self) -> T? {
+        lock.withLock { derived[key] as? T }
     }
 }

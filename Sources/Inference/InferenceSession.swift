@@ -13,6 +13,8 @@ public final class InferenceSession: @unchecked Sendable {
     public let outputCount: Int
     /// The batch size the session was built for.
     public let batchSize: Int
+    /// Floats per batch item of the tapped value (0 without a tap).
+    public let tapCount: Int
 
     private enum Step {
         case xnn(xnn_runtime_t)
@@ -35,14 +37,23 @@ public final class InferenceSession: @unchecked Sendable {
     private let inputIsNHWC: Bool
     private let outputBuffer: UnsafeMutablePointer<Float>
     private let outputTotal: Int
+    private let tapBuffer: UnsafeMutablePointer<Float>?
 
     /// Compiles `model` for `batchSize` images using `threads` threads (1 runs on the caller's thread).
-    public convenience init(model: ONNXModel, batchSize: Int, threads: Int, logger: Logger = Logger(label: "Inference")) throws {
-        try self.init(model: model, batchSize: batchSize, threads: threads, ownKernels: PointwiseConvolution.isSupported, logger: logger)
+    ///
+    /// `tap` names an intermediate value (e.g. a classifier's pooled features) to keep in its own
+    /// buffer, readable with `runReadingTap`; nil taps nothing.
+    public convenience init(
+        model: ONNXModel, batchSize: Int, threads: Int, tap: String? = nil, logger: Logger = Logger(label: "Inference")
+    ) throws {
+        try self.init(
+            model: model, batchSize: batchSize, threads: threads, ownKernels: PointwiseConvolution.isSupported, tap: tap, logger: logger)
     }
 
     /// As the public initializer; `ownKernels: false` keeps every convolution on XNNPACK (for comparisons).
-    init(model: ONNXModel, batchSize: Int, threads: Int, ownKernels: Bool, logger: Logger = Logger(label: "Inference")) throws {
+    init(
+        model: ONNXModel, batchSize: Int, threads: Int, ownKernels: Bool, tap: String? = nil, logger: Logger = Logger(label: "Inference")
+    ) throws {
         guard batchSize >= 1, threads >= 1 else {
             throw InferenceError.invalidModel(detail: "batch size (\(batchSize)) and threads (\(threads)) must be at least 1")
         }
@@ -60,6 +71,14 @@ public final class InferenceSession: @unchecked Sendable {
         inputIsNHWC = inputValue.layout == .nhwc
         outputTotal = outputValue.count
         outputCount = outputValue.count / batchSize
+        if let tap {
+            guard let tapValue = graph.values[tap], tapValue.constant == nil, tapValue.count % batchSize == 0 else {
+                throw InferenceError.invalidModel(detail: "no computed value '\(tap)' to tap")
+            }
+            tapCount = tapValue.count / batchSize
+        } else {
+            tapCount = 0
+        }
         if threads > 1 {
             threadpool = pthreadpool_create(threads)
             if threadpool == nil { throw InferenceError.backend(call: "pthreadpool_create(\(threads))", status: -1) }
@@ -75,6 +94,8 @@ public final class InferenceSession: @unchecked Sendable {
         var producer: [String: Int] = [graph.input: -1]
         for (index, op) in graph.ops.enumerated() { for output in op.outputs { producer[output] = stepOf[index] } }
         var boundary: Set<String> = [graph.input, graph.output]
+        // A tapped value leaves its XNNPACK subgraph and keeps its buffer to the end of the run.
+        if let tap { boundary.insert(tap) }
         // Outputs of steps outside XNNPACK always get a buffer, even when nothing reads them.
         for op in graph.ops where !op.isXNN { boundary.formUnion(op.outputs) }
         for (index, op) in graph.ops.enumerated() {
@@ -84,6 +105,7 @@ public final class InferenceSession: @unchecked Sendable {
         }
         // Boundary tensors share a few buffers (see BufferPlan): live from their producing step to their last reader.
         var lastReader: [String: Int] = [graph.output: Int.max]
+        if let tap { lastReader[tap] = Int.max }
         for (index, op) in graph.ops.enumerated() {
             for input in op.inputs where boundary.contains(input) { lastReader[input] = max(lastReader[input] ?? -1, stepOf[index]) }
         }
@@ -108,6 +130,7 @@ public final class InferenceSession: @unchecked Sendable {
         }
         inputBuffer = input
         outputBuffer = output
+        tapBuffer = tap.flatMap { pointer[$0] }
 
         var start = 0
         while start < graph.ops.count {
@@ -241,6 +264,19 @@ public final class InferenceSession: @unchecked Sendable {
         defer { lock.unlock() }
         inputBuffer.update(from: base, count: inputCount)
         return try execute()
+    }
+
+    /// Runs a batch (as `run(nhwc:)`) and returns the output and the tapped value, batch item after batch item.
+    public func runReadingTap(nhwc input: UnsafeBufferPointer<Float>) throws -> (output: [Float], tap: [Float]) {
+        guard input.count == inputCount, let base = input.baseAddress else {
+            throw InferenceError.inputSizeMismatch(expected: inputCount, got: input.count)
+        }
+        lock.lock()
+        defer { lock.unlock() }
+        inputBuffer.update(from: base, count: inputCount)
+        let output = try execute()
+        let tap = tapBuffer.map { Array(UnsafeBufferPointer(start: $0, count: tapCount * batchSize)) } ?? []
+        return (output, tap)
     }
 
     /// Runs a batch given in the model's own ONNX order (NCHW for images).

@@ -54,6 +54,21 @@ public struct ONNXModel: Sendable {
     /// Names of the graph outputs.
     public var outputNames: [String] { proto.graph.output.map(\.name) }
 
+    /// What a classifier's last layer reads (its pooled features): the data input of the Gemm or
+    /// MatMul that produces the first graph output, looking through a final Softmax; nil when the
+    /// graph ends otherwise.
+    public var penultimateValue: String? {
+        var name = outputNames.first
+        while let wanted = name, let node = proto.graph.node.first(where: { $0.output.contains(wanted) }) {
+            switch node.opType {
+            case "Softmax", "Identity": name = node.input.first
+            case "Gemm", "MatMul": return node.input.first
+            default: return nil
+            }
+        }
+        return nil
+    }
+
     /// Returns a copy in which the given graph inputs become initializers (constants), e.g. to bind weights that
     /// an exporter left as inputs. Values are in ONNX (row-major) order.
     public func bindingInputs(_ tensors: [String: Onnx_TensorProto]) -> ONNXModel {

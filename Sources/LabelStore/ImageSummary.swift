@@ -24,6 +24,8 @@ public struct ImageSummary: Sendable, Equatable, Codable {
     public var categories: [LabelCategory]
     /// Brightness, contrast, sharpness and dominant colours; nil when not measured.
     public var properties: ImageProperties?
+    /// The perceptual hash (16 hex digits); nil when not computed.
+    public var perceptualHash: String?
 
     /// Field names of the JSON and CSV output, documented in docs/LIST-IMAGES.md; never renamed.
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -41,6 +43,7 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         case labels
         case matchConfidence = "match_confidence"
         case categories, properties
+        case perceptualHash = "perceptual_hash"
     }
 
     init(_ record: ImageRecord, labels: [LabelRecord], matchConfidence: Double?) {
@@ -62,6 +65,10 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         }
         self.matchConfidence = matchConfidence
         categories = LabelDatabase.decodeJSON([LabelCategory].self, record.categories) ?? []
+        perceptualHash = record.phash.map { value in
+            let digits = String(UInt64(bitPattern: value), radix: 16)
+            return String(repeating: "0", count: 16 - digits.count) + digits
+        }
         if let brightness = record.brightness, let contrast = record.contrast, let sharpness = record.sharpness {
             properties = ImageProperties(
                 brightness: brightness, contrast: contrast, sharpness: sharpness,
@@ -89,6 +96,7 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         // Output of older versions has neither field.
         categories = try container.decodeIfPresent([LabelCategory].self, forKey: .categories) ?? []
         properties = try container.decodeIfPresent(ImageProperties.self, forKey: .properties)
+        perceptualHash = try container.decodeIfPresent(String.self, forKey: .perceptualHash)
     }
 
     /// Encodes every field, absent values as explicit nulls.
@@ -117,6 +125,7 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         if withMatchConfidence { try container.encode(matchConfidence, forKey: .matchConfidence) }
         try container.encode(categories, forKey: .categories)
         try container.encode(properties, forKey: .properties)
+        try container.encode(perceptualHash, forKey: .perceptualHash)
     }
 }
 

@@ -84,6 +84,17 @@ extension LabelDatabase {
             // Categories and colours are searched like labels: as "category:<id>" and
             // "color:<name>" rows of label_terms, so `--category` and `--color` use its indexes.
         }
+        migrator.registerMigration("v3-similarity") { db in
+            // Fingerprints for `list-images duplicates` and `similar`: the perceptual hash (its 64
+            // bits as a signed integer) and the int8 feature embedding with the model that made it
+            // (only embeddings of one model are comparable).
+            try db.execute(
+                sql: """
+                    ALTER TABLE images ADD COLUMN phash INTEGER;
+                    ALTER TABLE images ADD COLUMN embedding BLOB;
+                    ALTER TABLE images ADD COLUMN embedding_model TEXT;
+                    """)
+        }
         return migrator
     }
 }

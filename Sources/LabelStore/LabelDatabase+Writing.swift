@@ -84,14 +84,16 @@ extension LabelDatabase {
         encoder.outputFormatting = .sortedKeys
         let colorsJSON = try properties.map { String(decoding: try encoder.encode($0.colors), as: UTF8.self) }
         let categoriesJSON = item.categories.isEmpty ? nil : String(decoding: try encoder.encode(item.categories), as: UTF8.self)
+        let phash = item.similarity.flatMap { UInt64($0.perceptualHash, radix: 16) }.map { Int64(bitPattern: $0) }
+        let embedding = item.similarity.flatMap { $0.embedding.isEmpty ? nil : Data(base64Encoded: $0.embedding) }
 
         // notified_at is left alone: a re-recognition does not mean the notification is unsent.
         let upsert = try db.cachedStatement(
             sql: """
                 INSERT INTO images (id, name, source_url, stored_path, byte_size, content_type, width, height,
                                     fetched_at, recognized_at, model_name, model_version, notified_at,
-                                    brightness, contrast, sharpness, colors, categories)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?)
+                                    brightness, contrast, sharpness, colors, categories, phash, embedding, embedding_model)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET
                     name = excluded.name, source_url = excluded.source_url, stored_path = excluded.stored_path,
                     byte_size = excluded.byte_size, content_type = excluded.content_type,
@@ -99,7 +101,8 @@ extension LabelDatabase {
                     recognized_at = excluded.recognized_at, model_name = excluded.model_name,
                     model_version = excluded.model_version, brightness = excluded.brightness,
                     contrast = excluded.contrast, sharpness = excluded.sharpness, colors = excluded.colors,
-                    categories = excluded.categories
+                    categories = excluded.categories, phash = excluded.phash, embedding = excluded.embedding,
+                    embedding_model = excluded.embedding_model
                 RETURNING seq
                 """)
         let seqValue = try Int64.fetchOne(
@@ -108,7 +111,7 @@ extension LabelDatabase {
                 image.imageID, image.name, image.sourceURL, image.storedPath, image.byteSize, image.contentType,
                 image.width, image.height, image.fetchedAt.timeIntervalSince1970, recognizedAt,
                 item.model.name, item.model.version, properties?.brightness, properties?.contrast, properties?.sharpness,
-                colorsJSON, categoriesJSON,
+                colorsJSON, categoriesJSON, phash, embedding, embedding == nil ? nil : item.similarity?.embeddingModel,
             ])
         guard let seq = seqValue else {
             throw DatabaseError(resultCode: .SQLITE_ERROR, message: "upsert of image \(image.imageID) returned no seq")

@@ -17,6 +17,10 @@ public protocol LabelStoring: Sendable {
     func image(idOrPrefix: String) throws -> ImageDetail?
     /// Each label or parent term with the number of images it applies to, most frequent first.
     func labelCounts(_ query: LabelCountQuery) throws -> [LabelCount]
+    /// Groups of near-duplicate images (each group most recent first, groups by size).
+    func duplicateGroups(_ query: DuplicateQuery) throws -> [[ImageSummary]]
+    /// The images most like one image by their embeddings, most similar first; nil when the image is unknown.
+    func similarImages(to idOrPrefix: String, limit: Int) throws -> SimilarImages?
     /// Result lines of SQLite's integrity check plus the store's own consistency checks; `["ok"]` when sound.
     func integrityCheck() throws -> [String]
 }
@@ -31,12 +35,15 @@ public struct RecognitionRecord: Sendable, Equatable {
     public var categories: [LabelCategory]
     /// Brightness, contrast, sharpness and colours, when the properties analyzer ran.
     public var properties: ImageProperties?
+    /// Perceptual hash and embedding, when the similarity analyzer ran.
+    public var similarity: SimilaritySection?
 
     /// One recognition result.
     public init(
         image: ImageStored, labels: [DetectedLabel], model: ModelInfo, recognizedAt: Date, categories: [LabelCategory] = [],
-        properties: ImageProperties? = nil
+        properties: ImageProperties? = nil, similarity: SimilaritySection? = nil
     ) {
+        self.similarity = similarity
         self.image = image
         self.labels = labels
         self.model = model

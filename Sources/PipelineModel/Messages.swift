@@ -139,6 +139,26 @@ public enum AnalysisFeature: String, Codable, Sendable, CaseIterable {
     case labels
     /// Brightness, contrast, sharpness and dominant colours.
     case properties
+    /// A perceptual hash and a compact feature vector, for near-duplicates and "more like this".
+    case similarity
+}
+
+/// What the similarity analyzer computed: fingerprints to find copies and look-alikes.
+public struct SimilaritySection: Codable, Sendable, Equatable {
+    /// 64-bit perceptual hash as 16 lowercase hex digits; resized, re-encoded, lightly cropped and
+    /// mirrored copies of a photo differ in few bits.
+    public var perceptualHash: String
+    /// The classifier's pooled features, projected to a few hundred dimensions and quantized to
+    /// int8 (base64); compared by cosine similarity, only with vectors of the same `embeddingModel`.
+    public var embedding: String
+    /// Model, version and projection that made `embedding`.
+    public var embeddingModel: String
+
+    public init(perceptualHash: String, embedding: String, embeddingModel: String) {
+        self.perceptualHash = perceptualHash
+        self.embedding = embedding
+        self.embeddingModel = embeddingModel
+    }
 }
 
 /// What the properties analyzer measured: the image's look, on the pixels the classifier sees.
@@ -201,12 +221,14 @@ public struct LabelsSection: Codable, Sendable, Equatable {
 public enum AnalysisSection: Sendable, Equatable {
     case labels(LabelsSection)
     case properties(ImageProperties)
+    case similarity(SimilaritySection)
 
     /// The feature this section reports.
     public var feature: AnalysisFeature {
         switch self {
         case .labels: .labels
         case .properties: .properties
+        case .similarity: .similarity
         }
     }
 }
@@ -216,10 +238,12 @@ public enum AnalysisSection: Sendable, Equatable {
 public struct ImageAnalyses: Codable, Sendable, Equatable {
     public var labels: LabelsSection?
     public var properties: ImageProperties?
+    public var similarity: SimilaritySection?
 
-    public init(labels: LabelsSection? = nil, properties: ImageProperties? = nil) {
+    public init(labels: LabelsSection? = nil, properties: ImageProperties? = nil, similarity: SimilaritySection? = nil) {
         self.labels = labels
         self.properties = properties
+        self.similarity = similarity
     }
 
     /// Stores `section` in its place, replacing an earlier one of the same feature.
@@ -227,12 +251,13 @@ public struct ImageAnalyses: Codable, Sendable, Equatable {
         switch section {
         case .labels(let labels): self.labels = labels
         case .properties(let properties): self.properties = properties
+        case .similarity(let similarity): self.similarity = similarity
         }
     }
 
     /// The features with a section.
     public var features: [AnalysisFeature] {
-        (labels == nil ? [] : [.labels]) + (properties == nil ? [] : [.properties])
+        (labels == nil ? [] : [.labels]) + (properties == nil ? [] : [.properties]) + (similarity == nil ? [] : [.similarity])
     }
 }
 

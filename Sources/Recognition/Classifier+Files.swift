@@ -43,9 +43,10 @@ extension Classifier {
         if !ready.isEmpty {
             let start = DispatchTime.now()
             do {
-                let probabilities = try self.probabilities(for: ready.map(\.pixels))
+                let (probabilities, features) = try self.infer(ready.map(\.pixels))
                 let inferenceMs = Self.milliseconds(since: start)
                 for (position, item) in ready.enumerated() {
+                    if featureCount > 0 { images[item.index].keep(features[position], for: featureKey) }
                     results[item.index] = .success(
                         Classification(
                             labels: labels(from: probabilities[position], options: options),

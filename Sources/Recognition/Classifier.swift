@@ -43,6 +43,10 @@ public final class Classifier: @unchecked Sendable {
     public let preprocessor: Preprocessor
 
     private let model: ONNXModel
+    /// The value holding the pooled features (the last layer's input), when the graph has one.
+    private let featureValue: String?
+    /// Floats in one image's pooled features; 0 when the model exposes none.
+    public let featureCount: Int
     private let logger: Logger
     private let threads: Int
     private let inputPixels: Int
@@ -71,7 +75,16 @@ public final class Classifier: @unchecked Sendable {
     ) throws {
         let model = try ONNXModel(contentsOf: onnxURL)
         let names = try Self.readClassNames(classNamesURL)
-        let probe = try InferenceSession(model: model, batchSize: 1, threads: threads, logger: logger)
+        // Tap the pooled features for the similarity analyzer; a graph where that fails still classifies.
+        var featureValue = model.penultimateValue
+        var probe: InferenceSession
+        do {
+            probe = try InferenceSession(model: model, batchSize: 1, threads: threads, tap: featureValue, logger: logger)
+        } catch  where featureValue != nil {
+            logger.notice("cannot read pooled features of this model; similarity embeddings are off", metadata: ["error": "\(error)"])
+            featureValue = nil
+            probe = try InferenceSession(model: model, batchSize: 1, threads: threads, logger: logger)
+        }
         let shape = probe.inputShape
         guard shape.count == 4, shape[1] == 3, shape[2] > 0, shape[3] > 0 else {
             throw RecognitionError.unsupportedInputShape(shape)
@@ -83,6 +96,8 @@ public final class Classifier: @unchecked Sendable {
         let resolvedInput = input ?? Self.defaultInput(height: shape[2], width: shape[3], metadata: metadata)
 
         self.model = model
+        self.featureValue = featureValue
+        self.featureCount = probe.tapCount
         self.logger = logger
         self.threads = threads
         self.classNames = names
@@ -104,7 +119,13 @@ public final class Classifier: @unchecked Sendable {
     /// Runs the model on already preprocessed images (HWC RGB uint8 each) and returns one
     /// probability vector per image.
     public func probabilities(for batch: [[UInt8]]) throws -> [[Float]] {
-        guard !batch.isEmpty else { return [] }
+        try infer(batch).probabilities
+    }
+
+    /// Runs the model once for the batch: per image the class probabilities and the pooled
+    /// features (empty when `featureCount` is 0).
+    public func infer(_ batch: [[UInt8]]) throws -> (probabilities: [[Float]], features: [[Float]]) {
+        guard !batch.isEmpty else { return ([], []) }
         var input = [Float](repeating: 0, count: batch.count * inputPixels)
         input.withUnsafeMutableBufferPointer { buffer in
             for (index, pixels) in batch.enumerated() {
@@ -115,22 +136,31 @@ public final class Classifier: @unchecked Sendable {
         // Runs in power-of-two chunks of at most 4 (7 is 4 + 2 + 1): a few sessions, made ahead by
         // `prepare(maxBatchSize:)`, cover every batch size; each session holds its own buffers.
         var logits: [Float] = []
+        var pooled: [Float] = []
         logits.reserveCapacity(batch.count * classNames.count)
         try lock.withLock {
             var offset = 0
             for size in Self.chunkSizes(batch.count) {
                 let session = try session(batchSize: size)
-                logits += try input.withUnsafeBufferPointer { whole in
-                    try session.run(nhwc: UnsafeBufferPointer(rebasing: whole[(offset * inputPixels)..<((offset + size) * inputPixels)]))
+                let (output, tap) = try input.withUnsafeBufferPointer { whole in
+                    try session.runReadingTap(nhwc: UnsafeBufferPointer(rebasing: whole[(offset * inputPixels)..<((offset + size) * inputPixels)]))
                 }
+                logits += output
+                pooled += tap
                 offset += size
             }
         }
         let classes = classNames.count
-        return (0..<batch.count).map { index in
+        let probabilities = (0..<batch.count).map { index in
             Self.softmax(logits[(index * classes)..<((index + 1) * classes)])
         }
+        let width = featureCount
+        let features = (0..<batch.count).map { index in width == 0 ? [] : Array(pooled[(index * width)..<((index + 1) * width)]) }
+        return (probabilities, features)
     }
+
+    /// The key under which `classify(images:)` keeps each image's pooled features on its `AnalysisImage`.
+    public var featureKey: String { "features:\(name):\(version)" }
 
     /// The labels of one probability vector: classes and their parent labels, each parent as
     /// confident as the classes below it together (`LabelHierarchy`).
@@ -188,7 +218,7 @@ public final class Classifier: @unchecked Sendable {
 
     private func session(batchSize: Int) throws -> InferenceSession {
         if let session = sessions[batchSize] { return session }
-        let session = try InferenceSession(model: model, batchSize: batchSize, threads: threads, logger: logger)
+        let session = try InferenceSession(model: model, batchSize: batchSize, threads: threads, tap: featureValue, logger: logger)
         sessions[batchSize] = session
         return session
     }

@@ -1,3 +1,4 @@
+import Foundation
 import Imaging
 import PipelineModel
 
@@ -76,6 +77,56 @@ public struct ImagePropertiesAnalyzer: ImageAnalyzer {
                 let properties = ImagePropertiesMeasure.measure(pixels, width: spec.width, height: spec.height)
                 return AnalyzerOutput(
                     section: .properties(properties), decodeMs: 0, inferenceMs: (ContinuousClock.now - started).inMilliseconds)
+            }
+        }
+    }
+}
+
+/// Fingerprints for near-duplicates and "more like this": a perceptual hash of the classifier's
+/// preparation of the image (no second decode) and the classifier's pooled features as a compact
+/// embedding, taken from the inference the label analyzer already ran when it ran first.
+public struct SimilarityAnalyzer: ImageAnalyzer {
+    public let classifier: Classifier
+
+    public init(classifier: Classifier) { self.classifier = classifier }
+
+    public var feature: AnalysisFeature { .similarity }
+    public var model: ModelInfo { ModelInfo(name: "similarity", version: "phash-dct-mirror-v1") }
+
+    /// What `embeddingModel` says: the features' model and the projection.
+    public var embeddingModel: String {
+        classifier.featureCount == 0 ? "" : "\(classifier.name) \(classifier.version) \(FeatureEmbedding.version)"
+    }
+
+    public func analyze(_ images: [AnalysisImage]) -> [Result<AnalyzerOutput, any Error>] {
+        let spec = classifier.preprocessor.spec
+        let started = ContinuousClock.now
+        let pixels = images.map { image in Result { try image.pixels(with: classifier.preprocessor) } }
+        // Features the label analyzer left on the images; one inference for the rest.
+        var features = images.map { $0.kept(classifier.featureKey, as: [Float].self) }
+        var inferenceError: (any Error)?
+        let missing = images.indices.filter { features[$0] == nil && classifier.featureCount > 0 && (try? pixels[$0].get()) != nil }
+        if !missing.isEmpty {
+            do {
+                let computed = try classifier.infer(missing.map { try pixels[$0].get() }).features
+                for (index, vector) in zip(missing, computed) { features[index] = vector }
+            } catch {
+                inferenceError = error
+            }
+        }
+        let perImage = (ContinuousClock.now - started).inMilliseconds / Double(max(1, images.count))
+        return images.indices.map { index in
+            Result {
+                let rgb = try pixels[index].get()
+                if let inferenceError, missing.contains(index) { throw inferenceError }
+                let hash = PerceptualHash.hash(rgb: rgb, width: spec.width, height: spec.height)
+                let embedding = features[index].map { Data(FeatureEmbedding.embed($0).map { UInt8(bitPattern: $0) }).base64EncodedString() }
+                return AnalyzerOutput(
+                    section: .similarity(
+                        SimilaritySection(
+                            perceptualHash: PerceptualHash.hex(hash), embedding: embedding ?? "",
+                            embeddingModel: embedding == nil ? "" : embeddingModel)),
+                    decodeMs: 0, inferenceMs: perImage)
             }
         }
     }

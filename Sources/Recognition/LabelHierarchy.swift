@@ -108,10 +108,16 @@ public struct LabelHierarchy: Sendable {
     /// The term named `name` or carrying it as an alias (ASCII case-insensitive).
     public func term(named name: String) -> Term? { lookup[Self.key(name)].map { terms[$0] } }
 
-    /// Each term's confidence (0-1): the summed probability of the classes it covers.
+    /// Class probabilities below this count for nothing, neither their own label nor a parent nor
+    /// a category: an unsure network spreads a little probability over every class, and 398 animal
+    /// classes at 0.07% each would make "animal 28%" of a rocket. A class at 1% or more counts in full.
+    public static let parentFloor: Float = 0.01
+
+    /// Each term's confidence (0-1): the summed probability of the classes it covers that reach
+    /// `parentFloor`.
     public func confidences(_ probabilities: [Float]) -> [Double] {
         var sums = [Double](repeating: 0, count: terms.count)
-        for (number, cover) in covering.enumerated() where number < probabilities.count {
+        for (number, cover) in covering.enumerated() where number < probabilities.count && probabilities[number] >= Self.parentFloor {
             let probability = Double(probabilities[number])
             for term in cover { sums[term] += probability }
         }
@@ -150,7 +156,9 @@ public struct LabelHierarchy: Sendable {
     public func categories(from probabilities: [Float], options: LabelOptions) -> [LabelCategory] {
         var result: [LabelCategory] = []
         for (number, category) in categories.enumerated() {
-            let sum = categoryClasses[number].reduce(0.0) { $0 + ($1 < probabilities.count ? Double(probabilities[$1]) : 0) }
+            let sum = categoryClasses[number].reduce(0.0) { total, index in
+                index < probabilities.count && probabilities[index] >= Self.parentFloor ? total + Double(probabilities[index]) : total
+            }
             let confidence = Self.percent(sum)
             guard confidence > 0, confidence >= options.minConfidence else { continue }
             let filter = options.filter

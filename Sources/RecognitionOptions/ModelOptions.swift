@@ -9,9 +9,10 @@ import Recognition
 public struct ModelOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
-            "Model descriptor JSON (see Models/efficientnet-lite0.json) or an ONNX file.",
-            discussion: "An ONNX file also needs --classes. Default: the bundled EfficientNet-Lite0.",
-            valueName: "path"))
+            "A bundled model (lite0, lite2), a model descriptor JSON (see Models/efficientnet-lite0.json) or an ONNX file.",
+            discussion:
+                "lite0: EfficientNet-Lite0, 224x224, the default and fastest; lite2: EfficientNet-Lite2, 260x260, more accurate, about 2.5x the time per image. An ONNX file also needs --classes.",
+            valueName: "name|path"))
     public var model: String?
 
     @Option(help: ArgumentHelp("Class names file (one per line, output order) for an ONNX --model.", valueName: "path"))
@@ -45,7 +46,12 @@ public struct ModelOptions: ParsableArguments {
                 taxonomyURL: taxonomy.map { URL(fileURLWithPath: $0) }, name: nil, version: nil,
                 input: nil, threads: threads, limits: limits, logger: logger)
         }
-        let descriptor = try model.map { URL(fileURLWithPath: $0) } ?? ModelLocator.defaultModel()
+        let descriptor: URL
+        if let model {
+            descriptor = try ModelLocator.bundledModel(named: model) ?? URL(fileURLWithPath: model)
+        } else {
+            descriptor = try ModelLocator.defaultModel()
+        }
         return try Classifier(descriptorURL: descriptor, threads: threads, limits: limits, logger: logger)
     }
 }
@@ -122,7 +128,8 @@ public struct FeatureOptions: ParsableArguments {
     @Option(
         help: ArgumentHelp(
             "Comma-separated analyses to run: \(AnalysisFeature.allCases.map(\.rawValue).joined(separator: ", ")).",
-            discussion: "Default: all of them. properties (brightness, contrast, sharpness, dominant colours) costs under a millisecond per image.",
+            discussion:
+                "Default: all of them. properties (brightness, contrast, sharpness, dominant colours) costs under a millisecond per image; similarity (perceptual hash and feature embedding for list-images duplicates/similar) reuses the labels' inference.",
             valueName: "list"))
     public var features: String = AnalysisFeature.allCases.map(\.rawValue).joined(separator: ",")
 
@@ -151,6 +158,7 @@ public struct FeatureOptions: ParsableArguments {
         var analyzers: [any ImageAnalyzer] = []
         if wanted.contains(.labels) { analyzers.append(LabelAnalyzer(classifier: classifier, options: labels)) }
         if wanted.contains(.properties) { analyzers.append(ImagePropertiesAnalyzer(preprocessor: classifier.preprocessor)) }
+        if wanted.contains(.similarity) { analyzers.append(SimilarityAnalyzer(classifier: classifier)) }
         return analyzers
     }
 }

@@ -81,7 +81,7 @@ public struct RecognizeHandler: MessageHandler {
                         RecognitionRecord(
                             image: item.stored, labels: item.event.labels, model: item.event.model,
                             recognizedAt: recognizedAt, categories: item.event.analyses.labels?.categories ?? [],
-                            properties: item.event.analyses.properties)
+                            properties: item.event.analyses.properties, similarity: item.event.analyses.similarity)
                     })
             } catch {
                 for item in labeled { outcomes[item.index] = .retry(delay: 5, reason: "label database: \(error)") }

@@ -12,7 +12,7 @@ struct ListImages: ParsableCommand {
             Reads <home>/labels.sqlite read-only; safe while workers write. Field names and formats: \
             docs/LIST-IMAGES.md. Exit status: 0 ok, 64 usage, 66 no database, 1 other errors.
             """,
-        subcommands: [ListCommand.self, ShowCommand.self, LabelsCommand.self, CheckCommand.self],
+        subcommands: [ListCommand.self, ShowCommand.self, LabelsCommand.self, DuplicatesCommand.self, SimilarCommand.self, CheckCommand.self],
         defaultSubcommand: ListCommand.self)
 }
 

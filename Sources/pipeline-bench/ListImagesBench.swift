@@ -22,6 +22,8 @@ struct ListImagesBench: ParsableCommand {
     var classes = "Models/imagenet-classes.txt"
     @Flag(help: "Delete and refill the database even if it exists.")
     var refill = false
+    @Flag(help: "Also time `duplicates` over the whole database (slow: one run).")
+    var withDuplicates = false
     @Flag(help: "Add the images to the database even if it exists (tests run several writer processes this way).")
     var append = false
     @Flag(help: "Only fill; skip the timed queries.")
@@ -94,6 +96,13 @@ struct ListImagesBench: ParsableCommand {
         }
         report("show by 8-char id prefix", try (0..<runs).map { _ in try timed { _ = try store.image(idOrPrefix: String(someID.prefix(8))) } })
         report("labels count (all \(counts.count) terms)", try (0..<runs).map { _ in try timed { _ = try store.labelCounts(LabelCountQuery()) } })
+        report("similar ID (top 10 by embedding)", try (0..<runs).map { _ in try timed { _ = try store.similarImages(to: someID, limit: 10) } })
+        if withDuplicates {
+            // One run: a whole-library report, not an interactive query.
+            var groups = 0
+            report("duplicates (hash <= 8 bits or similarity >= 0.8)", [try timed { groups = try store.duplicateGroups(DuplicateQuery()).count }])
+            print("  \(groups) groups")
+        }
 
         print("\nEXPLAIN QUERY PLAN")
         for (title, plan) in plans {

@@ -113,7 +113,24 @@ struct SyntheticRecognitions {
         return RecognitionRecord(
             image: image, labels: labels, model: ModelInfo(name: "efficientnet-lite0", version: "bench"),
             recognizedAt: fetchedAt.addingTimeInterval(Double.random(in: 0.05...2, using: &random)),
-            categories: imageCategories, properties: nextProperties())
+            categories: imageCategories, properties: nextProperties(), similarity: nextSimilarity(topClass: top))
+    }
+
+    /// A random hash, and an embedding near its top class's own direction (so that images of one
+    /// class are alike, as real embeddings are), 256 int8 values.
+    private mutating func nextSimilarity(topClass: Int) -> SimilaritySection {
+        var classRandom = SplitMix64(seed: UInt64(topClass) &* 0x9E37_79B9)
+        var vector: [Int8] = []
+        vector.reserveCapacity(256)
+        for _ in 0..<256 {
+            let centre = Double(Int(classRandom.next() % 201) - 100)
+            let noise = Double(Int(random.next() % 201) - 100)
+            vector.append(Int8(max(-127, min(127, (0.6 * centre + 0.6 * noise).rounded()))))
+        }
+        let bytes = Data(vector.map { UInt8(bitPattern: $0) })
+        return SimilaritySection(
+            perceptualHash: String(format: "%016llx", random.next()), embedding: bytes.base64EncodedString(),
+            embeddingModel: "efficientnet-lite0 bench sparse-projection-256-int8-v1")
     }
 
     /// Basic colour words with a CSS name each, for synthetic dominant colours.

@@ -66,10 +66,12 @@ struct Classify: AsyncParsableCommand {
                             print("  categories: " + categories.map { String(format: "%@ %.0f%%", $0.id, $0.confidence) }.joined(separator: ", "))
                         }
                         if let properties = analysis.sections.properties { print(Self.describe(properties)) }
+                        if let similarity = analysis.sections.similarity { print("  perceptual hash \(similarity.perceptualHash)") }
                     case .json:
                         let line = ClassifyLine(
                             file: path, model: "\(classifier.name) \(classifier.version)",
                             labels: labels, categories: analysis.sections.labels?.categories, properties: analysis.sections.properties,
+                            similarity: analysis.sections.similarity,
                             decodeMs: analysis.decodeMs, inferenceMs: analysis.inferenceMs, error: nil)
                         print(String(decoding: try encoder.encode(line), as: UTF8.self))
                     }
@@ -81,6 +83,7 @@ struct Classify: AsyncParsableCommand {
                     case .json:
                         let line = ClassifyLine(
                             file: path, model: "\(classifier.name) \(classifier.version)", labels: [], categories: nil, properties: nil,
+                            similarity: nil,
                             decodeMs: nil, inferenceMs: nil, error: "\(error)")
                         print(String(decoding: try encoder.encode(line), as: UTF8.self))
                     }
@@ -116,6 +119,7 @@ struct ClassifyLine: Encodable {
     var labels: [RecognizedLabel]
     var categories: [LabelCategory]?
     var properties: ImageProperties?
+    var similarity: SimilaritySection?
     var decodeMs: Double?
     var inferenceMs: Double?
     var error: String?

@@ -32,7 +32,7 @@ import Testing
             Set(object[0].keys) == [
                 "id", "name", "source_url", "stored_path", "byte_size", "content_type", "width", "height",
                 "fetched_at", "recognized_at", "notified_at", "model_name", "model_version", "labels",
-                "match_confidence", "categories", "properties",
+                "match_confidence", "categories", "properties", "perceptual_hash",
             ])
         #expect(object[0]["notified_at"] is NSNull)
         #expect((object[1]["recognized_at"] as? String)?.hasSuffix("Z") == true)

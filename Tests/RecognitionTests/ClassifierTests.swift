@@ -116,7 +116,9 @@ struct ClassifierTests {
                 let covered = classifier.classNames.indices.filter {
                     classLabels[$0] == label.name || classifier.taxonomy.parents[$0].contains(label.name)
                 }
-                let sum = covered.reduce(0.0) { $0 + Double(probabilities[$1]) } * 100
+                // Only classes at the floor or above count.
+                let counted = covered.filter { probabilities[$0] >= LabelHierarchy.parentFloor }
+                let sum = counted.reduce(0.0) { $0 + Double(probabilities[$1]) } * 100
                 #expect(abs(sum - label.confidence) < 0.02, "\(photo): \(label.name) \(label.confidence) vs \(sum)")
                 for parent in label.parents {
                     let reported = try #require(byName[parent], "\(photo): \(label.name)'s parent \(parent) is missing")
@@ -125,6 +127,16 @@ struct ClassifierTests {
             }
             #expect(labels.map(\.confidence) == labels.map(\.confidence).sorted(by: >))
         }
+    }
+
+    @Test("an unsure network's spread over many classes makes no confident parent")
+    func flatDistributionMakesNoParent() {
+        // 100 "animal" classes at 0.5% each (50% together) and one car at 20%.
+        let names = (0..<100).map { "beast \($0)" } + ["car"]
+        let taxonomy = LabelTaxonomy(parents: Array(repeating: ["animal"], count: 100) + [["vehicle"]])
+        let hierarchy = LabelHierarchy(classNames: names, taxonomy: taxonomy)
+        let labels = hierarchy.labels(from: Array(repeating: 0.005, count: 100) + [0.2], options: LabelOptions(maxLabels: 10, minConfidence: 5))
+        #expect(labels.map(\.name) == ["car", "vehicle"], "\(labels)")
     }
 
     @Test("labels from a hand-made hierarchy: sums, ties go to the more specific label, thresholds cut")

@@ -1,0 +1,168 @@
+import Foundation
+
+/// What `list-images duplicates` asks for.
+public struct DuplicateQuery: Sendable, Equatable {
+    /// Images whose perceptual hashes differ in at most this many bits are duplicates (resized,
+    /// re-encoded and mirrored copies differ in 0-6).
+    public var maxDistance: Int
+    /// Images whose embeddings' cosine similarity (centred on the store's mean) reaches this are
+    /// duplicates too (cropped copies, which move the hash); nil leaves embeddings out.
+    public var minSimilarity: Double?
+
+    public init(maxDistance: Int = 8, minSimilarity: Double? = 0.8) {
+        self.maxDistance = maxDistance
+        self.minSimilarity = minSimilarity
+    }
+}
+
+/// `list-images similar`: one image and those most like it.
+public struct SimilarImages: Sendable, Equatable {
+    public var image: ImageDetail
+    public var matches: [Match]
+
+    /// One image like the query image.
+    public struct Match: Sendable, Equatable {
+        public var image: ImageSummary
+        /// Cosine similarity of the centred embeddings, -1 to 1.
+        public var similarity: Double
+        /// Bits in which the perceptual hashes differ; nil when either has none.
+        public var hashDistance: Int?
+    }
+}
+
+/// The searches over fingerprints, on plain arrays (the store loads them).
+///
+/// Embeddings are centred on their mean before comparing: a network's pooled features are all
+/// non-negative and share a large common part, so raw cosines of unrelated photos sit high;
+/// centred, unrelated photos score around 0 and copies above 0.8.
+enum SimilaritySearch {
+    /// Int8 embeddings as Float rows, each minus the mean row.
+    static func centred(_ embeddings: [Data]) -> (rows: [Float], width: Int) {
+        guard let width = embeddings.first?.count, width > 0 else { return ([], 0) }
+        var rows = [Float](repeating: 0, count: embeddings.count * width)
+        var mean = [Double](repeating: 0, count: width)
+        rows.withUnsafeMutableBufferPointer { buffer in
+            for (row, data) in embeddings.enumerated() where data.count == width {
+                data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+                    let bytes = raw.bindMemory(to: Int8.self)
+                    for index in 0..<width {
+                        let value = Float(bytes[index])
+                        buffer[row * width + index] = value
+                        mean[index] += Double(value)
+                    }
+                }
+            }
+        }
+        let count = Double(embeddings.count)
+        let floatMean = mean.map { Float($0 / count) }
+        rows.withUnsafeMutableBufferPointer { buffer in
+            for row in 0..<embeddings.count {
+                for index in 0..<width { buffer[row * width + index] -= floatMean[index] }
+            }
+        }
+        return (rows, width)
+    }
+
+    /// Cosine similarity of rows `a` and `b`.
+    static func cosine(_ rows: UnsafeBufferPointer<Float>, width: Int, _ a: Int, _ b: Int) -> Double {
+        var (dot, normA, normB): (Float, Float, Float) = (0, 0, 0)
+        let (x, y) = (a * width, b * width)
+        for index in 0..<width {
+            let (p, q) = (rows[x + index], rows[y + index])
+            dot += p * q
+            normA += p * p
+            normB += q * q
+        }
+        return normA == 0 || normB == 0 ? 0 : Double(dot / (normA.squareRoot() * normB.squareRoot()))
+    }
+
+    /// Every pair of hashes within `maxDistance` bits, each once (i < j), found exactly: by the
+    /// pigeonhole principle two hashes that differ in at most d bits agree on at least one of
+    /// d + 1 disjoint chunks, so only images sharing a chunk value are compared.
+    static func hashPairs(_ hashes: [UInt64], maxDistance: Int) -> [(Int, Int)] {
+        guard hashes.count > 1, maxDistance >= 0 else { return [] }
+        let chunks = min(64, maxDistance + 1)
+        let bounds = (0...chunks).map { $0 * 64 / chunks }
+        func chunk(_ hash: UInt64, _ number: Int) -> UInt64 {
+            let (low, width) = (bounds[number], bounds[number + 1] - bounds[number])
+            return width == 64 ? hash : (hash >> UInt64(low)) & ((1 << UInt64(width)) - 1)
+        }
+        var pairs: [(Int, Int)] = []
+        for number in 0..<chunks {
+            var buckets: [UInt64: [Int]] = [:]
+            for (index, hash) in hashes.enumerated() { buckets[chunk(hash, number), default: []].append(index) }
+            for members in buckets.values where members.count > 1 {
+                for i in 0..<(members.count - 1) {
+                    for j in (i + 1)..<members.count {
+                        let (a, b) = (members[i], members[j])
+                        guard (hashes[a] ^ hashes[b]).nonzeroBitCount <= maxDistance else { continue }
+                        // Report a pair only from the first chunk the two agree on.
+                        if (0..<number).contains(where: { chunk(hashes[a], $0) == chunk(hashes[b], $0) }) { continue }
+                        pairs.append((a, b))
+                    }
+                }
+            }
+        }
+        return pairs
+    }
+
+    /// Bands of sign bits for locality-sensitive hashing: the embedding is a random projection of
+    /// the features, so the signs of its centred coordinates are random-hyperplane bits; two rows
+    /// at angle t agree on a bit with probability 1 - t/pi. 24 bands of 10 bits find pairs at
+    /// cosine 0.8 with probability about 0.92 and at 0.9 about 0.99, while an unrelated pair
+    /// shares a band with probability about 24/1024.
+    static let bands = 24
+    static let bitsPerBand = 10
+
+    /// Pairs whose centred cosine reaches `minimum` (i < j, each once), candidates from the bands.
+    static func embeddingPairs(_ rows: [Float], width: Int, minimum: Double) -> [(Int, Int)] {
+        let count = width == 0 ? 0 : rows.count / width
+        guard count > 1 else { return [] }
+        let usable = min(bands, width / bitsPerBand)
+        var keys = [UInt16](repeating: 0, count: count * usable)
+        for row in 0..<count {
+            for band in 0..<usable {
+                var key: UInt16 = 0
+                for bit in 0..<bitsPerBand where rows[row * width + band * bitsPerBand + bit] > 0 { key |= 1 << UInt16(bit) }
+                keys[row * usable + band] = key
+            }
+        }
+        var pairs: [(Int, Int)] = []
+        rows.withUnsafeBufferPointer { buffer in
+            for band in 0..<usable {
+                var buckets: [UInt16: [Int]] = [:]
+                for row in 0..<count { buckets[keys[row * usable + band], default: []].append(row) }
+                for members in buckets.values where members.count > 1 {
+                    for i in 0..<(members.count - 1) {
+                        for j in (i + 1)..<members.count {
+                            let (a, b) = (members[i], members[j])
+                            if (0..<band).contains(where: { keys[a * usable + $0] == keys[b * usable + $0] }) { continue }
+                            if cosine(buffer, width: width, a, b) >= minimum { pairs.append((a, b)) }
+                        }
+                    }
+                }
+            }
+        }
+        return pairs
+    }
+
+    /// Connected components of `pairs` over `count` items, only those with two or more members.
+    static func groups(count: Int, pairs: [(Int, Int)]) -> [[Int]] {
+        var parent = Array(0..<count)
+        func root(_ item: Int) -> Int {
+            var node = item
+            while parent[node] != node {
+                parent[node] = parent[parent[node]]
+                node = parent[node]
+            }
+            return node
+        }
+        for (a, b) in pairs {
+            let (ra, rb) = (root(a), root(b))
+            if ra != rb { parent[max(ra, rb)] = min(ra, rb) }
+        }
+        var members: [Int: [Int]] = [:]
+        for item in 0..<count { members[root(item), default: []].append(item) }
+        return members.values.filter { $0.count > 1 }.sorted { $0.count != $1.count ? $0.count > $1.count : $0[0] < $1[0] }
+    }
+}
