@@ -14,24 +14,32 @@ extension LabelDatabase {
         }
         return try Self.wrap(path, "find duplicates") {
             try pool.read { db in
-                let rows = try Row.fetchAll(
+                var seqs: [Int64] = []
+                var hashed: [(item: Int, hash: UInt64)] = []
+                var models: [String: Fingerprints] = [:]
+                let cursor = try Row.fetchCursor(
                     db, sql: "SELECT seq, phash, embedding, embedding_model FROM images WHERE phash IS NOT NULL OR embedding IS NOT NULL")
-                let seqs: [Int64] = rows.map { $0["seq"] }
-                var pairs: [(Int, Int)] = []
-                let hashed = rows.indices.filter { (rows[$0]["phash"] as Int64?) != nil }
-                let hashes = hashed.map { UInt64(bitPattern: rows[$0]["phash"] as Int64? ?? 0) }
-                pairs += SimilaritySearch.hashPairs(hashes, maxDistance: query.maxDistance).map { (hashed[$0.0], hashed[$0.1]) }
-                if let minimum = query.minSimilarity {
-                    // Only embeddings of one model compare; each model's images are searched apart.
-                    let byModel = Dictionary(grouping: rows.indices.filter { (rows[$0]["embedding"] as Data?) != nil }) {
-                        rows[$0]["embedding_model"] as String? ?? ""
-                    }
-                    for members in byModel.values {
-                        let (centred, width) = SimilaritySearch.centred(members.map { rows[$0]["embedding"] as Data? ?? Data() })
-                        pairs += SimilaritySearch.embeddingPairs(centred, width: width, minimum: minimum).map { (members[$0.0], members[$0.1]) }
+                while let row = try cursor.next() {
+                    let item = seqs.count
+                    seqs.append(row[0])
+                    if let hash = row[1] as Int64? { hashed.append((item, UInt64(bitPattern: hash))) }
+                    if query.minSimilarity != nil, let model = row[3] as String?, let bytes = row.dataNoCopy(atIndex: 2) {
+                        models[model, default: Fingerprints()].append(item: item, embedding: bytes)
                     }
                 }
-                let groups = SimilaritySearch.groups(count: rows.count, pairs: pairs)
+                var pairs = SimilaritySearch.hashPairs(hashed.map(\.hash), maxDistance: query.maxDistance).map {
+                    (hashed[$0.0].item, hashed[$0.1].item)
+                }
+                if let minimum = query.minSimilarity {
+                    // Only embeddings of one model compare; each model's images are searched apart.
+                    for prints in models.values where prints.width > 0 {
+                        let rows = SimilaritySearch.centred(prints.flat, width: prints.width)
+                        pairs += SimilaritySearch.embeddingPairs(rows, width: prints.width, minimum: minimum).map {
+                            (prints.items[$0.0], prints.items[$0.1])
+                        }
+                    }
+                }
+                let groups = SimilaritySearch.groups(count: seqs.count, pairs: pairs)
                 let summaries = try Self.summaries(seqs: groups.flatMap { $0.map { seqs[$0] } }, in: db)
                 return groups.map { group in
                     group.compactMap { summaries[seqs[$0]] }.sorted { $0.recognizedAt > $1.recognizedAt }
@@ -55,28 +63,35 @@ extension LabelDatabase {
                         "image \(target.id.prefix(12)) has no embedding (recognized without the similarity analysis); recognize it again")
                 }
                 let ownSeq: Int64 = own["seq"]
-                let rows = try Row.fetchAll(db, sql: "SELECT seq, phash, embedding FROM images WHERE embedding_model = ?", arguments: [model])
-                let (centred, width) = SimilaritySearch.centred(rows.map { $0["embedding"] as Data? ?? Data() })
-                guard let ownRow = rows.firstIndex(where: { ($0["seq"] as Int64) == ownSeq }) else {
-                    return SimilarImages(image: target, matches: [])
+                // One pass over the model's rows, the blobs copied straight into one flat buffer.
+                var prints = Fingerprints()
+                var seqs: [Int64] = []
+                var hashes: [UInt64?] = []
+                let cursor = try Row.fetchCursor(db, sql: "SELECT seq, phash, embedding FROM images WHERE embedding_model = ?", arguments: [model])
+                while let row = try cursor.next() {
+                    // Rows of another width than the first are corrupt; skip them (rows stay aligned with seqs).
+                    guard let bytes = row.dataNoCopy(atIndex: 2), prints.width == 0 || bytes.count == prints.width else { continue }
+                    prints.append(item: seqs.count, embedding: bytes)
+                    seqs.append(row[0])
+                    hashes.append((row[1] as Int64?).map { UInt64(bitPattern: $0) })
                 }
+                guard let ownRow = seqs.firstIndex(of: ownSeq), prints.width > 0 else { return SimilarImages(image: target, matches: []) }
+                let rows = SimilaritySearch.centred(prints.flat, width: prints.width)
                 var scored: [(row: Int, similarity: Double)] = []
-                centred.withUnsafeBufferPointer { buffer in
-                    for row in rows.indices where row != ownRow {
-                        scored.append((row, SimilaritySearch.cosine(buffer, width: width, ownRow, row)))
+                scored.reserveCapacity(seqs.count)
+                rows.withUnsafeBufferPointer { buffer in
+                    for row in seqs.indices where row != ownRow {
+                        scored.append((row, SimilaritySearch.cosine(buffer, width: prints.width, ownRow, row)))
                     }
                 }
-                scored.sort { $0.similarity > $1.similarity }
-                let top = scored.prefix(limit)
-                let summaries = try Self.summaries(seqs: top.map { rows[$0.row]["seq"] }, in: db)
-                let ownHash = (own["phash"] as Int64?).map { UInt64(bitPattern: $0) }
+                let top = Array(scored.sorted { $0.similarity > $1.similarity }.prefix(limit))
+                let summaries = try Self.summaries(seqs: top.map { seqs[$0.row] }, in: db)
+                let ownHash = hashes[ownRow]
                 return SimilarImages(
                     image: target,
                     matches: top.compactMap { item in
-                        let seq: Int64 = rows[item.row]["seq"]
-                        guard let summary = summaries[seq] else { return nil }
-                        let hash = (rows[item.row]["phash"] as Int64?).map { UInt64(bitPattern: $0) }
-                        let distance = ownHash.flatMap { a in hash.map { b in (a ^ b).nonzeroBitCount } }
+                        guard let summary = summaries[seqs[item.row]] else { return nil }
+                        let distance = ownHash.flatMap { a in hashes[item.row].map { b in (a ^ b).nonzeroBitCount } }
                         return SimilarImages.Match(image: summary, similarity: (item.similarity * 10_000).rounded() / 10_000, hashDistance: distance)
                     })
             }
@@ -100,5 +115,20 @@ extension LabelDatabase {
             }
         }
         return result
+    }
+}
+
+/// Embeddings of one model gathered into one flat int8 buffer, with the item each row belongs to.
+struct Fingerprints {
+    var items: [Int] = []
+    var flat: [Int8] = []
+    var width = 0
+
+    /// Adds one embedding; one of another width than the first is skipped (a corrupt row).
+    mutating func append(item: Int, embedding: Data) {
+        if width == 0 { width = embedding.count }
+        guard embedding.count == width, width > 0 else { return }
+        items.append(item)
+        embedding.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in flat.append(contentsOf: raw.bindMemory(to: Int8.self)) }
     }
 }

@@ -110,12 +110,18 @@ public struct LabelFilterOptions: ParsableArguments {
         let known = classifier.hierarchy.categories.map(\.id)
         for id in Self.split(includeCategories) + Self.split(excludeCategories) where !known.contains(id.lowercased()) {
             let choices = known.isEmpty ? "this model has no categories" : "choose from \(known.joined(separator: ", "))"
-            throw ValidationError("unknown category '\(id)'; \(choices)")
+            throw Self.usageError("unknown category '\(id)'; \(choices)")
         }
         for name in Self.split(includeLabels) + Self.split(excludeLabels) where classifier.hierarchy.term(named: name) == nil {
-            throw ValidationError("'\(name)' is no label or alias of \(classifier.name); `recognize labels` lists them")
+            throw Self.usageError("'\(name)' is no label or alias of \(classifier.name); `recognize labels` lists them")
         }
         return labelOptions
+    }
+
+    /// A usage error found after parsing (it needs the loaded model): the message alone, exit status 64.
+    static func usageError(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("Error: \(message)\n".utf8))
+        return ExitCode.validationFailure
     }
 
     static func split(_ values: [String]) -> [String] {
