@@ -38,6 +38,8 @@ def main() -> int:
     ap.add_argument("--wheel", type=Path, required=True, help="the scikit-image wheel")
     ap.add_argument("--recognize", type=Path, required=True, help="the recognize binary")
     ap.add_argument("--rule", help="BITS,COSINE: also score 'hash within BITS or centred cosine at least COSINE'")
+    ap.add_argument("--pipeline", action="store_true",
+                    help="also run the images through fetch-image, recognize and `list-images duplicates` (same directory as --recognize)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         files, source = [], {}
@@ -62,6 +64,8 @@ def main() -> int:
         out = subprocess.run([str(args.recognize), "classify", "--features", "similarity", "--format", "json",
                               *map(str, files)], check=True, capture_output=True, text=True).stdout
         rows = [json.loads(line) for line in out.splitlines()]
+        if args.pipeline:
+            pipeline_groups(args.recognize.parent, files, source, Path(tmp) / "home")
     hashes = {r["file"]: int(r["similarity"]["perceptualHash"], 16) for r in rows}
     vectors = {}
     import base64
@@ -115,6 +119,34 @@ def main() -> int:
         print(f"rule hash <= {bits:.0f} bits or centred cosine >= {floor}: precision {true / max(1, len(found)):.3f}, "
               f"recall {true / positives:.3f}")
     return 0
+
+
+def pipeline_groups(bin_dir: Path, files, source, home: Path) -> None:
+    """The real path: fetch-image (file:// URLs), recognize --once until every image is in the
+    store, then `list-images duplicates`; scores the groups as same-photo pairs."""
+    urls = "".join(f"file://{f}\t{Path(f).name}\n" for f in files)
+    subprocess.run([str(bin_dir / "fetch-image"), "--home", str(home), "--allow-file"], input=urls, text=True,
+                   check=True, capture_output=True)
+    for _ in range(200):
+        listed = subprocess.run([str(bin_dir / "list-images"), "--home", str(home), "--format", "json", "--limit", "10000"],
+                                capture_output=True, text=True)
+        if listed.returncode == 0 and len(json.loads(listed.stdout)) >= len(files):
+            break
+        subprocess.run([str(bin_dir / "recognize"), "run", "--home", str(home), "--once", "--batch-size", "8"],
+                       check=True, capture_output=True)
+    by_name = {Path(f).name: source[str(f)] for f in files}
+    out = subprocess.run([str(bin_dir / "list-images"), "duplicates", "--home", str(home), "--format", "json"],
+                         check=True, capture_output=True, text=True).stdout
+    groups = [[by_name[image["name"]] for image in group["images"]] for group in json.loads(out)]
+    predicted = [(a, b) for group in groups for a, b in itertools.combinations(group, 2)]
+    true = sum(1 for a, b in predicted if a == b)
+    positives = sum(len(list(itertools.combinations(range(5), 2))) for _ in set(by_name.values()))
+    whole = sum(1 for group in groups if len(group) == 5 and len(set(group)) == 1)
+    print(f"pipeline (list-images duplicates, defaults): {len(groups)} groups, {whole} of {len(set(by_name.values()))} photos "
+          f"grouped whole with nothing else; pair precision {true / max(1, len(predicted)):.3f}, recall {true / positives:.3f}")
+    for group in groups:
+        if len(set(group)) > 1:
+            print(f"  mixed group: {sorted(set(group))}")
 
 
 if __name__ == "__main__":
