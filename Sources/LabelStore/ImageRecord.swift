@@ -32,9 +32,6 @@ struct ImageRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equat
     var categories: String?
     /// The perceptual hash's bits.
     var phash: Int64?
-    /// Int8 embedding bytes and the model that made them.
-    var embedding: Data?
-    var embeddingModel: String?
 
     enum Columns {
         static let id = Column("id")

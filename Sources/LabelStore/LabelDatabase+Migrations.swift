@@ -84,15 +84,19 @@ extension LabelDatabase {
             // Categories and colours are searched like labels: as "category:<id>" and
             // "color:<name>" rows of label_terms, so `--category` and `--color` use its indexes.
         }
-        migrator.registerMigration("v3-similarity") { db in
+        migrator.registerMigration("v3-fingerprints") { db in
             // Fingerprints for `list-images duplicates` and `similar`: the perceptual hash (its 64
-            // bits as a signed integer) and the int8 feature embedding with the model that made it
-            // (only embeddings of one model are comparable).
+            // bits as a signed integer) beside the image, and the int8 embedding with the model that
+            // made it (only embeddings of one model compare) in a narrow table of its own, so that
+            // `similar` scans 256-byte rows rather than the wide images rows.
             try db.execute(
                 sql: """
                     ALTER TABLE images ADD COLUMN phash INTEGER;
-                    ALTER TABLE images ADD COLUMN embedding BLOB;
-                    ALTER TABLE images ADD COLUMN embedding_model TEXT;
+                    CREATE TABLE image_embeddings (
+                        image_seq INTEGER PRIMARY KEY,
+                        model TEXT NOT NULL,
+                        embedding BLOB NOT NULL
+                    );
                     """)
         }
         return migrator

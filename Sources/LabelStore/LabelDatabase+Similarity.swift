@@ -15,16 +15,22 @@ extension LabelDatabase {
         return try Self.wrap(path, "find duplicates") {
             try pool.read { db in
                 var seqs: [Int64] = []
+                var item: [Int64: Int] = [:]
                 var hashed: [(item: Int, hash: UInt64)] = []
                 var models: [String: Fingerprints] = [:]
-                let cursor = try Row.fetchCursor(
-                    db, sql: "SELECT seq, phash, embedding, embedding_model FROM images WHERE phash IS NOT NULL OR embedding IS NOT NULL")
-                while let row = try cursor.next() {
-                    let item = seqs.count
-                    seqs.append(row[0])
-                    if let hash = row[1] as Int64? { hashed.append((item, UInt64(bitPattern: hash))) }
-                    if query.minSimilarity != nil, let model = row[3] as String?, let bytes = row.dataNoCopy(atIndex: 2) {
-                        models[model, default: Fingerprints()].append(item: item, embedding: bytes)
+                func number(_ seq: Int64) -> Int {
+                    if let known = item[seq] { return known }
+                    item[seq] = seqs.count
+                    seqs.append(seq)
+                    return seqs.count - 1
+                }
+                let hashes = try Row.fetchCursor(db, sql: "SELECT seq, phash FROM images WHERE phash IS NOT NULL")
+                while let row = try hashes.next() { hashed.append((number(row[0]), UInt64(bitPattern: row[1]))) }
+                if query.minSimilarity != nil {
+                    let embeddings = try Row.fetchCursor(db, sql: "SELECT image_seq, model, embedding FROM image_embeddings")
+                    while let row = try embeddings.next() {
+                        guard let bytes = row.dataNoCopy(atIndex: 2) else { continue }
+                        models[row[1], default: Fingerprints()].append(item: number(row[0]), embedding: bytes)
                     }
                 }
                 var pairs = SimilaritySearch.hashPairs(hashed.map(\.hash), maxDistance: query.maxDistance).map {
@@ -56,8 +62,11 @@ extension LabelDatabase {
         return try Self.wrap(path, "find images like \(target.id)") {
             try pool.read { db in
                 guard
-                    let own = try Row.fetchOne(db, sql: "SELECT seq, phash, embedding_model FROM images WHERE id = ?", arguments: [target.id]),
-                    let model = own["embedding_model"] as String?
+                    let own = try Row.fetchOne(
+                        db,
+                        sql: "SELECT seq, phash, model FROM images LEFT JOIN image_embeddings ON image_seq = seq WHERE id = ?",
+                        arguments: [target.id]),
+                    let model = own["model"] as String?
                 else {
                     throw LabelStoreError.invalidQuery(
                         "image \(target.id.prefix(12)) has no embedding (recognized without the similarity analysis); recognize it again")
@@ -66,36 +75,46 @@ extension LabelDatabase {
                 // One pass over the model's rows, the blobs copied straight into one flat buffer.
                 var prints = Fingerprints()
                 var seqs: [Int64] = []
-                var hashes: [UInt64?] = []
-                let cursor = try Row.fetchCursor(db, sql: "SELECT seq, phash, embedding FROM images WHERE embedding_model = ?", arguments: [model])
+                let cursor = try Row.fetchCursor(db, sql: "SELECT image_seq, embedding FROM image_embeddings WHERE model = ?", arguments: [model])
                 while let row = try cursor.next() {
                     // Rows of another width than the first are corrupt; skip them (rows stay aligned with seqs).
-                    guard let bytes = row.dataNoCopy(atIndex: 2), prints.width == 0 || bytes.count == prints.width else { continue }
+                    guard let bytes = row.dataNoCopy(atIndex: 1), prints.width == 0 || bytes.count == prints.width else { continue }
                     prints.append(item: seqs.count, embedding: bytes)
                     seqs.append(row[0])
-                    hashes.append((row[1] as Int64?).map { UInt64(bitPattern: $0) })
                 }
                 guard let ownRow = seqs.firstIndex(of: ownSeq), prints.width > 0 else { return SimilarImages(image: target, matches: []) }
-                let rows = SimilaritySearch.centred(prints.flat, width: prints.width)
+                let scores = SimilaritySearch.centredCosines(prints.flat, width: prints.width, to: ownRow)
                 var scored: [(row: Int, similarity: Double)] = []
                 scored.reserveCapacity(seqs.count)
-                rows.withUnsafeBufferPointer { buffer in
-                    for row in seqs.indices where row != ownRow {
-                        scored.append((row, SimilaritySearch.cosine(buffer, width: prints.width, ownRow, row)))
-                    }
-                }
+                for row in seqs.indices where row != ownRow { scored.append((row, Double(scores[row]))) }
                 let top = Array(scored.sorted { $0.similarity > $1.similarity }.prefix(limit))
                 let summaries = try Self.summaries(seqs: top.map { seqs[$0.row] }, in: db)
-                let ownHash = hashes[ownRow]
+                let phashes = try Self.perceptualHashes(seqs: [ownSeq] + top.map { seqs[$0.row] }, in: db)
+                let ownHash = phashes[ownSeq]
                 return SimilarImages(
                     image: target,
                     matches: top.compactMap { item in
                         guard let summary = summaries[seqs[item.row]] else { return nil }
-                        let distance = ownHash.flatMap { a in hashes[item.row].map { b in (a ^ b).nonzeroBitCount } }
+                        let distance = ownHash.flatMap { a in phashes[seqs[item.row]].map { b in (a ^ b).nonzeroBitCount } }
                         return SimilarImages.Match(image: summary, similarity: (item.similarity * 10_000).rounded() / 10_000, hashDistance: distance)
                     })
             }
         }
+    }
+
+    /// The perceptual hashes of the images with these seqs that have one.
+    static func perceptualHashes(seqs: [Int64], in db: Database) throws -> [Int64: UInt64] {
+        var result: [Int64: UInt64] = [:]
+        for start in stride(from: 0, to: seqs.count, by: 500) {
+            let slice = Array(seqs[start..<min(seqs.count, start + 500)])
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT seq, phash FROM images WHERE phash IS NOT NULL AND seq IN ("
+                    + Array(repeating: "?", count: slice.count).joined(separator: ",") + ")",
+                arguments: StatementArguments(slice))
+            for row in rows { result[row[0]] = UInt64(bitPattern: row[1]) }
+        }
+        return result
     }
 
     /// Listing rows of the images with these seqs, by seq.

@@ -92,8 +92,8 @@ extension LabelDatabase {
             sql: """
                 INSERT INTO images (id, name, source_url, stored_path, byte_size, content_type, width, height,
                                     fetched_at, recognized_at, model_name, model_version, notified_at,
-                                    brightness, contrast, sharpness, colors, categories, phash, embedding, embedding_model)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    brightness, contrast, sharpness, colors, categories, phash)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET
                     name = excluded.name, source_url = excluded.source_url, stored_path = excluded.stored_path,
                     byte_size = excluded.byte_size, content_type = excluded.content_type,
@@ -101,8 +101,7 @@ extension LabelDatabase {
                     recognized_at = excluded.recognized_at, model_name = excluded.model_name,
                     model_version = excluded.model_version, brightness = excluded.brightness,
                     contrast = excluded.contrast, sharpness = excluded.sharpness, colors = excluded.colors,
-                    categories = excluded.categories, phash = excluded.phash, embedding = excluded.embedding,
-                    embedding_model = excluded.embedding_model
+                    categories = excluded.categories, phash = excluded.phash
                 RETURNING seq
                 """)
         let seqValue = try Int64.fetchOne(
@@ -111,10 +110,17 @@ extension LabelDatabase {
                 image.imageID, image.name, image.sourceURL, image.storedPath, image.byteSize, image.contentType,
                 image.width, image.height, image.fetchedAt.timeIntervalSince1970, recognizedAt,
                 item.model.name, item.model.version, properties?.brightness, properties?.contrast, properties?.sharpness,
-                colorsJSON, categoriesJSON, phash, embedding, embedding == nil ? nil : item.similarity?.embeddingModel,
+                colorsJSON, categoriesJSON, phash,
             ])
         guard let seq = seqValue else {
             throw DatabaseError(resultCode: .SQLITE_ERROR, message: "upsert of image \(image.imageID) returned no seq")
+        }
+
+        if let embedding, let model = item.similarity?.embeddingModel, !model.isEmpty {
+            try db.cachedStatement(sql: "INSERT OR REPLACE INTO image_embeddings (image_seq, model, embedding) VALUES (?, ?, ?)")
+                .execute(arguments: [seq, model, embedding])
+        } else {
+            try db.cachedStatement(sql: "DELETE FROM image_embeddings WHERE image_seq = ?").execute(arguments: [seq])
         }
 
         if !oldLabels.isEmpty {

@@ -67,6 +67,47 @@ enum SimilaritySearch {
         return rows
     }
 
+    /// The centred cosine of every row with row `query`, straight from the int8 rows (no centred
+    /// copy of the matrix): with m the mean row and q the query's centred unit vector,
+    /// cos = (q.x - q.m) / |x - m| and |x - m|^2 = x.x - 2 x.m + m.m.
+    static func centredCosines(_ flat: [Int8], width: Int, to query: Int) -> [Float] {
+        guard width > 0 else { return [] }
+        let count = flat.count / width
+        var mean = [Float](repeating: 0, count: width)
+        var sums = [Int](repeating: 0, count: width)
+        flat.withUnsafeBufferPointer { values in
+            for row in 0..<count {
+                for index in 0..<width { sums[index] += Int(values[row * width + index]) }
+            }
+        }
+        for index in 0..<width { mean[index] = Float(sums[index]) / Float(count) }
+        var q = (0..<width).map { Float(flat[query * width + $0]) - mean[$0] }
+        let qNorm = q.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        if qNorm > 0 { q = q.map { $0 / qNorm } }
+        let qDotMean = zip(q, mean).reduce(0) { $0 + $1.0 * $1.1 }
+        let meanDotMean = mean.reduce(0) { $0 + $1 * $1 }
+        var result = [Float](repeating: 0, count: count)
+        flat.withUnsafeBufferPointer { values in
+            q.withUnsafeBufferPointer { q in
+                mean.withUnsafeBufferPointer { mean in
+                    for row in 0..<count {
+                        var (dot, square, withMean): (Float, Float, Float) = (0, 0, 0)
+                        let base = row * width
+                        for index in 0..<width {
+                            let x = Float(values[base + index])
+                            dot += q[index] * x
+                            square += x * x
+                            withMean += x * mean[index]
+                        }
+                        let norm = (square - 2 * withMean + meanDotMean).squareRoot()
+                        result[row] = norm > 0 ? (dot - qDotMean) / norm : 0
+                    }
+                }
+            }
+        }
+        return result
+    }
+
     /// Cosine similarity of unit rows `a` and `b` (their dot product), in SIMD lanes of 16.
     static func cosine(_ rows: UnsafeBufferPointer<Float>, width: Int, _ a: Int, _ b: Int) -> Double {
         guard let base = rows.baseAddress else { return 0 }
