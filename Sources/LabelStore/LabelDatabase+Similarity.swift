@@ -84,10 +84,7 @@ extension LabelDatabase {
                 }
                 guard let ownRow = seqs.firstIndex(of: ownSeq), prints.width > 0 else { return SimilarImages(image: target, matches: []) }
                 let scores = SimilaritySearch.centredCosines(prints.flat, width: prints.width, to: ownRow)
-                var scored: [(row: Int, similarity: Double)] = []
-                scored.reserveCapacity(seqs.count)
-                for row in seqs.indices where row != ownRow { scored.append((row, Double(scores[row]))) }
-                let top = Array(scored.sorted { $0.similarity > $1.similarity }.prefix(limit))
+                let top = SimilaritySearch.best(scores, count: limit, excluding: ownRow).map { (row: $0, similarity: Double(scores[$0])) }
                 let summaries = try Self.summaries(seqs: top.map { seqs[$0.row] }, in: db)
                 let phashes = try Self.perceptualHashes(seqs: [ownSeq] + top.map { seqs[$0.row] }, in: db)
                 let ownHash = phashes[ownSeq]
@@ -148,6 +145,13 @@ struct Fingerprints {
         if width == 0 { width = embedding.count }
         guard embedding.count == width, width > 0 else { return }
         items.append(item)
-        embedding.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in flat.append(contentsOf: raw.bindMemory(to: Int8.self)) }
+        // Grow by whole copies (memcpy), not element by element.
+        let start = flat.count
+        flat.append(contentsOf: repeatElement(0, count: width))
+        flat.withUnsafeMutableBytes { target in
+            embedding.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+                target.baseAddress?.advanced(by: start).copyMemory(from: raw.baseAddress!, byteCount: width)
+            }
+        }
     }
 }
