@@ -65,10 +65,7 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         }
         self.matchConfidence = matchConfidence
         categories = LabelDatabase.decodeJSON([LabelCategory].self, record.categories) ?? []
-        perceptualHash = record.phash.map { value in
-            let digits = String(UInt64(bitPattern: value), radix: 16)
-            return String(repeating: "0", count: 16 - digits.count) + digits
-        }
+        perceptualHash = record.phash.map { SimilaritySection.hashText(UInt64(bitPattern: $0)) }
         if let brightness = record.brightness, let contrast = record.contrast, let sharpness = record.sharpness {
             properties = ImageProperties(
                 brightness: brightness, contrast: contrast, sharpness: sharpness,

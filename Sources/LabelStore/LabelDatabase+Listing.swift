@@ -2,6 +2,19 @@ import Foundation
 import GRDB
 
 extension LabelDatabase {
+    /// A primary-key lookup of one more required term for the image `seq` names, with its lower bound.
+    static func termJoin(_ alias: String, seq: String, _ item: (term: String, minimum: Double?), _ arguments: inout StatementArguments)
+        -> String
+    {
+        var join = " JOIN label_terms \(alias) ON \(alias).term = ? AND \(alias).image_seq = \(seq)"
+        _ = arguments.append(contentsOf: [item.term])
+        if let min = item.minimum {
+            join += " AND \(alias).confidence >= ?"
+            _ = arguments.append(contentsOf: [min])
+        }
+        return join
+    }
+
     /// The SQL of an image listing. Three shapes, each chosen so that the common case reads one
     /// index in result order and stops at LIMIT:
     /// - no label, category or colour filter: `images` by its time index;
@@ -61,12 +74,7 @@ extension LabelDatabase {
             var confidences = ["t0.confidence"]
             for (offset, item) in required.dropFirst().enumerated() {
                 let alias = "t\(offset + 1)"
-                joins += " JOIN label_terms \(alias) ON \(alias).term = ? AND \(alias).image_seq = t0.image_seq"
-                _ = arguments.append(contentsOf: [item.term])
-                if let min = item.minimum {
-                    joins += " AND \(alias).confidence >= ?"
-                    _ = arguments.append(contentsOf: [min])
-                }
+                joins += termJoin(alias, seq: "t0.image_seq", item, &arguments)
                 // The match confidence is the labels'; a category or colour only filters.
                 if offset + 1 < distinctTerms.count { confidences.append("\(alias).confidence") }
             }
@@ -102,15 +110,7 @@ extension LabelDatabase {
             }
             inner += " GROUP BY image_seq"
             var joins = ""
-            for (offset, item) in extras.enumerated() {
-                let alias = "x\(offset)"
-                joins += " JOIN label_terms \(alias) ON \(alias).term = ? AND \(alias).image_seq = m.image_seq"
-                _ = arguments.append(contentsOf: [item.term])
-                if let min = item.minimum {
-                    joins += " AND \(alias).confidence >= ?"
-                    _ = arguments.append(contentsOf: [min])
-                }
-            }
+            for (offset, item) in extras.enumerated() { joins += termJoin("x\(offset)", seq: "m.image_seq", item, &arguments) }
             sql = "SELECT images.*, m.best AS match_confidence FROM (\(inner)) m" + joins + " JOIN images ON images.seq = m.image_seq"
         }
 

@@ -145,13 +145,7 @@ struct Fingerprints {
         if width == 0 { width = embedding.count }
         guard embedding.count == width, width > 0 else { return }
         items.append(item)
-        // Grow by whole copies (memcpy), not element by element.
-        let start = flat.count
-        flat.append(contentsOf: repeatElement(0, count: width))
-        flat.withUnsafeMutableBytes { target in
-            embedding.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-                target.baseAddress?.advanced(by: start).copyMemory(from: raw.baseAddress!, byteCount: width)
-            }
-        }
+        // A contiguous buffer: Array appends it with one copy.
+        embedding.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in flat.append(contentsOf: raw.bindMemory(to: Int8.self)) }
     }
 }

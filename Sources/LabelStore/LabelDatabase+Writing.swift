@@ -84,7 +84,7 @@ extension LabelDatabase {
         encoder.outputFormatting = .sortedKeys
         let colorsJSON = try properties.map { String(decoding: try encoder.encode($0.colors), as: UTF8.self) }
         let categoriesJSON = item.categories.isEmpty ? nil : String(decoding: try encoder.encode(item.categories), as: UTF8.self)
-        let phash = item.similarity.flatMap { UInt64($0.perceptualHash, radix: 16) }.map { Int64(bitPattern: $0) }
+        let phash = item.similarity?.hashBits.map { Int64(bitPattern: $0) }
         let embedding = item.similarity.flatMap { $0.embedding.isEmpty ? nil : Data(base64Encoded: $0.embedding) }
 
         // notified_at is left alone: a re-recognition does not mean the notification is unsent.

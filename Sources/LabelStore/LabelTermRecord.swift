@@ -81,7 +81,5 @@ struct LabelTermRecord: Codable, FetchableRecord, PersistableRecord, Sendable, E
     }
 
     /// Lowercases ASCII letters only, exactly like SQLite's NOCASE collation.
-    static func asciiFolded(_ text: String) -> String {
-        String(decoding: text.utf8.map { (65...90).contains($0) ? $0 + 32 : $0 }, as: UTF8.self)
-    }
+    static func asciiFolded(_ text: String) -> String { text.asciiFolded }
 }

@@ -41,14 +41,7 @@ enum SimilaritySearch {
     static func centred(_ flat: [Int8], width: Int) -> [Float] {
         guard width > 0, flat.count >= width else { return [] }
         let count = flat.count / width
-        var mean = [Float](repeating: 0, count: width)
-        flat.withUnsafeBufferPointer { values in
-            var sums = [Double](repeating: 0, count: width)
-            for row in 0..<count {
-                for index in 0..<width { sums[index] += Double(values[row * width + index]) }
-            }
-            for index in 0..<width { mean[index] = Float(sums[index] / Double(count)) }
-        }
+        let mean = columnMeans(flat, width: width)
         var rows = [Float](repeating: 0, count: count * width)
         rows.withUnsafeMutableBufferPointer { out in
             flat.withUnsafeBufferPointer { values in
@@ -67,17 +60,14 @@ enum SimilaritySearch {
         return rows
     }
 
-    /// The centred cosine of every row with row `query`, straight from the int8 rows (no centred
-    /// copy of the matrix): with m the mean row and q the query's centred unit vector,
-    /// cos = (q.x - q.m) / |x - m| and |x - m|^2 = x.x - 2 x.m + m.m.
-    static func centredCosines(_ flat: [Int8], width: Int, to query: Int) -> [Float] {
-        guard width > 0 else { return [] }
+    /// The mean of each column of `count` int8 rows of `width`, summed 16 lanes at a time (int32
+    /// lanes hold 16M rows of int8 safely), then the tail.
+    static func columnMeans(_ flat: [Int8], width: Int) -> [Float] {
         let count = flat.count / width
-        var mean = [Float](repeating: 0, count: width)
+        guard count > 0 else { return [Float](repeating: 0, count: width) }
         var sums = [Int](repeating: 0, count: width)
         flat.withUnsafeBufferPointer { values in
             guard let raw = values.baseAddress else { return }
-            // Column sums 16 lanes at a time (int32 lanes hold 16M rows of int8 safely), then the tail.
             let chunks = width / 16
             var lanes = [SIMD16<Int32>](repeating: SIMD16<Int32>(), count: chunks)
             for row in 0..<count {
@@ -91,7 +81,16 @@ enum SimilaritySearch {
                 for lane in 0..<16 { sums[chunk * 16 + lane] = Int(lanes[chunk][lane]) }
             }
         }
-        for index in 0..<width { mean[index] = Float(sums[index]) / Float(count) }
+        return sums.map { Float($0) / Float(count) }
+    }
+
+    /// The centred cosine of every row with row `query`, straight from the int8 rows (no centred
+    /// copy of the matrix): with m the mean row and q the query's centred unit vector,
+    /// cos = (q.x - q.m) / |x - m| and |x - m|^2 = x.x - 2 x.m + m.m.
+    static func centredCosines(_ flat: [Int8], width: Int, to query: Int) -> [Float] {
+        guard width > 0 else { return [] }
+        let count = flat.count / width
+        let mean = columnMeans(flat, width: width)
         var q = (0..<width).map { Float(flat[query * width + $0]) - mean[$0] }
         let qNorm = q.reduce(0) { $0 + $1 * $1 }.squareRoot()
         if qNorm > 0 { q = q.map { $0 / qNorm } }

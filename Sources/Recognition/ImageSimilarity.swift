@@ -1,4 +1,5 @@
 import Foundation
+import PipelineModel
 import Synchronization
 
 /// A 64-bit perceptual hash (DCT of the luminance at 32x32), made insensitive to mirroring: the
@@ -69,14 +70,11 @@ public enum PerceptualHash {
     /// Bits that differ.
     public static func distance(_ a: UInt64, _ b: UInt64) -> Int { (a ^ b).nonzeroBitCount }
 
-    /// The hash as 16 lowercase hex digits, and back.
-    public static func hex(_ hash: UInt64) -> String {
-        let digits = String(hash, radix: 16)
-        return String(repeating: "0", count: 16 - digits.count) + digits
-    }
+    /// The hash as 16 lowercase hex digits, and back (the message's form, `SimilaritySection`).
+    public static func hex(_ hash: UInt64) -> String { SimilaritySection.hashText(hash) }
 
     public static func parse(_ text: String) -> UInt64? {
-        text.count == 16 ? UInt64(text, radix: 16) : nil
+        SimilaritySection.hashBits(text)
     }
 
     /// cos(pi * (2x + 1) * u / 64) for u, x in 0..<32.

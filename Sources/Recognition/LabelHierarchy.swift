@@ -191,9 +191,7 @@ public struct LabelHierarchy: Sendable {
     static func percent(_ value: Double) -> Double { min(100, (value * 100 * 100).rounded() / 100) }
 
     /// ASCII lowercase, as label search in the database folds.
-    static func key(_ text: String) -> String {
-        String(decoding: text.utf8.map { (65...90).contains($0) ? $0 + 32 : $0 }, as: UTF8.self)
-    }
+    static func key(_ text: String) -> String { text.asciiFolded }
 }
 
 /// Which labels and categories to keep, like the cloud service's label settings. Names are

@@ -129,7 +129,7 @@ struct SyntheticRecognitions {
         }
         let bytes = Data(vector.map { UInt8(bitPattern: $0) })
         return SimilaritySection(
-            perceptualHash: String(format: "%016llx", random.next()), embedding: bytes.base64EncodedString(),
+            perceptualHash: SimilaritySection.hashText(random.next()), embedding: bytes.base64EncodedString(),
             embeddingModel: "efficientnet-lite0 bench sparse-projection-256-int8-v1")
     }
 
