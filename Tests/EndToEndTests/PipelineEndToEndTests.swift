@@ -195,9 +195,14 @@ struct PipelineEndToEndTests {
         return found
     }
 
+    /// The delivered messages: `.xml` files at the outbox's top level. The gateway writes each
+    /// one under `.tmp/` first and removes that copy after linking it, so a recursive walk can
+    /// list a file that is gone by the time it is read.
     static func regularFiles(under directory: URL) -> [URL] {
-        guard let enumerator = FileManager.default.enumerator(at: directory, includingPropertiesForKeys: [.isRegularFileKey]) else { return [] }
-        return enumerator.compactMap { $0 as? URL }.filter {
+        let entries =
+            (try? FileManager.default.contentsOfDirectory(
+                at: directory, includingPropertiesForKeys: [.isRegularFileKey], options: [.skipsHiddenFiles])) ?? []
+        return entries.filter {
             (try? $0.resourceValues(forKeys: [.isRegularFileKey]).isRegularFile) == true
                 && $0.pathExtension == "xml"
         }
