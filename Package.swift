@@ -48,7 +48,10 @@ let package = Package(
         .target(name: "WorkerRuntime", dependencies: ["Bus", "PipelineModel", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "LabelStore",
-            dependencies: ["PipelineModel", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "PipelineModel", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .target(name: "ImageStore", dependencies: ["CCrypto", "DurableFiles", "PipelineModel"]),
         // Output for people and programs: the one --format, table columns, CSV, terminal width.
         .target(name: "Presentation"),

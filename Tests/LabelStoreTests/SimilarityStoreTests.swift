@@ -63,6 +63,25 @@ struct SimilarityStoreTests {
         #expect(groups == [[0, 1, 2], [3, 4]])
     }
 
+    @Test("centred cosines split over the processors equal the dot products of the centred rows")
+    func centredCosinesMatchTheCentredRows() {
+        var numbers = Numbers(state: 5)
+        // Enough rows (and an odd width) for several parts and the tail of each row.
+        let (count, width) = (10_007, 40)
+        let flat = (0..<(count * width)).map { _ in Int8(truncatingIfNeeded: Int(numbers.next() % 255) - 127) }
+        #expect(SimilaritySearch.rowRanges(count: count).count == min(2, ProcessInfo.processInfo.activeProcessorCount))
+        let unit = SimilaritySearch.centred(flat, width: width)
+        for query in [0, 4_999, count - 1] {
+            let scores = SimilaritySearch.centredCosines(flat, width: width, to: query)
+            #expect(scores.count == count)
+            let worst = unit.withUnsafeBufferPointer { unit in
+                (0..<count).map { abs(Double(scores[$0]) - Double(SimilaritySearch.cosine(unit, width: width, query, $0))) }.max() ?? 1
+            }
+            #expect(worst < 1e-4, "query \(query): largest difference \(worst)")
+            #expect(abs(scores[query] - 1) < 1e-4)
+        }
+    }
+
     func record(_ id: String, minutes: Double, hash: UInt64, embedding: [Int8], model: String = "m 1 v1") -> RecognitionRecord {
         let bytes = Data(embedding.map { UInt8(bitPattern: $0) })
         return RecognitionRecord(
