@@ -2,7 +2,7 @@ import CXNNPack
 import Foundation
 import ONNXProto
 
-/// Elementwise operators: Relu/Clip, HardSwish, Sigmoid, Add/Sub/Mul/Div.
+/// Elementwise operators: Relu/Clip, HardSwish, Sigmoid, Exp, PRelu, Add/Sub/Mul/Div.
 extension GraphLowering {
     func lowerClamp(_ node: Onnx_NodeProto, min: Float, max: Float) throws {
         let (input, info) = try firstInput(node)
@@ -62,6 +62,57 @@ extension GraphLowering {
             case "Sub": return xnn_define_subtract(subgraph, low, high, inputs[0], inputs[1], outputs[0], 0)
             case "Div": return xnn_define_divide(subgraph, low, high, inputs[0], inputs[1], outputs[0], 0)
             default: return xnn_define_multiply2(subgraph, low, high, inputs[0], inputs[1], outputs[0], 0)
+            }
+        }
+    }
+
+    /// Exp on the host (this XNNPACK has none), in the input's layout.
+    func lowerExp(_ node: Onnx_NodeProto) throws {
+        let (input, info) = try firstInput(node)
+        let output = node.output[0]
+        define(output, shape: info.shape, layout: info.layout)
+        let count = info.count
+        emitHost([input], [output], origin: node.displayName) { inputs, outputs in
+            for index in 0..<count { outputs[0][index] = expf(inputs[0][index]) }
+        }
+    }
+
+    /// PRelu with a constant slope: XNNPACK's when the slope is one value per channel (the last
+    /// memory axis), else a host kernel over the slope broadcast to the input's shape.
+    func lowerPRelu(_ node: Onnx_NodeProto) throws {
+        let (input, info) = try firstInput(node)
+        guard node.input.count == 2 else { throw unsupported(node, "needs a slope") }
+        let slope = try requireConstant(node.input[1], node: node, role: "slope")
+        let rank = info.shape.count
+        guard slope.shape.count <= rank else { throw unsupported(node, "slope \(slope.shape) has a higher rank than \(info.shape)") }
+        let padded = [Int](repeating: 1, count: rank - slope.shape.count) + slope.shape
+        guard zip(padded, info.shape).allSatisfy({ $0 == $1 || $0 == 1 }) else {
+            throw unsupported(node, "slope \(slope.shape) does not broadcast to \(info.shape)")
+        }
+        let output = node.output[0]
+        define(output, shape: info.shape, layout: info.layout)
+        let channelAxis = info.layout == .nhwc ? 1 : rank - 1
+        let perChannel = padded.indices.allSatisfy { $0 == channelAxis || padded[$0] == 1 } && padded[channelAxis] == info.shape[channelAxis]
+        if perChannel {
+            let slopeValue = addConstant(slope.values, shape: [info.shape[channelAxis]], name: node.input[1])
+            emitXNN([input, slopeValue], [output], origin: node.displayName) { xnn_define_prelu($0, $1[0], $1[1], $2[0], 0) }
+            return
+        }
+        // Broadcast the slope to the full shape once, in the input's memory order.
+        let strides = IndexGather.strides(of: padded)
+        var full = [Float](repeating: 0, count: info.count)
+        let logicalStrides = IndexGather.strides(of: info.shape)
+        for index in 0..<info.count {
+            var offset = 0
+            for axis in 0..<rank where padded[axis] > 1 { offset += (index / logicalStrides[axis] % info.shape[axis]) * strides[axis] }
+            full[index] = slope.values[offset]
+        }
+        let physical = physicalValues(full, shape: info.shape, layout: info.layout)
+        let count = info.count
+        emitHost([input], [output], origin: node.displayName) { inputs, outputs in
+            for index in 0..<count {
+                let x = inputs[0][index]
+                outputs[0][index] = x < 0 ? x * physical[index] : x
             }
         }
     }

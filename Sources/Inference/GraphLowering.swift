@@ -46,8 +46,9 @@ final class GraphLowering {
             throw InferenceError.invalidModel(
                 detail: "the graph has \(inputs.count) inputs (\(inputs.joined(separator: ", "))); only single-input models are supported")
         }
-        let inputShape = try declaredInputShape(inputName)
+        var inputShape = try declaredInputShape(inputName)
         values[inputName] = LoweredValue(shape: inputShape, layout: inputShape.count == 4 ? .nhwc : .plain)
+        if let channelsFirst = foldChannelsLastInput(inputName, declared: inputShape) { inputShape = channelsFirst }
 
         countConsumers()
         try foldBatchNormalization()
@@ -69,6 +70,25 @@ final class GraphLowering {
             output = try copyValue(output, origin: "graph output")
         }
         return LoweredGraph(ops: ops, values: values, input: inputName, inputShape: inputShape, output: output, storage: storage)
+    }
+
+    /// A model converted from TensorFlow declares its image input channels-last ([N, H, W, C]) and
+    /// transposes it to [N, C, H, W] first. When every reader of the input is that transpose, the
+    /// input is taken as the NCHW image it becomes, stored NHWC as every 4-D value is: the pixels
+    /// go in as given and neither transpose runs. Returns the input's new logical shape.
+    func foldChannelsLastInput(_ inputName: String, declared: [Int]) -> [Int]? {
+        guard declared.count == 4 else { return nil }
+        let readers = nodes.indices.filter { nodes[$0].input.contains(inputName) }
+        guard !readers.isEmpty,
+            readers.allSatisfy({ nodes[$0].opType == "Transpose" && nodes[$0].ints("perm") == [0, 3, 1, 2] && nodes[$0].output.count == 1 })
+        else { return nil }
+        let shape = [declared[0], declared[3], declared[1], declared[2]]
+        values[inputName] = LoweredValue(shape: shape, layout: .nhwc)
+        for index in readers {
+            aliases[nodes[index].output[0]] = inputName
+            skipped.insert(index)
+        }
+        return shape
     }
 
     // MARK: - Operators
@@ -97,6 +117,13 @@ final class GraphLowering {
         case "Squeeze", "Unsqueeze": try lowerSqueeze(node)
         case "Concat": try lowerConcat(node)
         case "Softmax": try lowerSoftmax(node)
+        case "Transpose": try lowerTranspose(node)
+        case "Pad": try lowerPad(node)
+        case "Slice": try lowerSlice(node)
+        case "Split": try lowerSplit(node)
+        case "Resize", "Upsample": try lowerResize(node)
+        case "Exp": try lowerExp(node)
+        case "PRelu": try lowerPRelu(node)
         case "Identity", "Dropout":
             guard let input = node.input.first, let output = node.output.first else {
                 throw InferenceError.invalidModel(detail: "node '\(node.displayName)' lacks an input or output")

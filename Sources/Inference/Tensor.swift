@@ -5,6 +5,8 @@ import ONNXProto
 struct ConstantTensor: Sendable {
     var shape: [Int]
     var values: [Float]
+    /// The exact values of an integer tensor (Float cannot hold INT64_MAX, Slice's "to the end").
+    private var integers: [Int]?
 
     var count: Int { values.count }
 
@@ -42,21 +44,27 @@ struct ConstantTensor: Sendable {
                 }
             }
         case 7:  // INT64
+            let exact: [Int]
             if !proto.int64Data.isEmpty {
-                values = proto.int64Data.map { Float($0) }
+                exact = proto.int64Data.map { Int($0) }
             } else {
-                values = raw.withUnsafeBytes { bytes in
-                    (0..<(bytes.count / 8)).map { Float(bytes.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
+                exact = raw.withUnsafeBytes { bytes in
+                    (0..<(bytes.count / 8)).map { Int(bytes.loadUnaligned(fromByteOffset: $0 * 8, as: Int64.self)) }
                 }
             }
+            integers = exact
+            values = exact.map { Float($0) }
         case 6:  // INT32
+            let exact: [Int]
             if !proto.int32Data.isEmpty {
-                values = proto.int32Data.map { Float($0) }
+                exact = proto.int32Data.map { Int($0) }
             } else {
-                values = raw.withUnsafeBytes { bytes in
-                    (0..<(bytes.count / 4)).map { Float(bytes.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self)) }
+                exact = raw.withUnsafeBytes { bytes in
+                    (0..<(bytes.count / 4)).map { Int(bytes.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self)) }
                 }
             }
+            integers = exact
+            values = exact.map { Float($0) }
         default:
             throw InferenceError.invalidModel(
                 detail: "tensor '\(name)' has element type \(proto.dataType); only float, double, int32 and int64 tensors are supported")
@@ -66,6 +74,9 @@ struct ConstantTensor: Sendable {
         }
     }
 
-    /// The values as integers (for shape and axis tensors).
-    var intValues: [Int] { values.map { Int($0) } }
+    /// The values as integers (for shape, axis and index tensors): exact for integer tensors; float
+    /// ones are truncated, out-of-range values saturating rather than trapping.
+    var intValues: [Int] {
+        integers ?? values.map { $0.isNaN ? 0 : Int(max(-9.0e15, min(9.0e15, $0))) }
+    }
 }
