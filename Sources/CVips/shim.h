@@ -31,6 +31,22 @@ static inline int shim_vips_thumbnail_buffer(const void *buf, size_t len, VipsIm
                                  NULL);
 }
 
+/// Like shim_vips_thumbnail_buffer without a crop and never enlarging: the whole upright image
+/// fitted inside `width` x `height` (an image already smaller comes back at its own size).
+static inline int shim_vips_thumbnail_buffer_fit_down(const void *buf, size_t len, VipsImage **out,
+                                                      int width, int height, const char *loader_options) {
+    return vips_thumbnail_buffer((void *)buf, len, out, width,
+                                 "height", height,
+                                 "size", VIPS_SIZE_DOWN,
+                                 "option_string", loader_options,
+                                 NULL);
+}
+
+/// Places the image at (`x`, `y`) on a `width` x `height` black canvas.
+static inline int shim_vips_embed_black(VipsImage *in, VipsImage **out, int x, int y, int width, int height) {
+    return vips_embed(in, out, x, y, width, height, "extend", VIPS_EXTEND_BLACK, NULL);
+}
+
 /// Decodes a JPEG scaled down by `shrink` (1, 2, 4 or 8) inside libjpeg (DCT scaling): the
 /// cheapest way to shrink, since only a 1/shrink-sized image is ever reconstructed. `fail_on`
 /// decides which damage is an error. `buf` must outlive `*out`.

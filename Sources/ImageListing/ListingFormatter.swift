@@ -41,6 +41,8 @@ public struct ListingFormatter: Sendable {
                     properties.map { Self.number($0.brightness) } ?? "", properties.map { Self.number($0.contrast) } ?? "",
                     properties.map { Self.number($0.sharpness) } ?? "",
                     properties?.colors.map { "\($0.simpleName) \($0.hex):\(Self.number($0.share))" }.joined(separator: ";") ?? "",
+                    image.faces.map { "\($0.count)" } ?? "", image.moderation.map { $0.isUnsafe ? "unsafe" : "safe" } ?? "",
+                    image.moderation?.labels.map { "\($0.name):\(Self.number($0.confidence))" }.joined(separator: ";") ?? "",
                 ])
             }
             return csv.text
@@ -70,7 +72,7 @@ public struct ListingFormatter: Sendable {
     static let csvColumns = [
         "id", "name", "source_url", "stored_path", "byte_size", "content_type", "width", "height", "fetched_at", "recognized_at",
         "notified_at", "model_name", "model_version", "labels", "match_confidence", "categories", "brightness", "contrast",
-        "sharpness", "colors",
+        "sharpness", "colors", "faces", "moderation", "moderation_labels",
     ]
 
     // MARK: One image
@@ -132,6 +134,26 @@ public struct ListingFormatter: Sendable {
                 }
             }
             if let hash = image.perceptualHash { text += "\n" + TextColumns.pad("phash:", 12) + hash + "  (list-images duplicates / similar)" }
+            if let faces = image.faces {
+                text += "\n" + TextColumns.pad("faces:", 12) + (faces.isEmpty ? "none" : "\(faces.count)")
+                for face in faces {
+                    let box = face.box
+                    text +=
+                        "\n  " + TextColumns.padLeft(Self.number1(face.confidence) + "%", 7)
+                        + String(
+                            format: "  box left %.3f top %.3f width %.3f height %.3f", box.left, box.top, box.width, box.height)
+                }
+            }
+            if let moderation = image.moderation {
+                text +=
+                    "\n" + TextColumns.pad("moderation:", 12)
+                    + (moderation.isUnsafe ? "UNSAFE" : "safe")
+                    + String(format: " (nsfw score %.1f%%, labels from %.0f%%)", moderation.nsfwScore, moderation.minConfidence)
+                for label in moderation.labels {
+                    let parent = label.parentName.isEmpty ? "" : "  (\(label.parentName))"
+                    text += "\n  " + TextColumns.padLeft(Self.number1(label.confidence) + "%", 7) + "  " + label.name + parent
+                }
+            }
             return text + "\n"
         }
     }

@@ -16,6 +16,7 @@ public final class AnalysisImage: @unchecked Sendable {
     private let lock = NSLock()
     private var prepared: [PreprocessSpec: Result<[UInt8], ImagingError>] = [:]
     private var derived: [String: any Sendable] = [:]
+    private var fittings: [Int: Result<FittedImage, ImagingError>] = [:]
 
     /// An image from bytes already in memory.
     public init(data: Data, path: String) {
@@ -31,9 +32,23 @@ public final class AnalysisImage: @unchecked Sendable {
     /// The image prepared by `preprocessor` (width x height x 3 RGB bytes), made on first use;
     /// concurrent callers with different specs prepare in parallel.
     public func pixels(with preprocessor: Preprocessor) throws(ImagingError) -> [UInt8] {
-        if let done = lock.withLock({ prepared[preprocessor.spec] }) { return try done.get() }
+        // Keyed by geometry: the bytes do not depend on the normalisation, so models with the same
+        // crop and different mean/std (the classifier and open_nsfw) share one decode.
+        let key = preprocessor.spec.geometry
+        if let done = lock.withLock({ prepared[key] }) { return try done.get() }
         let result = Result<[UInt8], ImagingError> { () throws(ImagingError) in try preprocessor.pixels(from: data) }
-        lock.withLock { prepared[preprocessor.spec] = result }
+        lock.withLock { prepared[key] = result }
+        return try result.get()
+    }
+
+    /// The whole upright image fitted inside `maxSide` x `maxSide` (never enlarged), made on
+    /// first use and shared by every analyzer asking for that size.
+    public func fitted(maxSide: Int, limits: ImageLimits) throws(ImagingError) -> FittedImage {
+        if let done = lock.withLock({ fittings[maxSide] }) { return try done.get() }
+        let result = Result<FittedImage, ImagingError> { () throws(ImagingError) in
+            try FittedImage.decode(data, maxSide: maxSide, limits: limits)
+        }
+        lock.withLock { fittings[maxSide] = result }
         return try result.get()
     }
 

@@ -32,6 +32,11 @@ public struct PreprocessSpec: Sendable, Hashable, Codable {
         ((resize - width) / 2, (resize - height) / 2)
     }
 
+    /// The spec with the normalisation left out: specs with equal geometry give the same bytes.
+    public var geometry: PreprocessSpec {
+        PreprocessSpec(width: width, height: height, resize: resize, mean: [0, 0, 0], std: [1, 1, 1])
+    }
+
     /// Bytes `Preprocessor.pixels` returns: width x height x 3.
     public var byteCount: Int { width * height * 3 }
 

@@ -50,21 +50,7 @@ public struct Preprocessor: Sendable {
             } catch {
                 throw Self.classifyDecodeFailure(error, format: header.format, bytes: bytes)
             }
-            if image.interpretation != VIPS_INTERPRETATION_sRGB {
-                image = try image.apply("colourspace") { shim_vips_colourspace($0, $1, VIPS_INTERPRETATION_sRGB) }
-            }
-            if image.hasAlpha {
-                image = try image.apply("flatten") { shim_vips_flatten($0, $1, 255, 255, 255) }
-            }
-            image = try image.apply("cast") { shim_vips_cast($0, $1, VIPS_FORMAT_UCHAR) }
-            if image.bands > 3 {
-                image = try image.apply("extract_band") { shim_vips_extract_bands($0, $1, 0, 3) }
-            } else if image.bands == 1 {
-                image = try image.apply("bandjoin") { shim_vips_replicate_band3($0, $1) }
-            }
-            guard image.bands == 3 else {
-                throw .processingFailed(operation: "bands", detail: "cannot make 3 bands from \(image.bands)")
-            }
+            image = try Self.rgb8(image)
             // crop=centre makes the thumbnail exactly resize x resize; checked so the crop can
             // never leave the image whatever libvips does.
             guard image.width >= spec.width, image.height >= spec.height else {
@@ -92,6 +78,28 @@ public struct Preprocessor: Sendable {
             }
             return (header, pixels)
         }
+    }
+
+    /// Three 8-bit sRGB bands: colourspace sRGB unless already sRGB, alpha flattened onto white,
+    /// cast to uchar, extra bands dropped or a grey band repeated.
+    static func rgb8(_ input: VipsImageRef) throws(ImagingError) -> VipsImageRef {
+        var image = input
+        if image.interpretation != VIPS_INTERPRETATION_sRGB {
+            image = try image.apply("colourspace") { shim_vips_colourspace($0, $1, VIPS_INTERPRETATION_sRGB) }
+        }
+        if image.hasAlpha {
+            image = try image.apply("flatten") { shim_vips_flatten($0, $1, 255, 255, 255) }
+        }
+        image = try image.apply("cast") { shim_vips_cast($0, $1, VIPS_FORMAT_UCHAR) }
+        if image.bands > 3 {
+            image = try image.apply("extract_band") { shim_vips_extract_bands($0, $1, 0, 3) }
+        } else if image.bands == 1 {
+            image = try image.apply("bandjoin") { shim_vips_replicate_band3($0, $1) }
+        }
+        guard image.bands == 3 else {
+            throw .processingFailed(operation: "bands", detail: "cannot make 3 bands from \(image.bands)")
+        }
+        return image
     }
 
     /// libvips' own thumbnail: picks the loader, shrinks on load where the format allows it,
@@ -157,7 +165,7 @@ public struct Preprocessor: Sendable {
 
     /// Decoding is lazy, so a loader's complaint (a cut file) can surface in any step that
     /// computes pixels; this turns it into `.truncated` or `.corrupt`.
-    private static func classifyDecodeFailure(
+    static func classifyDecodeFailure(
         _ error: ImagingError, format: ImageFormat,
         bytes: UnsafeRawBufferPointer
     ) -> ImagingError {

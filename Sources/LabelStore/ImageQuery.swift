@@ -38,17 +38,35 @@ public struct ImageQuery: Sendable, Equatable {
     public var minColorShare: Double
     /// Lowest sharpness (0-100); images recognized without properties never match.
     public var minSharpness: Double?
+    /// At least this many faces (0 matches every image searched for faces, none included).
+    public var minFaces: Int?
+    /// At most this many faces; with `minFaces` an exact count ("--faces 2").
+    public var maxFaces: Int?
+    /// Only images labelled "person" (by a face or the classifier).
+    public var person: Bool
+    /// Only images the moderation analysis found safe, or unsafe.
+    public var safety: Safety?
     public var limit: Int
     public var offset: Int
     public var sort: Sort
+
+    /// The moderation verdict asked for.
+    public enum Safety: String, Sendable, CaseIterable {
+        case safe, unsafe
+    }
 
     /// A query; the defaults list the 50 most recently recognized images.
     public init(
         labels: [String] = [], labelMatch: LabelMatch = .any, minConfidence: Double? = nil,
         since: Date? = nil, until: Date? = nil, sourceContains: String? = nil, nameContains: String? = nil,
         category: String? = nil, color: String? = nil, minColorShare: Double = 10, minSharpness: Double? = nil,
+        minFaces: Int? = nil, maxFaces: Int? = nil, person: Bool = false, safety: Safety? = nil,
         limit: Int = 50, offset: Int = 0, sort: Sort = .time
     ) {
+        self.minFaces = minFaces
+        self.maxFaces = maxFaces
+        self.person = person
+        self.safety = safety
         self.category = category
         self.color = color
         self.minColorShare = minColorShare

@@ -32,6 +32,14 @@ struct ImageRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equat
     var categories: String?
     /// The perceptual hash's bits.
     var phash: Int64?
+    /// Faces found, or nil when the face analyzer did not run.
+    var faceCount: Int?
+    /// JSON `FacesSection`, or nil.
+    var faces: String?
+    /// JSON `ModerationSection`, or nil.
+    var moderation: String?
+    /// 1 unsafe, 0 safe, nil not moderated.
+    var unsafe: Int?
 
     enum Columns {
         static let id = Column("id")

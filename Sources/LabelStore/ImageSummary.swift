@@ -26,6 +26,10 @@ public struct ImageSummary: Sendable, Equatable, Codable {
     public var properties: ImageProperties?
     /// The perceptual hash (16 hex digits); nil when not computed.
     public var perceptualHash: String?
+    /// Faces, most confident first; nil when the face analyzer did not run.
+    public var faces: [DetectedFace]?
+    /// Moderation labels and verdict; nil when the moderation analyzer did not run.
+    public var moderation: ModerationSection?
 
     /// Field names of the JSON and CSV output, documented in docs/LIST-IMAGES.md; never renamed.
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -44,6 +48,7 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         case matchConfidence = "match_confidence"
         case categories, properties
         case perceptualHash = "perceptual_hash"
+        case faces, moderation
     }
 
     init(_ record: ImageRecord, labels: [LabelRecord], matchConfidence: Double?) {
@@ -66,6 +71,8 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         self.matchConfidence = matchConfidence
         categories = LabelDatabase.decodeJSON([LabelCategory].self, record.categories) ?? []
         perceptualHash = record.phash.map { SimilaritySection.hashText(UInt64(bitPattern: $0)) }
+        faces = LabelDatabase.decodeJSON(FacesSection.self, record.faces)?.faces
+        moderation = LabelDatabase.decodeJSON(ModerationSection.self, record.moderation)
         if let brightness = record.brightness, let contrast = record.contrast, let sharpness = record.sharpness {
             properties = ImageProperties(
                 brightness: brightness, contrast: contrast, sharpness: sharpness,
@@ -94,6 +101,8 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         categories = try container.decodeIfPresent([LabelCategory].self, forKey: .categories) ?? []
         properties = try container.decodeIfPresent(ImageProperties.self, forKey: .properties)
         perceptualHash = try container.decodeIfPresent(String.self, forKey: .perceptualHash)
+        faces = try container.decodeIfPresent([DetectedFace].self, forKey: .faces)
+        moderation = try container.decodeIfPresent(ModerationSection.self, forKey: .moderation)
     }
 
     /// Encodes every field, absent values as explicit nulls.
@@ -123,6 +132,8 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         try container.encode(categories, forKey: .categories)
         try container.encode(properties, forKey: .properties)
         try container.encode(perceptualHash, forKey: .perceptualHash)
+        try container.encode(faces, forKey: .faces)
+        try container.encode(moderation, forKey: .moderation)
     }
 }
 

@@ -44,6 +44,16 @@ extension LabelDatabase {
         if let color = query.color?.trimmingCharacters(in: .whitespaces), !color.isEmpty {
             extras.append((LabelTermRecord.colorPrefix + color, query.minColorShare))
         }
+        if let minimum = query.minFaces, minimum < 0 { throw LabelStoreError.invalidQuery("minimum face count \(minimum) is negative") }
+        if let maximum = query.maxFaces, maximum < max(0, query.minFaces ?? 0) {
+            throw LabelStoreError.invalidQuery("maximum face count \(maximum) is below the minimum")
+        }
+        if let minimum = query.minFaces, minimum > LabelTermRecord.maxFaceTerms {
+            throw LabelStoreError.invalidQuery("face counts are indexed up to \(LabelTermRecord.maxFaceTerms)")
+        }
+        if let minimum = query.minFaces, minimum > 0 { extras.append((LabelTermRecord.facesPrefix + "\(minimum)", nil)) }
+        if query.person { extras.append(("person", nil)) }
+        if let safety = query.safety { extras.append((LabelTermRecord.moderationPrefix + safety.rawValue, nil)) }
         let terms = query.labels.map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.filter { !$0.isEmpty }
         var seen = Set<String>()
         let distinctTerms = terms.filter { seen.insert(LabelTermRecord.asciiFolded($0)).inserted }
@@ -136,6 +146,15 @@ extension LabelDatabase {
         if let sharpness = query.minSharpness {
             conditions.append("images.sharpness >= ?")
             _ = arguments.append(contentsOf: [sharpness])
+        }
+        if query.minFaces == 0 {
+            // Every image searched for faces; with no term to drive it, a scan of the time index.
+            conditions.append("images.face_count IS NOT NULL")
+        }
+        if let maximum = query.maxFaces, maximum < LabelTermRecord.maxFaceTerms {
+            conditions.append("NOT EXISTS (SELECT 1 FROM label_terms f WHERE f.term = ? AND f.image_seq = images.seq)")
+            _ = arguments.append(contentsOf: [LabelTermRecord.facesPrefix + "\(maximum + 1)"])
+            if query.minFaces == nil { conditions.append("images.face_count IS NOT NULL") }
         }
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
 

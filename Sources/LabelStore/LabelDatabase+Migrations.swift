@@ -99,6 +99,19 @@ extension LabelDatabase {
                     );
                     """)
         }
+        migrator.registerMigration("v4-faces-moderation") { db in
+            // Faces and moderation as JSON beside the image (what `show` prints), the face count
+            // and the safety verdict as columns; searching goes through label_terms rows
+            // ("faces:<n>" for each n up to the count, "moderation:safe|unsafe" and
+            // "moderation:<label>"), so `--faces 2+`, `--safe` and `--unsafe` use its indexes.
+            try db.execute(
+                sql: """
+                    ALTER TABLE images ADD COLUMN face_count INTEGER;
+                    ALTER TABLE images ADD COLUMN faces TEXT;
+                    ALTER TABLE images ADD COLUMN moderation TEXT;
+                    ALTER TABLE images ADD COLUMN unsafe INTEGER;
+                    """)
+        }
         return migrator
     }
 }

@@ -50,7 +50,7 @@ extension LabelDatabase {
         try Self.wrap(path, "count labels") {
             try pool.read { db in
                 var request = LabelCountRecord.all()
-                let prefixes = [LabelTermRecord.categoryPrefix, LabelTermRecord.colorPrefix]
+                let prefixes = LabelTermRecord.namespaces
                 let prefix: String?
                 switch query.kind {
                 case .labels:

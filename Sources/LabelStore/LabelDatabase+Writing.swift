@@ -68,16 +68,18 @@ extension LabelDatabase {
 
         let oldLabels = try LabelRecord.filter(LabelRecord.Columns.imageID == image.imageID).fetchAll(db)
         let oldRow = try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT categories, colors FROM images WHERE id = ?"), arguments: [image.imageID])
+            db.cachedStatement(sql: "SELECT categories, colors, faces, moderation FROM images WHERE id = ?"), arguments: [image.imageID])
         let oldTerms = Set(
             LabelTermRecord.terms(
                 labels: oldLabels.map { ($0.name, $0.confidence, $0.parents, $0.aliases) },
                 categories: decodeJSON([LabelCategory].self, oldRow?["categories"]) ?? [],
-                colors: decodeJSON([DominantColor].self, oldRow?["colors"]) ?? []
+                colors: decodeJSON([DominantColor].self, oldRow?["colors"]) ?? [],
+                faces: decodeJSON(FacesSection.self, oldRow?["faces"])?.faces ?? [],
+                moderation: decodeJSON(ModerationSection.self, oldRow?["moderation"])
             ).map { LabelTermRecord.asciiFolded($0.term) })
         let newTerms = LabelTermRecord.terms(
             labels: item.labels.map { ($0.name, $0.confidence, $0.parents, $0.aliases ?? []) }, categories: item.categories,
-            colors: item.properties?.colors ?? [])
+            colors: item.properties?.colors ?? [], faces: item.faces?.faces ?? [], moderation: item.moderation)
         let newKeys = Set(newTerms.map { LabelTermRecord.asciiFolded($0.term) })
         let properties = item.properties
         let encoder = JSONEncoder()
@@ -85,6 +87,8 @@ extension LabelDatabase {
         let colorsJSON = try properties.map { String(decoding: try encoder.encode($0.colors), as: UTF8.self) }
         let categoriesJSON = item.categories.isEmpty ? nil : String(decoding: try encoder.encode(item.categories), as: UTF8.self)
         let phash = item.similarity?.hashBits.map { Int64(bitPattern: $0) }
+        let facesJSON = try item.faces.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        let moderationJSON = try item.moderation.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         let embedding = item.similarity.flatMap { $0.embedding.isEmpty ? nil : Data(base64Encoded: $0.embedding) }
 
         // notified_at is left alone: a re-recognition does not mean the notification is unsent.
@@ -92,8 +96,9 @@ extension LabelDatabase {
             sql: """
                 INSERT INTO images (id, name, source_url, stored_path, byte_size, content_type, width, height,
                                     fetched_at, recognized_at, model_name, model_version, notified_at,
-                                    brightness, contrast, sharpness, colors, categories, phash)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?)
+                                    brightness, contrast, sharpness, colors, categories, phash,
+                                    face_count, faces, moderation, unsafe)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET
                     name = excluded.name, source_url = excluded.source_url, stored_path = excluded.stored_path,
                     byte_size = excluded.byte_size, content_type = excluded.content_type,
@@ -101,7 +106,8 @@ extension LabelDatabase {
                     recognized_at = excluded.recognized_at, model_name = excluded.model_name,
                     model_version = excluded.model_version, brightness = excluded.brightness,
                     contrast = excluded.contrast, sharpness = excluded.sharpness, colors = excluded.colors,
-                    categories = excluded.categories, phash = excluded.phash
+                    categories = excluded.categories, phash = excluded.phash, face_count = excluded.face_count,
+                    faces = excluded.faces, moderation = excluded.moderation, unsafe = excluded.unsafe
                 RETURNING seq
                 """)
         let seqValue = try Int64.fetchOne(
@@ -110,7 +116,8 @@ extension LabelDatabase {
                 image.imageID, image.name, image.sourceURL, image.storedPath, image.byteSize, image.contentType,
                 image.width, image.height, image.fetchedAt.timeIntervalSince1970, recognizedAt,
                 item.model.name, item.model.version, properties?.brightness, properties?.contrast, properties?.sharpness,
-                colorsJSON, categoriesJSON, phash,
+                colorsJSON, categoriesJSON, phash, item.faces?.faces.count, facesJSON, moderationJSON,
+                item.moderation.map { $0.isUnsafe ? 1 : 0 },
             ])
         guard let seq = seqValue else {
             throw DatabaseError(resultCode: .SQLITE_ERROR, message: "upsert of image \(image.imageID) returned no seq")

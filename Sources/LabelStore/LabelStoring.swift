@@ -37,13 +37,20 @@ public struct RecognitionRecord: Sendable, Equatable {
     public var properties: ImageProperties?
     /// Perceptual hash and embedding, when the similarity analyzer ran.
     public var similarity: SimilaritySection?
+    /// Faces, when the face analyzer ran (`ImageQuery.minFaces`).
+    public var faces: FacesSection?
+    /// Moderation labels, when the moderation analyzer ran (`ImageQuery.safety`).
+    public var moderation: ModerationSection?
 
     /// One recognition result.
     public init(
         image: ImageStored, labels: [DetectedLabel], model: ModelInfo, recognizedAt: Date, categories: [LabelCategory] = [],
-        properties: ImageProperties? = nil, similarity: SimilaritySection? = nil
+        properties: ImageProperties? = nil, similarity: SimilaritySection? = nil, faces: FacesSection? = nil,
+        moderation: ModerationSection? = nil
     ) {
         self.similarity = similarity
+        self.faces = faces
+        self.moderation = moderation
         self.image = image
         self.labels = labels
         self.model = model

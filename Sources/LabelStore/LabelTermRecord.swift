@@ -32,13 +32,22 @@ struct LabelTermRecord: Codable, FetchableRecord, PersistableRecord, Sendable, E
     static let categoryPrefix = "category:"
     /// Prefix of the rows that index an image's dominant colours ("color:blue", "color:navy").
     static let colorPrefix = "color:"
+    /// Prefix of the rows that count an image's faces: "faces:1" up to "faces:<count>" (at most
+    /// `maxFaceTerms`), each with the confidence of that many-th most confident face.
+    static let facesPrefix = "faces:"
+    static let maxFaceTerms = 50
+    /// Prefix of the moderation rows: "moderation:safe" or "moderation:unsafe", and one per
+    /// reported moderation label ("moderation:Explicit").
+    static let moderationPrefix = "moderation:"
+    /// The namespaces of rows that are not labels.
+    static let namespaces = [categoryPrefix, colorPrefix, facesPrefix, moderationPrefix]
 
     /// Every searchable term of one recognition: each label, alias and parent with the highest
     /// confidence of the labels carrying it; each category with its confidence; each colour name
     /// (basic and CSS) with its summed pixel share.
     static func terms(
         labels: [(name: String, confidence: Double, parents: [String], aliases: [String])], categories: [LabelCategory],
-        colors: [DominantColor]
+        colors: [DominantColor], faces: [DetectedFace] = [], moderation: ModerationSection? = nil
     ) -> [(term: String, confidence: Double)] {
         var entries = labels.map { (names: [$0.name] + $0.aliases + $0.parents, confidence: $0.confidence) }
         entries += categories.map { ([categoryPrefix + $0.id], $0.confidence) }
@@ -52,6 +61,12 @@ struct LabelTermRecord: Codable, FetchableRecord, PersistableRecord, Sendable, E
             }
         }
         entries += colorOrder.compactMap { shares[$0] }.map { ([colorPrefix + $0.name], min(100, ($0.share * 100).rounded() / 100)) }
+        let faceConfidences = faces.map(\.confidence).sorted(by: >).prefix(maxFaceTerms)
+        entries += faceConfidences.enumerated().map { ([facesPrefix + "\($0.offset + 1)"], $0.element) }
+        if let moderation {
+            entries.append(([moderationPrefix + (moderation.isUnsafe ? "unsafe" : "safe")], 100))
+            entries += moderation.labels.map { ([moderationPrefix + $0.name], $0.confidence) }
+        }
         return terms(of: entries)
     }
 

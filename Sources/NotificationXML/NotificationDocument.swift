@@ -44,8 +44,8 @@ public enum NotificationDocument {
     /// Root element name.
     public static let rootName = "notification"
     /// Version written into `schemaVersion`: 2 adds the optional `alias`, `category` and
-    /// `properties` elements (docs/NOTIFY-XML.md).
-    public static let schemaVersion = 2
+    /// `properties` elements, 3 the optional `faces` and `moderation` (docs/NOTIFY-XML.md).
+    public static let schemaVersion = 3
 
     /// The notification as a JSON object, in document order.
     public static func json(
@@ -90,6 +90,8 @@ public enum NotificationDocument {
         // sees the same elements it knows.
         if !categories.isEmpty { document["category"] = .array(categories) }
         if let properties = labeled.analyses.properties { document["properties"] = .object(Self.properties(properties)) }
+        if let faces = labeled.analyses.faces { document["faces"] = .object(Self.faces(faces)) }
+        if let moderation = labeled.analyses.moderation { document["moderation"] = .object(Self.moderation(moderation)) }
         document["model"] = .object(model)
         document["recognizedAt"] = .string(timestamp(labeled.recognizedAt))
         document["notifiedAt"] = .string(timestamp(notifiedAt))
@@ -108,6 +110,50 @@ public enum NotificationDocument {
                 item["cssName"] = .string(color.cssName)
                 item["simpleName"] = .string(color.simpleName)
                 item["share"] = .number(color.share)
+                return .object(item)
+            })
+        return object
+    }
+
+    static func faces(_ section: FacesSection) -> JSONObject {
+        var object = JSONObject()
+        object["count"] = .integer(Int64(section.faces.count))
+        object["face"] = .array(
+            section.faces.map { face in
+                var box = JSONObject()
+                box["left"] = .number(face.box.left)
+                box["top"] = .number(face.box.top)
+                box["width"] = .number(face.box.width)
+                box["height"] = .number(face.box.height)
+                var item = JSONObject()
+                item["confidence"] = .number(face.confidence)
+                item["box"] = .object(box)
+                item["keypoint"] = .array(
+                    face.keypoints.map { point in
+                        var keypoint = JSONObject()
+                        keypoint["type"] = .string(point.type)
+                        keypoint["x"] = .number(point.x)
+                        keypoint["y"] = .number(point.y)
+                        return .object(keypoint)
+                    })
+                return .object(item)
+            })
+        return object
+    }
+
+    /// The moderation verdict first (`unsafe`: the flag a reader acts on), then the score and labels.
+    static func moderation(_ section: ModerationSection) -> JSONObject {
+        var object = JSONObject()
+        object["unsafe"] = .bool(section.isUnsafe)
+        object["nsfwScore"] = .number(section.nsfwScore)
+        object["minConfidence"] = .number(section.minConfidence)
+        object["label"] = .array(
+            section.labels.map { label in
+                var item = JSONObject()
+                item["name"] = .string(label.name)
+                item["parentName"] = .string(label.parentName)
+                item["taxonomyLevel"] = .integer(Int64(label.taxonomyLevel))
+                item["confidence"] = .number(label.confidence)
                 return .object(item)
             })
         return object

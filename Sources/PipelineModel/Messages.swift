@@ -141,6 +141,11 @@ public enum AnalysisFeature: String, Codable, Sendable, CaseIterable {
     case properties
     /// A perceptual hash and a compact feature vector, for near-duplicates and "more like this".
     case similarity
+    /// Faces: boxes, confidences and keypoints; a "person" label when there are any.
+    case faces
+    /// Moderation labels (explicit content, weapons, swimwear or underwear) and whether the
+    /// image is unsafe.
+    case moderation
 }
 
 /// What the similarity analyzer computed: fingerprints to find copies and look-alikes.
@@ -222,6 +227,8 @@ public enum AnalysisSection: Sendable, Equatable {
     case labels(LabelsSection)
     case properties(ImageProperties)
     case similarity(SimilaritySection)
+    case faces(FacesSection)
+    case moderation(ModerationSection)
 
     /// The feature this section reports.
     public var feature: AnalysisFeature {
@@ -229,6 +236,8 @@ public enum AnalysisSection: Sendable, Equatable {
         case .labels: .labels
         case .properties: .properties
         case .similarity: .similarity
+        case .faces: .faces
+        case .moderation: .moderation
         }
     }
 }
@@ -239,11 +248,18 @@ public struct ImageAnalyses: Codable, Sendable, Equatable {
     public var labels: LabelsSection?
     public var properties: ImageProperties?
     public var similarity: SimilaritySection?
+    public var faces: FacesSection?
+    public var moderation: ModerationSection?
 
-    public init(labels: LabelsSection? = nil, properties: ImageProperties? = nil, similarity: SimilaritySection? = nil) {
+    public init(
+        labels: LabelsSection? = nil, properties: ImageProperties? = nil, similarity: SimilaritySection? = nil,
+        faces: FacesSection? = nil, moderation: ModerationSection? = nil
+    ) {
         self.labels = labels
         self.properties = properties
         self.similarity = similarity
+        self.faces = faces
+        self.moderation = moderation
     }
 
     /// Stores `section` in its place, replacing an earlier one of the same feature.
@@ -252,12 +268,22 @@ public struct ImageAnalyses: Codable, Sendable, Equatable {
         case .labels(let labels): self.labels = labels
         case .properties(let properties): self.properties = properties
         case .similarity(let similarity): self.similarity = similarity
+        case .faces(let faces): self.faces = faces
+        case .moderation(let moderation): self.moderation = moderation
         }
     }
 
     /// The features with a section.
     public var features: [AnalysisFeature] {
-        (labels == nil ? [] : [.labels]) + (properties == nil ? [] : [.properties]) + (similarity == nil ? [] : [.similarity])
+        AnalysisFeature.allCases.filter { feature in
+            switch feature {
+            case .labels: labels != nil
+            case .properties: properties != nil
+            case .similarity: similarity != nil
+            case .faces: faces != nil
+            case .moderation: moderation != nil
+            }
+        }
     }
 }
 

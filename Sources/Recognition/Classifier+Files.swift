@@ -47,6 +47,7 @@ extension Classifier {
                 let inferenceMs = Self.milliseconds(since: start)
                 for (position, item) in ready.enumerated() {
                     if featureCount > 0 { images[item.index].keep(features[position], for: featureKey) }
+                    images[item.index].keep(probabilities[position], for: probabilitiesKey)
                     results[item.index] = .success(
                         Classification(
                             labels: labels(from: probabilities[position], options: options),

@@ -162,6 +162,10 @@ public final class Classifier: @unchecked Sendable {
     /// The key under which `classify(images:)` keeps each image's pooled features on its `AnalysisImage`.
     public var featureKey: String { "features:\(name):\(version)" }
 
+    /// The key under which `classify(images:)` keeps each image's class probabilities (the
+    /// moderation analyzer reads weapons, swimwear and drinks from them).
+    public var probabilitiesKey: String { "probabilities:\(name):\(version)" }
+
     /// The labels of one probability vector: classes and their parent labels, each parent as
     /// confident as the classes below it together (`LabelHierarchy`).
     public func labels(from probabilities: [Float], options: LabelOptions) -> [RecognizedLabel] {

@@ -46,6 +46,37 @@ public struct ImageAnalysis: Sendable {
                 }
             }
         }
-        return results
+        // Faces say "person", which ImageNet's classes cannot: join it to the labels.
+        return results.map { result in
+            result.map { analysis in
+                var analysis = analysis
+                analysis.sections.addPersonLabel()
+                return analysis
+            }
+        }
+    }
+}
+
+extension ImageAnalyses {
+    /// The label a person would write for a photo with faces: "person" at the most confident
+    /// face's confidence (or the classifier's, if higher), in the "people" category, added to
+    /// the labels section in confidence order. It can make the section one label longer than
+    /// `--max-labels`: the classifier's labels are not dropped for it.
+    public mutating func addPersonLabel() {
+        guard let best = faces?.faces.map(\.confidence).max(), var section = labels else { return }
+        var person = DetectedLabel(name: "person", confidence: best, parents: [], categories: ["people"])
+        if let index = section.labels.firstIndex(where: { $0.name == "person" }) {
+            person = section.labels.remove(at: index)
+            person.confidence = max(person.confidence, best)
+        }
+        section.labels.insert(person, at: section.labels.firstIndex { $0.confidence < person.confidence } ?? section.labels.count)
+        var categories = section.categories ?? []
+        if let index = categories.firstIndex(where: { $0.id == "people" }) {
+            categories[index].confidence = max(categories[index].confidence, best)
+        } else {
+            categories.append(LabelCategory(id: "people", name: "People", confidence: best))
+        }
+        section.categories = categories.sorted { $0.confidence > $1.confidence }
+        labels = section
     }
 }

@@ -135,13 +135,32 @@ public struct FeatureOptions: ParsableArguments {
         help: ArgumentHelp(
             "Comma-separated analyses to run: \(AnalysisFeature.allCases.map(\.rawValue).joined(separator: ", ")).",
             discussion:
-                "Default: all of them. properties (brightness, contrast, sharpness, dominant colours) costs under a millisecond per image; similarity (perceptual hash and feature embedding for list-images duplicates/similar) reuses the labels' inference.",
+                "Default: all of them. properties (brightness, contrast, sharpness, dominant colours) costs under a millisecond per image; similarity (perceptual hash and feature embedding for list-images duplicates/similar) reuses the labels' inference; faces runs BlazeFace (full range) on the whole image and on overlapping tiles of it; moderation runs open_nsfw on the classifier's crop and reads weapons, swimwear and drinks from the labels' inference.",
             valueName: "list"))
     public var features: String = AnalysisFeature.allCases.map(\.rawValue).joined(separator: ",")
 
+    @Option(help: "Report faces from this confidence (0-100).")
+    public var minFaceConfidence: Double = 50
+
+    @Flag(
+        inversion: .prefixedNo,
+        help:
+            "Search overlapping tiles of larger images for small faces, not only the whole image (about 7 detector runs instead of 1 on a 4:3 photo)."
+    )
+    public var faceTiles = true
+
+    @Option(help: "Report moderation labels from this confidence (0-100); an image with any is unsafe.")
+    public var minModerationConfidence: Double = 50
+
     public init() {}
 
-    public func validate() throws { _ = try selected() }
+    public func validate() throws {
+        _ = try selected()
+        guard (0...100).contains(minFaceConfidence) else { throw ValidationError("--min-face-confidence must be between 0 and 100") }
+        guard (0...100).contains(minModerationConfidence) else {
+            throw ValidationError("--min-moderation-confidence must be between 0 and 100")
+        }
+    }
 
     /// The features named, in the order given, each once.
     public func selected() throws -> [AnalysisFeature] {
@@ -158,13 +177,26 @@ public struct FeatureOptions: ParsableArguments {
     }
 
     /// The analyzers of the selected features, the classifier's first (the others reuse its
-    /// preparation of each image).
-    public func analyzers(classifier: Classifier, labels: LabelOptions) throws -> [any ImageAnalyzer] {
+    /// preparation of each image and its inference); faces and moderation load their models.
+    public func analyzers(
+        classifier: Classifier, labels: LabelOptions, threads: Int, logger: Logger = Logger(label: "recognition")
+    ) throws -> [any ImageAnalyzer] {
         let wanted = try selected()
+        let limits = classifier.preprocessor.limits
         var analyzers: [any ImageAnalyzer] = []
         if wanted.contains(.labels) { analyzers.append(LabelAnalyzer(classifier: classifier, options: labels)) }
         if wanted.contains(.properties) { analyzers.append(ImagePropertiesAnalyzer(preprocessor: classifier.preprocessor)) }
         if wanted.contains(.similarity) { analyzers.append(SimilarityAnalyzer(classifier: classifier)) }
+        if wanted.contains(.faces) {
+            let detector = try FaceDetector(threads: threads, tiles: faceTiles, logger: logger)
+            analyzers.append(FaceAnalyzer(detector: detector, minConfidence: minFaceConfidence, limits: limits))
+        }
+        if wanted.contains(.moderation) {
+            let network = try ModerationModel(threads: threads, limits: limits, logger: logger)
+            analyzers.append(
+                ModerationAnalyzer(
+                    network: network, minConfidence: minModerationConfidence, classifier: wanted.contains(.labels) ? classifier : nil))
+        }
         return analyzers
     }
 }

@@ -32,6 +32,16 @@ struct ListCommand: ParsableCommand {
     var minColorShare: Double = 10
     @Option(help: ArgumentHelp("Lowest sharpness (0-100; 50 is an ordinary photo's focus).", valueName: "value"))
     var minSharpness: Double?
+    @Option(
+        help: ArgumentHelp(
+            "Face count: N exactly, N+ at least N (1+ any face), 0 none (images searched for faces only).", valueName: "count"))
+    var faces: String?
+    @Flag(help: "Only images with a person in them (a face, or the classifier's person classes).")
+    var person = false
+    @Flag(help: "Only images the moderation analysis found safe (no moderation label at its threshold).")
+    var safe = false
+    @Flag(help: "Only images with a moderation label at or above the threshold they were recognized with.")
+    var unsafe = false
     @Option(help: "At most this many images.")
     var limit = 50
     @Option(help: "Skip this many images first (paging).")
@@ -50,6 +60,8 @@ struct ListCommand: ParsableCommand {
         if !(0...100).contains(minColorShare) { throw ValidationError("--min-color-share must be between 0 and 100") }
         if let minSharpness, !(0...100).contains(minSharpness) { throw ValidationError("--min-sharpness must be between 0 and 100") }
         if offset < 0 { throw ValidationError("--offset must not be negative") }
+        if safe && unsafe { throw ValidationError("--safe and --unsafe exclude each other") }
+        if let faces { _ = try Self.faceRange(faces) }
         for (flag, value) in [("--since", since), ("--until", until)] {
             if let value {
                 do { _ = try TimeExpression.parse(value) } catch { throw ValidationError("\(flag): \(error)") }
@@ -65,7 +77,9 @@ struct ListCommand: ParsableCommand {
             since: try since.map { try TimeExpression.parse($0, now: now) },
             until: try until.map { try TimeExpression.parse($0, now: now) },
             sourceContains: source, nameContains: name, category: category, color: color, minColorShare: minColorShare,
-            minSharpness: minSharpness, limit: limit, offset: offset, sort: sort)
+            minSharpness: minSharpness, minFaces: try faces.map { try Self.faceRange($0).min },
+            maxFaces: try faces.flatMap { try Self.faceRange($0).max },
+            person: person, safety: safe ? .safe : unsafe ? .unsafe : nil, limit: limit, offset: offset, sort: sort)
         try StoreAccess.withStore(home, logger: logger) { store in
             let images = try store.images(matching: query)
             let formatter = ListingFormatter(format: format, width: TerminalWidth.current())
@@ -74,5 +88,15 @@ struct ListCommand: ParsableCommand {
                 FileHandle.standardError.write(Data("no images match\n".utf8))
             }
         }
+    }
+
+    /// `--faces`: "2" is exactly two, "2+" two or more, "0" none.
+    static func faceRange(_ text: String) throws -> (min: Int, max: Int?) {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let atLeast = trimmed.hasSuffix("+")
+        guard let count = Int(atLeast ? String(trimmed.dropLast()) : trimmed), count >= 0 else {
+            throw ValidationError("--faces: '\(text)' is not a count; use N (exactly), N+ (at least) or 0 (none)")
+        }
+        return (count, atLeast ? nil : count)
     }
 }

@@ -43,7 +43,8 @@ struct Classify: AsyncParsableCommand {
         var failures = 0
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let analyzers = try features.analyzers(classifier: classifier, labels: try filter.labelOptions(for: classifier))
+        let analyzers = try features.analyzers(
+            classifier: classifier, labels: try filter.labelOptions(for: classifier), threads: model.threads, logger: logger)
         let wantsLabels = try features.selected().contains(.labels)
         let started = ContinuousClock.now
         for start in stride(from: 0, to: photos.count, by: batchSize) {
@@ -67,11 +68,14 @@ struct Classify: AsyncParsableCommand {
                         }
                         if let properties = analysis.sections.properties { print(Self.describe(properties)) }
                         if let similarity = analysis.sections.similarity { print("  perceptual hash \(similarity.perceptualHash)") }
+                        if let faces = analysis.sections.faces { print(Self.describe(faces)) }
+                        if let moderation = analysis.sections.moderation { print(Self.describe(moderation)) }
                     case .json:
                         let line = ClassifyLine(
                             file: path, model: "\(classifier.name) \(classifier.version)",
                             labels: labels, categories: analysis.sections.labels?.categories, properties: analysis.sections.properties,
-                            similarity: analysis.sections.similarity,
+                            similarity: analysis.sections.similarity, faces: analysis.sections.faces?.faces,
+                            moderation: analysis.sections.moderation,
                             decodeMs: analysis.decodeMs, inferenceMs: analysis.inferenceMs, error: nil)
                         print(String(decoding: try encoder.encode(line), as: UTF8.self))
                     }
@@ -83,7 +87,7 @@ struct Classify: AsyncParsableCommand {
                     case .json:
                         let line = ClassifyLine(
                             file: path, model: "\(classifier.name) \(classifier.version)", labels: [], categories: nil, properties: nil,
-                            similarity: nil,
+                            similarity: nil, faces: nil, moderation: nil,
                             decodeMs: nil, inferenceMs: nil, error: "\(error)")
                         print(String(decoding: try encoder.encode(line), as: UTF8.self))
                     }
@@ -110,6 +114,25 @@ extension Classify {
         let colors = properties.colors.map { "\($0.simpleName) \($0.hex) (\($0.cssName)) \(Int($0.share.rounded()))%" }
         return measures + "\n  colours: " + (colors.isEmpty ? "none" : colors.joined(separator: ", "))
     }
+
+    /// "faces: 2" and a line per face: confidence, box (percent of the image), eyes.
+    static func describe(_ section: FacesSection) -> String {
+        var lines = ["  faces: \(section.faces.count)"]
+        for face in section.faces {
+            let box = face.box
+            lines.append(
+                String(
+                    format: "    %5.1f%%  at %.0f%%,%.0f%%  size %.0f%% x %.0f%%", face.confidence, box.left * 100, box.top * 100,
+                    box.width * 100, box.height * 100))
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    /// "moderation: safe (nsfw 1.2%)" or "unsafe: Explicit 87%, ...".
+    static func describe(_ section: ModerationSection) -> String {
+        let labels = section.labels.map { String(format: "%@ %.0f%%", $0.name, $0.confidence) }.joined(separator: ", ")
+        return String(format: "  moderation: %@ (nsfw %.1f%%)", section.isUnsafe ? "unsafe: \(labels)" : "safe", section.nsfwScore)
+    }
 }
 
 /// One JSON output line of `recognize classify --format json`.
@@ -120,6 +143,8 @@ struct ClassifyLine: Encodable {
     var categories: [LabelCategory]?
     var properties: ImageProperties?
     var similarity: SimilaritySection?
+    var faces: [DetectedFace]?
+    var moderation: ModerationSection?
     var decodeMs: Double?
     var inferenceMs: Double?
     var error: String?

@@ -67,7 +67,9 @@ struct RunWorker: AsyncParsableCommand {
                 "model": "\(classifier.name)", "version": "\(classifier.version)", "threads": "\(classifier.threadCount)",
             ])
         let handler = RecognizeHandler(
-            analyzers: try features.analyzers(classifier: classifier, labels: try filter.labelOptions(for: classifier)), store: store, bus: bus,
+            analyzers: try features.analyzers(
+                classifier: classifier, labels: try filter.labelOptions(for: classifier), threads: classifier.threadCount, logger: logger),
+            store: store, bus: bus,
             limits: classifier.preprocessor.limits)
 
         if let event {

@@ -57,7 +57,7 @@ struct NotificationSchemaTests {
             Issue.record("unexpected shape: \(back)")
             return
         }
-        #expect(document["schemaVersion"] == .integer(2))
+        #expect(document["schemaVersion"] == .integer(Int64(NotificationDocument.schemaVersion)))
         #expect(taxi["alias"] == .array([.string("cab"), .string("taxicab")]))
         #expect(categories == [.object(["id": .string("vehicles"), "name": .string("Vehicles"), "confidence": .number(82.5)])])
         #expect(properties["sharpness"] == .integer(61) || properties["sharpness"] == .number(61))
@@ -68,6 +68,49 @@ struct NotificationSchemaTests {
         // Without the optional sections the document is what schema 1 described.
         let plain = try NotificationDocument.xml(for: Fixtures.labeled(), messageID: "labeled-8", settings: try Fixtures.settings())
         #expect(!plain.contains("<category") && !plain.contains("<properties") && !plain.contains("<alias"))
+    }
+
+    @Test("faces and moderation are in the document and validate; an unsafe image is flagged; a box outside 0-1 is refused")
+    func facesAndModerationAreInTheDocument() throws {
+        let face = DetectedFace(
+            box: BoundingBox(left: 0.25, top: 0.1, width: 0.2, height: 0.3), confidence: 93.5,
+            keypoints: [FaceKeypoint(type: "left eye", x: 0.3, y: 0.2), FaceKeypoint(type: "right eye", x: 0.4, y: 0.2)])
+        var analyses = ImageAnalyses(
+            labels: LabelsSection(model: ModelInfo(name: "m", version: "1"), labels: [DetectedLabel(name: "person", confidence: 93.5, parents: [])]))
+        analyses.faces = FacesSection(model: ModelInfo(name: "face-detection-full-range", version: "1"), faces: [face])
+        analyses.moderation = ModerationSection(
+            model: ModelInfo(name: "open-nsfw", version: "1"),
+            labels: [ModerationLabel(name: "Explicit", parentName: "", taxonomyLevel: 1, confidence: 88)], minConfidence: 50, nsfwScore: 88)
+        let labeled = ImageLabeled(
+            imageID: String(repeating: "ef", count: 32), name: "p.jpg", sourceURL: "http://127.0.0.1/p.jpg", byteSize: 10,
+            analyses: analyses, recognizedAt: Date(timeIntervalSince1970: 1_795_000_000),
+            timing: RecognitionTiming(decodeMs: 1, inferenceMs: 1, databaseMs: 1, queueWaitMs: 1))
+        let xml = try NotificationDocument.xml(for: labeled, messageID: "labeled-9", settings: try Fixtures.settings())
+        try SchemaValidator.notification.get().validate(xml)
+        let (_, back) = try JSONXMLMapping.json(fromXML: Data(xml.utf8))
+        guard case .object(let document) = back, case .object(let faces)? = document["faces"],
+            case .object(let moderation)? = document["moderation"], case .array(let items)? = faces["face"],
+            case .object(let first)? = items.first
+        else {
+            Issue.record("unexpected shape: \(back)")
+            return
+        }
+        #expect(faces["count"] == .integer(1))
+        #expect(first["confidence"] == .number(93.5))
+        #expect(moderation["unsafe"] == .bool(true))
+        #expect(xml.contains("<unsafe type=\"boolean\">true</unsafe>"))
+        // No faces is a count of 0 and the empty-array marker, still valid.
+        analyses.faces?.faces = []
+        analyses.moderation?.labels = []
+        let none = ImageLabeled(
+            imageID: labeled.imageID, name: "p.jpg", sourceURL: labeled.sourceURL, byteSize: 10, analyses: analyses,
+            recognizedAt: labeled.recognizedAt, timing: labeled.timing)
+        let empty = try NotificationDocument.xml(for: none, messageID: "labeled-10", settings: try Fixtures.settings())
+        try SchemaValidator.notification.get().validate(empty)
+        #expect(empty.contains("<unsafe type=\"boolean\">false</unsafe>"))
+        let outside = xml.replacingOccurrences(of: "<left type=\"number\">0.25</left>", with: "<left type=\"number\">1.5</left>")
+        #expect(outside != xml)
+        #expect(throws: (any Error).self) { try SchemaValidator.notification.get().validate(outside) }
     }
 
     @Test func documentCarriesTheNotificationFields() throws {
