@@ -98,6 +98,26 @@ import Testing
         #expect(broken.stdout.contains("'dog'"))
     }
 
+    @Test func facesPersonAndSafety() throws {
+        let face = DetectedFace(box: BoundingBox(left: 0.2, top: 0.2, width: 0.3, height: 0.3), confidence: 91, keypoints: [])
+        try fixture.store.saveRecognitions([
+            RecognitionRecord(
+                image: StoreFixture.image(StoreFixture.id("a1"), name: "pair.jpg"),
+                labels: [DetectedLabel(name: "person", confidence: 91, parents: [], categories: ["people"])], model: StoreFixture.model,
+                recognizedAt: StoreFixture.base.addingTimeInterval(600),
+                faces: FacesSection(model: ModelInfo(name: "f", version: "1"), faces: [face, face]),
+                moderation: ModerationSection(model: ModelInfo(name: "n", version: "1"), labels: [], minConfidence: 50, nsfwScore: 0.5))
+        ])
+        let output = try run(["--faces", "2", "--person", "--safe", "--format", "ndjson"])
+        #expect(output.status == 0, "\(output.stderr)")
+        let images = try output.stdout.split(separator: "\n").map { try MessageCoding.decoder().decode(ImageSummary.self, from: Data($0.utf8)) }
+        #expect(images.map(\.id) == [StoreFixture.id("a1")])
+        #expect(images.first?.faces?.count == 2)
+        #expect(try run(["--faces", "3+"]).stdout.isEmpty)
+        let show = try run(["show", String(StoreFixture.id("a1").prefix(8))])
+        #expect(show.stdout.contains("faces:      2") && show.stdout.contains("moderation: safe"), "\(show.stdout)")
+    }
+
     @Test func exitCodes() throws {
         let missing = try ProcessRunner.run(executable, ["--home", fixture.home.root.appendingPathComponent("nowhere").path])
         #expect(missing.status == 66)
@@ -106,6 +126,9 @@ import Testing
         #expect(try run(["--min-confidence", "120"]).status == 64)
         #expect(try run(["--since", "last tuesday"]).status == 64)
         #expect(try run(["--frobnicate"]).status == 64)
+        let badFaces = try run(["--faces", "two"])
+        #expect(badFaces.status == 64 && badFaces.stderr.contains("N+ (at least)"))
+        #expect(try run(["--safe", "--unsafe"]).status == 64)
         try fixture.store.pool.write { db in try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v99-newer')") }
         let newer = try run([])
         #expect(newer.status == 1)

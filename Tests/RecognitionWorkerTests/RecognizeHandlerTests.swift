@@ -26,7 +26,7 @@ struct RecognizeHandlerTests {
         let handler: RecognizeHandler
         let logs = InMemoryLogHandler()
 
-        init(properties: Bool = false) throws {
+        init(properties: Bool = false, facesAndModeration: Bool = false) throws {
             directory = try TemporaryDirectory("recognize-handler")
             store = try LabelDatabase(
                 path: directory.url.appendingPathComponent("labels.sqlite"),
@@ -35,6 +35,10 @@ struct RecognizeHandlerTests {
             let classifier = try RecognizeHandlerTests.shared.get()
             var analyzers: [any ImageAnalyzer] = [LabelAnalyzer(classifier: classifier, options: LabelOptions(maxLabels: 5, minConfidence: 1))]
             if properties { analyzers.append(ImagePropertiesAnalyzer(preprocessor: classifier.preprocessor)) }
+            if facesAndModeration {
+                analyzers.append(FaceAnalyzer(detector: try FaceDetector(threads: 2)))
+                analyzers.append(ModerationAnalyzer(network: try ModerationModel(threads: 2), classifier: classifier))
+            }
             handler = RecognizeHandler(analyzers: analyzers, store: store, bus: bus, limits: classifier.preprocessor.limits)
         }
 
@@ -126,6 +130,24 @@ struct RecognizeHandlerTests {
         let color = try #require(properties.colors.first)
         #expect(try f.store.images(matching: ImageQuery(color: color.simpleName, minColorShare: 0)).map(\.id) == [labeled.imageID])
         #expect(try f.store.images(matching: ImageQuery(category: "vehicles")).isEmpty)
+    }
+
+    @Test("with faces and moderation, a portrait is published and stored with its face, a person label and a safe verdict")
+    func facesAndModerationSections() async throws {
+        let f = try Fixture(facesAndModeration: true)
+        defer { f.directory.remove() }
+        let message = try f.stored(Self.samples.appendingPathComponent("astronaut.jpg"), name: "astronaut.jpg")
+        #expect(await f.handler.handle([message], logger: f.logger) == [.completed])
+        let out = try #require(try await f.bus.receive(from: Topology.notifyQueue, maxMessages: 1, visibilityTimeout: nil, wait: 0).first)
+        let labeled = try out.decodeBody(ImageLabeled.self)
+        #expect(labeled.analyses.features == [.labels, .faces, .moderation])
+        #expect(labeled.analyses.faces?.faces.count == 1)
+        #expect(labeled.analyses.moderation?.isUnsafe == false)
+        #expect(labeled.labels.first?.name == "person", "\(labeled.labels.map(\.name))")
+        let saved = try #require(try f.store.image(idOrPrefix: labeled.imageID))
+        #expect(saved.faces == labeled.analyses.faces?.faces)
+        #expect(saved.moderation == labeled.analyses.moderation)
+        #expect(try f.store.images(matching: ImageQuery(minFaces: 1, maxFaces: 1, person: true, safety: .safe)).map(\.id) == [labeled.imageID])
     }
 
     @Test("a redelivered message republishes the same id and leaves the same rows")
