@@ -89,7 +89,7 @@ let package = Package(
         .executableTarget(
             name: "pipeline-bench",
             dependencies: [
-                "RecognitionOptions", "Notification", "NotificationXML", "LabelStore", "CLISupport",
+                "RecognitionOptions", "Inference", "Notification", "NotificationXML", "LabelStore", "CLISupport",
             ]),
         // --model, --threads, --max-labels ...: the classifier's options, shared by recognize and pipeline-bench.
         .target(

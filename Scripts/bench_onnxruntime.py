@@ -32,12 +32,28 @@ def preprocess(path, resize, size, mean, std):
     return ((pixels - np.array(mean, np.float32)) / np.array(std, np.float32)).transpose(2, 0, 1)
 
 
+def raw_input(args):
+    """One fixed input from raw RGB bytes (`--rgb`), normalised as `pipeline-bench model` does, in
+    the layout the ONNX file declares (`--layout`)."""
+    pixels = np.fromfile(args.rgb, dtype=np.uint8).astype(np.float32)
+    side = int(round((pixels.size / 3) ** 0.5))
+    pixels = pixels.reshape(side, side, 3)
+    if args.normalize == "unit":
+        pixels = pixels / 127.5 - 1
+    else:  # bgr-mean
+        pixels = pixels[..., ::-1] - np.array([104, 117, 123], np.float32)
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1) if args.layout == "nchw" else pixels)
+
+
 def make_session(args):
     import onnxruntime as ort  # only the engine processes need it
 
-    with open(args.descriptor) as handle:
-        spec = json.load(handle)["input"]
-    images = [preprocess(p, spec["resize"], spec["width"], spec["mean"], spec["std"]) for p in args.photos]
+    if args.rgb:
+        images = [raw_input(args)]
+    else:
+        with open(args.descriptor) as handle:
+            spec = json.load(handle)["input"]
+        images = [preprocess(p, spec["resize"], spec["width"], spec["mean"], spec["std"]) for p in args.photos]
     batch = np.stack([images[i % len(images)] for i in range(args.batch)])
     options = ort.SessionOptions()
     options.intra_op_num_threads = args.threads
@@ -102,7 +118,8 @@ class Engine:
 def compare(args):
     config = ["--batch-sizes", str(args.batch), "--thread-counts", str(args.threads)]
     ours = Engine([*shlex.split(args.compare), "--serve", *config, *args.photos])
-    theirs = Engine([sys.executable, __file__, "--serve", "--model", args.model, "--descriptor", args.descriptor,
+    raw = ["--rgb", args.rgb, "--normalize", args.normalize, "--layout", args.layout] if args.rgb else ["--descriptor", args.descriptor]
+    theirs = Engine([sys.executable, __file__, "--serve", "--model", args.model, *raw,
                      "--batch", str(args.batch), "--threads", str(args.threads), *args.photos])
     samples = {"ours": [], "theirs": []}
     ratios = []
@@ -133,7 +150,10 @@ def compare(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", required=True)
-    parser.add_argument("--descriptor", required=True)
+    parser.add_argument("--descriptor", help="the model descriptor (input size, resize, mean/std) for photos")
+    parser.add_argument("--rgb", help="instead of photos: one raw RGB input of the model's size")
+    parser.add_argument("--normalize", choices=["unit", "bgr-mean"], default="unit", help="with --rgb: [-1, 1], or BGR minus the mean")
+    parser.add_argument("--layout", choices=["nchw", "nhwc"], default="nchw", help="with --rgb: the layout the ONNX input declares")
     parser.add_argument("--batch", type=int, required=True)
     parser.add_argument("--threads", type=int, required=True)
     parser.add_argument("--iterations", type=int, default=20, help="timed runs in the default mode")
@@ -141,8 +161,10 @@ def main():
     parser.add_argument("--compare", metavar="COMMAND", help="our benchmark command to compare against, e.g. '.build/release/pipeline-bench classifier'")
     parser.add_argument("--rounds", type=int, default=10, help="alternating rounds in --compare mode")
     parser.add_argument("--round-iterations", type=int, default=5, help="timed runs per engine per round")
-    parser.add_argument("photos", nargs="+")
+    parser.add_argument("photos", nargs="*")
     args = parser.parse_args()
+    if not args.rgb and (not args.descriptor or not args.photos):
+        parser.error("give --descriptor and photos, or --rgb")
     if args.serve:
         serve(args)
     elif args.compare:

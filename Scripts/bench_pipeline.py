@@ -218,10 +218,12 @@ def stage_figures(records):
     return figures
 
 
-def classifier_bound(bin_dir, root, files, batch, threads):
-    """`recognize classify` on the same images with the same batch size and threads."""
+def classifier_bound(bin_dir, root, files, batch, threads, features):
+    """`recognize classify` (the analyzers alone) on the same images with the same batch size,
+    threads and features."""
+    chosen = ["--features", features] if features else []
     run = subprocess.run([os.path.join(bin_dir, "recognize"), "classify", "--format", "json", "--batch-size", str(batch),
-                          "--threads", str(threads), *files], cwd=root, capture_output=True, text=True)
+                          "--threads", str(threads), *chosen, *files], cwd=root, capture_output=True, text=True)
     for line in run.stderr.splitlines():
         match = re.search(r"\(([0-9.]+) images/s\)", line)
         if match:
@@ -242,6 +244,7 @@ def main():
     parser.add_argument("--threads", type=int, default=0, help="inference threads per recognizer (default: cores / recognizers)")
     parser.add_argument("--bound-threads", type=int, default=os.cpu_count() or 2,
                         help="threads of the classifier-alone run (default: all cores, its best)")
+    parser.add_argument("--features", default="", help="recognize --features for the pipeline and the analyzers-alone run (default: recognize's)")
     parser.add_argument("--recognize-args", default="", help="extra arguments for every recognizer")
     parser.add_argument("--notify-args", default="", help="extra arguments for every notifier")
     parser.add_argument("--report", help="JSON report path (default: bench-pipeline.json in the work dir)")
@@ -276,7 +279,7 @@ def main():
         # The classifier alone first, on a quiet machine, on the same images in the same mix.
         bound_files = [variants[i % len(variants)] for i in range(max(48, min(args.images, 96)))]
         log(f"classifier alone: {len(bound_files)} images, batch {args.batch_size}, {args.bound_threads} thread(s)")
-        bound = classifier_bound(bin_dir, args.root, bound_files, args.batch_size, args.bound_threads)
+        bound = classifier_bound(bin_dir, args.root, bound_files, args.batch_size, args.bound_threads, args.features)
 
         server = subprocess.Popen([sys.executable, os.path.join(args.root, "Scripts/chaos_server.py"), variants_dir,
                                    os.path.join(args.root, "Tests/Fixtures/bad"), os.path.join(work, "http.port")],
@@ -293,7 +296,8 @@ def main():
         supervise = subprocess.Popen(
             [os.path.join(args.root, "Scripts/supervise"), "--home", home, "--bin", bin_dir,
              "--recognizers", str(args.recognizers), "--notifiers", str(args.notifiers),
-             "--recognize-args", f"--batch-size {args.batch_size} --threads {args.threads} --log-level warning {args.recognize_args}",
+             "--recognize-args", f"--batch-size {args.batch_size} --threads {args.threads} --log-level warning "
+             + (f"--features {args.features} " if args.features else "") + args.recognize_args,
              "--notify-args", f"--gateway-url {gateway} --to bench@example.org --trace {trace_path} --log-level warning {args.notify_args}"],
             cwd=args.root, stdout=open(supervise_out, "w"), stderr=subprocess.STDOUT)
         children.append(supervise)

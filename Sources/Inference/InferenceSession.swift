@@ -60,7 +60,8 @@ public final class InferenceSession: @unchecked Sendable {
         let status = xnn_initialize(nil)
         guard status == xnn_status_success else { throw InferenceError.backend(call: "xnn_initialize", status: Int(status.rawValue)) }
 
-        let graph = try GraphLowering(model: model, batchSize: batchSize, ownKernels: ownKernels).lower()
+        var graph = try GraphLowering(model: model, batchSize: batchSize, ownKernels: ownKernels).lower()
+        graph.ops = Self.liveOps(graph.ops, needed: [graph.output] + (tap.map { [$0] } ?? []))
         self.batchSize = batchSize
         storage = graph.storage
         inputShape = graph.inputShape
@@ -252,6 +253,19 @@ public final class InferenceSession: @unchecked Sendable {
         for runtime in runtimes { xnn_delete_runtime(runtime) }
         if let threadpool { pthreadpool_destroy(threadpool) }
         for buffer in buffers { UnsafeMutableRawPointer(buffer).deallocate() }
+    }
+
+    /// The ops whose results reach `needed` (the graph output, the tap), in order. A model's
+    /// other outputs are computed only when tapped: XNNPACK allocates no memory for a value
+    /// nothing reads, and its copy operators assert when asked to write one.
+    static func liveOps(_ ops: [LoweredOp], needed: [String]) -> [LoweredOp] {
+        var wanted = Set(needed)
+        var live = [Bool](repeating: false, count: ops.count)
+        for index in ops.indices.reversed() where ops[index].outputs.contains(where: wanted.contains) {
+            live[index] = true
+            wanted.formUnion(ops[index].inputs)
+        }
+        return ops.indices.filter { live[$0] }.map { ops[$0] }
     }
 
     /// Runs a batch given in NHWC order (height, width, channels per image) — what image decoders produce.

@@ -6,6 +6,6 @@ import ArgumentParser
 struct PipelineBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipeline-bench",
-        abstract: "Measure the pipeline's parts: the classifier, notification delivery, list-images queries.",
-        subcommands: [ClassifierBench.self, NotifyBench.self, ListImagesBench.self])
+        abstract: "Measure the pipeline's parts: the classifier, other models, notification delivery, list-images queries.",
+        subcommands: [ClassifierBench.self, ModelBench.self, NotifyBench.self, ListImagesBench.self])
 }

@@ -1,0 +1,66 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Inference
+
+/// `pipeline-bench model`: one ONNX file on the engine with a fixed input, serving timing rounds
+/// for Scripts/bench (the protocol of `classifier --serve`), so any model (face detectors,
+/// moderation) is compared with onnxruntime on the same file and the same input.
+struct ModelBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "model", abstract: "Serve timing rounds of one ONNX model on a fixed input (for Scripts/bench models).")
+
+    enum Normalization: String, ExpressibleByArgument {
+        /// RGB bytes to [-1, 1] (BlazeFace).
+        case unit
+        /// RGB bytes to BGR minus the ImageNet BGR mean (open_nsfw).
+        case bgrMean = "bgr-mean"
+    }
+
+    @Option(help: "The ONNX file.")
+    var model: String
+    @Option(help: "The input image: raw RGB bytes (HWC) of the model's input size.")
+    var rgb: String
+    @Option(help: "How bytes become the input: unit or bgr-mean.")
+    var normalize: Normalization
+    @Option(help: "Batch size (only 1 is supported).")
+    var batchSizes: String = "1"
+    @Option(help: "Inference threads.")
+    var threadCounts: String = "1"
+    @Flag(help: "Serve timing rounds on stdin/stdout (always on; accepted for the driver).")
+    var serve = false
+    @Argument(help: "Ignored (the driver passes photos).")
+    var photos: [String] = []
+
+    func run() throws {
+        guard let threads = Int(threadCounts.split(separator: ",").first ?? "1"), threads >= 1 else {
+            throw ValidationError("--thread-counts needs a positive count")
+        }
+        let session = try InferenceSession(model: ONNXModel(contentsOf: URL(fileURLWithPath: model)), batchSize: 1, threads: threads)
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: rgb)))
+        guard bytes.count == session.inputShape.dropFirst().reduce(1, *) else {
+            throw ValidationError("\(rgb) has \(bytes.count) bytes; the model takes \(session.inputShape)")
+        }
+        let mean: [Float] = [104, 117, 123]
+        let input: [Float] =
+            switch normalize {
+            case .unit: bytes.map { Float($0) / 127.5 - 1 }
+            case .bgrMean: bytes.indices.map { Float(bytes[$0 - $0 % 3 + 2 - $0 % 3]) - mean[$0 % 3] }
+            }
+        let run = { _ = try input.withUnsafeBufferPointer { try session.run(nhwc: $0) } }
+        try run()  // warm-up
+        print(#"{"engine":"ours","ready":true}"#)
+        fflush(nil)
+        while let line = readLine() {
+            guard let count = Int(line.trimmingCharacters(in: .whitespaces)), count > 0 else { break }
+            var samples: [Double] = []
+            for _ in 0..<count {
+                let start = DispatchTime.now()
+                try run()
+                samples.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000)
+            }
+            print(#"{"samples_ms_per_batch":["# + samples.map { String($0) }.joined(separator: ",") + "]}")
+            fflush(nil)
+        }
+    }
+}
