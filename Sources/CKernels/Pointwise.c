@@ -83,7 +83,7 @@ void ck_pointwise_destroy(ck_pointwise *op) {
 // every call site, so the accumulator arrays become registers.
 static inline __attribute__((always_inline)) CK_TARGET void
 ck_tile(const int rows, const int vectors, size_t k, const float *a, size_t lda, const float *w,
-        float *c, size_t ldc, size_t columns, const float *bounds) {
+        const float *residual, float *c, size_t ldc, size_t columns, const float *bounds) {
     __m256 acc[CK_MR][2];
     const float *row[CK_MR];
     const size_t width = (size_t)vectors * 8;
@@ -107,6 +107,20 @@ ck_tile(const int rows, const int vectors, size_t k, const float *a, size_t lda,
     // Bounds are read only now: held in registers through the loop they would push an accumulator to the stack.
     const __m256 low = _mm256_broadcast_ss(bounds), high = _mm256_broadcast_ss(bounds + 1);
     for (int i = 0; i < rows; i++) {
+        if (residual != NULL) {
+            // The skip connection's rows have the output's layout (same ldc); a partial panel goes through a
+            // zeroed spill buffer so nothing past the row is read.
+            const float *skip = residual + (size_t)i * ldc;
+            if (columns == width) {
+                acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(skip));
+                if (vectors > 1) acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(skip + 8));
+            } else {
+                float spill[CK_NR] = {0};
+                memcpy(spill, skip, columns * sizeof(float));
+                acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(spill));
+                if (vectors > 1) acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(spill + 8));
+            }
+        }
         for (int v = 0; v < vectors; v++) acc[i][v] = _mm256_min_ps(_mm256_max_ps(acc[i][v], low), high);
         float *out = c + (size_t)i * ldc;
         if (columns == width) {
@@ -121,12 +135,14 @@ ck_tile(const int rows, const int vectors, size_t k, const float *a, size_t lda,
     }
 }
 
-typedef void (*ck_tile_fn)(size_t, const float *, size_t, const float *, float *, size_t, size_t, const float *);
+typedef void (*ck_tile_fn)(size_t, const float *, size_t, const float *, const float *, float *, size_t, size_t,
+                           const float *);
 
 #define CK_DEFINE_TILE(ROWS, VECTORS)                                                                          \
     static CK_TARGET void ck_tile_##ROWS##x##VECTORS(size_t k, const float *a, size_t lda, const float *w,    \
-                                                      float *c, size_t ldc, size_t columns, const float *bounds) { \
-        ck_tile(ROWS, VECTORS, k, a, lda, w, c, ldc, columns, bounds);                                         \
+                                                      const float *residual, float *c, size_t ldc,            \
+                                                      size_t columns, const float *bounds) {                  \
+        ck_tile(ROWS, VECTORS, k, a, lda, w, residual, c, ldc, columns, bounds);                              \
     }
 CK_DEFINE_TILE(1, 1) CK_DEFINE_TILE(2, 1) CK_DEFINE_TILE(3, 1) CK_DEFINE_TILE(4, 1) CK_DEFINE_TILE(5, 1) CK_DEFINE_TILE(6, 1)
 CK_DEFINE_TILE(1, 2) CK_DEFINE_TILE(2, 2) CK_DEFINE_TILE(3, 2) CK_DEFINE_TILE(4, 2) CK_DEFINE_TILE(5, 2) CK_DEFINE_TILE(6, 2)
@@ -139,6 +155,7 @@ static const ck_tile_fn ck_tiles[2][CK_MR + 1] = {
 typedef struct {
     const ck_pointwise *op;
     const float *input;
+    const float *residual;
     float *output;
 } ck_job;
 
@@ -154,15 +171,16 @@ static void ck_task(void *context, size_t first_row, size_t first_panel, size_t 
         for (size_t r = first_row; r < first_row + row_count; r += CK_MR) {
             const size_t left = first_row + row_count - r;
             const size_t rows = left < CK_MR ? left : CK_MR;
-            ck_tiles[width == CK_NR][rows](k, job->input + r * k, k, w, job->output + r * n + column, n, columns,
-                                          op->bounds);
+            ck_tiles[width == CK_NR][rows](k, job->input + r * k, k, w,
+                                          job->residual != NULL ? job->residual + r * n + column : NULL,
+                                          job->output + r * n + column, n, columns, op->bounds);
         }
     }
 }
 #endif
 
-void ck_pointwise_run(const ck_pointwise *op, size_t pixels, const float *input, float *output, void *threadpool,
-                      int yield_workers) {
+void ck_pointwise_run(const ck_pointwise *op, size_t pixels, const float *input, const float *residual, float *output,
+                      void *threadpool, int yield_workers) {
 #if CK_HAVE_X86
     if (pixels == 0) return;
     pthreadpool_t pool = threadpool;
@@ -178,10 +196,10 @@ void ck_pointwise_run(const ck_pointwise *op, size_t pixels, const float *input,
             panels_per_task = (op->panels + splits - 1) / splits;
         }
     }
-    ck_job job = {op, input, output};
+    ck_job job = {op, input, residual, output};
     pthreadpool_parallelize_2d_tile_2d(pool, ck_task, &job, pixels, op->panels, rows_per_task, panels_per_task,
                                        PTHREADPOOL_FLAG_DISABLE_DENORMALS | (yield_workers ? PTHREADPOOL_FLAG_YIELD_WORKERS : 0));
 #else
-    (void)op; (void)pixels; (void)input; (void)output; (void)threadpool; (void)yield_workers;
+    (void)op; (void)pixels; (void)input; (void)residual; (void)output; (void)threadpool; (void)yield_workers;
 #endif
 }

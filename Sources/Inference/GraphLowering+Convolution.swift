@@ -77,10 +77,18 @@ extension GraphLowering {
         define(fused.output, shape: [n, o, outSize[0], outSize[1]], layout: .nhwc)
         if ownKernels && kh == 1 && kw == 1 && groups == 1 && strides == [1, 1] && pads == [0, 0, 0, 0] {
             // NHWC makes a 1x1 convolution a plain GEMM over pixels, and OIHW weights are already [out][in].
+            var (inputs, output, low, high) = ([x], fused.output, fused.min, fused.max)
+            if fused.output == node.output[0], let skip = residualAdd(after: node.output[0], shape: [n, o, outSize[0], outSize[1]]) {
+                // conv -> Add(skip) [-> Relu]: the Add in the GEMM's epilogue, then the Relu's clamp.
+                let after = fusedActivation(for: skip.output)
+                (output, low, high) = (after.output, after.min, after.max)
+                inputs.append(skip.operand)
+                define(output, shape: [n, o, outSize[0], outSize[1]], layout: .nhwc)
+            }
             let kernel = try PointwiseConvolution(
                 pixels: n * h * w, inputChannels: c, outputChannels: o, weights: weights.values,
-                bias: bias, low: fused.min, high: fused.max)
-            ops.append(LoweredOp(kind: .kernel(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
+                bias: bias, low: low, high: high)
+            ops.append(LoweredOp(kind: .kernel(kernel), inputs: inputs, outputs: [output], origin: node.displayName))
             return
         }
         let geometry = WindowedConvolution.Geometry(
@@ -133,6 +141,19 @@ extension GraphLowering {
                     UInt32(groups), cg, groupOut, low, high, inputs[0], inputs[1], inputs[2], outputs[0], 0)
             }
         }
+    }
+
+    /// When the only reader of a convolution's `output` is an Add of it and an already computed NHWC
+    /// value of the same shape (a residual connection), skips that Add and returns the other operand
+    /// and the Add's output.
+    func residualAdd(after output: String, shape: [Int]) -> (operand: String, output: String)? {
+        guard !graphOutputs.contains(output), consumerCount[output] == 1, let index = consumerIndex[output] else { return nil }
+        let add = nodes[index]
+        guard add.opType == "Add", add.input.count == 2, add.input[0] != add.input[1], let result = add.output.first else { return nil }
+        let other = resolve(add.input[0] == output ? add.input[1] : add.input[0])
+        guard let value = values[other], value.constant == nil, value.shape == shape, value.layout == .nhwc else { return nil }
+        skipped.insert(index)
+        return (other, result)
     }
 
     /// Per-channel shape for broadcasting a [C] vector against a value (channel axis 1).

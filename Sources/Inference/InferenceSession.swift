@@ -19,7 +19,8 @@ public final class InferenceSession: @unchecked Sendable {
     private enum Step {
         case xnn(xnn_runtime_t)
         case host(HostKernel, inputs: [UnsafePointer<Float>], outputs: [UnsafeMutablePointer<Float>])
-        case kernel(any ConvolutionKernel, input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, last: Bool)
+        case kernel(
+            any ConvolutionKernel, input: UnsafePointer<Float>, residual: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, last: Bool)
     }
 
     private let lock = NSLock()
@@ -157,10 +158,12 @@ public final class InferenceSession: @unchecked Sendable {
                 steps.append(.host(kernel, inputs: inputs, outputs: outputs))
             } else if case .kernel(let kernel) = op.kind {
                 let (inputs, outputs) = try buffers()
-                guard inputs.count == 1, outputs.count == 1 else {
-                    throw InferenceError.invalidModel(detail: "convolution \(op.origin) needs one input and one output")
+                guard inputs.count == 1 || (inputs.count == 2 && kernel.fusesResidual), outputs.count == 1 else {
+                    throw InferenceError.invalidModel(detail: "convolution \(op.origin) needs one input (and a residual) and one output")
                 }
-                steps.append(.kernel(kernel, input: inputs[0], output: outputs[0], last: end == graph.ops.count))
+                steps.append(
+                    .kernel(kernel, input: inputs[0], residual: inputs.count == 2 ? inputs[1] : nil, output: outputs[0], last: end == graph.ops.count)
+                )
             } else {
                 let runtime = try Self.buildRuntime(
                     slice, graph: graph, boundary: boundary, pointer: pointer, threadpool: threadpool,
@@ -341,8 +344,12 @@ public final class InferenceSession: @unchecked Sendable {
                 guard status == xnn_status_success else { throw InferenceError.backend(call: "xnn_invoke_runtime", status: Int(status.rawValue)) }
             case .host(let kernel, let inputs, let outputs):
                 kernel(inputs, outputs)
-            case .kernel(let kernel, let input, let output, let last):
-                kernel.run(input: input, output: output, threadpool: threadpool, yieldWorkers: last)
+            case .kernel(let kernel, let input, let residual, let output, let last):
+                if let residual {
+                    kernel.run(input: input, residual: residual, output: output, threadpool: threadpool, yieldWorkers: last)
+                } else {
+                    kernel.run(input: input, output: output, threadpool: threadpool, yieldWorkers: last)
+                }
             }
         }
         return Array(UnsafeBufferPointer(start: outputBuffer, count: outputTotal))

@@ -44,7 +44,18 @@ final class PointwiseConvolution: ConvolutionKernel, @unchecked Sendable {
     /// Computes `output` ([pixels][outputChannels]) from `input` ([pixels][inputChannels]) on `threadpool`;
     /// `yieldWorkers` lets the pool's threads sleep afterwards (for the last step of a run).
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?, yieldWorkers: Bool) {
-        ck_pointwise_run(packed, pixels, input, output, threadpool.map { UnsafeMutableRawPointer($0) }, yieldWorkers ? 1 : 0)
+        ck_pointwise_run(packed, pixels, input, nil, output, threadpool.map { UnsafeMutableRawPointer($0) }, yieldWorkers ? 1 : 0)
+    }
+
+    var fusesResidual: Bool { true }
+
+    /// As `run`, adding `residual` ([pixels][outputChannels]) before the clamp: a residual connection's Add
+    /// done in the GEMM's epilogue instead of another pass over memory.
+    func run(
+        input: UnsafePointer<Float>, residual: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?,
+        yieldWorkers: Bool
+    ) {
+        ck_pointwise_run(packed, pixels, input, residual, output, threadpool.map { UnsafeMutableRawPointer($0) }, yieldWorkers ? 1 : 0)
     }
 
     deinit {

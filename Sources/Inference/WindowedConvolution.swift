@@ -6,6 +6,23 @@ protocol ConvolutionKernel: AnyObject, Sendable {
     /// Computes the NHWC `output` from the NHWC `input` on `threadpool`; `yieldWorkers` lets the pool's threads
     /// sleep afterwards (for the last step of a run) instead of spinning for the next job.
     func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?, yieldWorkers: Bool)
+    /// As `run`, adding `residual` (the output's shape) before the clamp; only kernels that `fusesResidual`.
+    func run(
+        input: UnsafePointer<Float>, residual: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?,
+        yieldWorkers: Bool)
+    /// Whether the kernel can add a residual connection (the lowering fuses an Add into it).
+    var fusesResidual: Bool { get }
+}
+
+extension ConvolutionKernel {
+    var fusesResidual: Bool { false }
+
+    func run(
+        input: UnsafePointer<Float>, residual: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?,
+        yieldWorkers: Bool
+    ) {
+        preconditionFailure("\(type(of: self)) does not fuse a residual; the lowering must not give it one")
+    }
 }
 
 /// A depthwise (one filter per channel) or dense (groups 1) convolution with a kh x kw window, dilation 1, fused

@@ -27,8 +27,10 @@ struct ModelBench: ParsableCommand {
     var batchSizes: String = "1"
     @Option(help: "Inference threads.")
     var threadCounts: String = "1"
-    @Flag(help: "Serve timing rounds on stdin/stdout (always on; accepted for the driver).")
+    @Flag(help: "Serve timing rounds on stdin/stdout (the default; accepted for the driver).")
     var serve = false
+    @Option(help: "Instead of serving: run this many times and print each step's median time.")
+    var profile: Int?
     @Argument(help: "Ignored (the driver passes photos).")
     var photos: [String] = []
 
@@ -49,6 +51,14 @@ struct ModelBench: ParsableCommand {
             }
         let run = { _ = try input.withUnsafeBufferPointer { try session.run(nhwc: $0) } }
         try run()  // warm-up
+        if let profile {
+            session.setProfiling(true)
+            for _ in 0..<max(1, profile) { try run() }
+            for step in session.stepProfile().sorted(by: { $0.medianMicroseconds > $1.medianMicroseconds }) {
+                print(String(format: "%8.1f us  %@", step.medianMicroseconds, String(step.nodes.prefix(150))))
+            }
+            return
+        }
         print(#"{"engine":"ours","ready":true}"#)
         fflush(nil)
         while let line = readLine() {

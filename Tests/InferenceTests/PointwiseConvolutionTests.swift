@@ -52,3 +52,43 @@ struct PointwiseConvolutionTests {
         }
     }
 }
+
+@Suite("CKernels pointwise GEMM with a residual")
+struct PointwiseResidualTests {
+    @Test("the residual is added before the clamp, for full and partial panels and in place", arguments: [16, 24, 5])
+    func residualIsAddedBeforeTheClamp(outputs: Int) throws {
+        guard PointwiseConvolution.isSupported else { return }
+        let (pixels, inputs) = (13, 7)
+        let weights = (0..<(inputs * outputs)).map { Float(($0 * 37) % 11) / 11 - 0.5 }
+        let bias = (0..<outputs).map { Float($0) / 10 }
+        let x = (0..<(pixels * inputs)).map { Float(($0 * 17) % 13) / 13 - 0.3 }
+        let skip = (0..<(pixels * outputs)).map { Float(($0 * 29) % 7) / 7 - 0.5 }
+        let kernel = try PointwiseConvolution(
+            pixels: pixels, inputChannels: inputs, outputChannels: outputs, weights: weights, bias: bias, low: 0, high: 1)
+        var expected = [Float](repeating: 0, count: pixels * outputs)
+        for p in 0..<pixels {
+            for o in 0..<outputs {
+                var sum = bias[o] + skip[p * outputs + o]
+                for i in 0..<inputs { sum += x[p * inputs + i] * weights[o * inputs + i] }
+                expected[p * outputs + o] = min(max(sum, 0), 1)
+            }
+        }
+        var output = [Float](repeating: .nan, count: pixels * outputs)
+        x.withUnsafeBufferPointer { x in
+            skip.withUnsafeBufferPointer { skip in
+                output.withUnsafeMutableBufferPointer { out in
+                    kernel.run(input: x.baseAddress!, residual: skip.baseAddress!, output: out.baseAddress!, threadpool: nil, yieldWorkers: false)
+                }
+            }
+        }
+        #expect(zip(output, expected).allSatisfy { abs($0 - $1) < 1e-5 })
+        // In place: the residual buffer is the output.
+        var inPlace = skip
+        x.withUnsafeBufferPointer { x in
+            inPlace.withUnsafeMutableBufferPointer { buffer in
+                kernel.run(input: x.baseAddress!, residual: buffer.baseAddress!, output: buffer.baseAddress!, threadpool: nil, yieldWorkers: false)
+            }
+        }
+        #expect(zip(inPlace, expected).allSatisfy { abs($0 - $1) < 1e-5 })
+    }
+}

@@ -22,12 +22,14 @@ ck_pointwise *ck_pointwise_create(size_t input_channels, size_t output_channels,
 /// Frees packed weights (NULL is fine).
 void ck_pointwise_destroy(ck_pointwise *op);
 
-/// output[pixels][output_channels] = clamp(input[pixels][input_channels] x weights^T + bias), NHWC rows,
-/// split into tiles across `threadpool` (a pthreadpool_t; NULL runs on the calling thread).
+/// output[pixels][output_channels] = clamp(input[pixels][input_channels] x weights^T + bias [+ residual]),
+/// NHWC rows, split into tiles across `threadpool` (a pthreadpool_t; NULL runs on the calling thread).
+/// `residual` ([pixels][output_channels], may be NULL) is added before the clamp: a residual connection's Add
+/// fused into the convolution; it may be the same buffer as `output` (each element is read before written).
 /// `yield_workers` non-zero puts the pool's threads to sleep afterwards instead of letting them spin for the next job.
 /// Must only be called when ck_pointwise_supported() returned 1.
-void ck_pointwise_run(const ck_pointwise *op, size_t pixels, const float *input, float *output, void *threadpool,
-                      int yield_workers);
+void ck_pointwise_run(const ck_pointwise *op, size_t pixels, const float *input, const float *residual, float *output,
+                      void *threadpool, int yield_workers);
 
 /// Weights of a depthwise convolution (one filter per channel, NHWC) packed for ck_depthwise_run; opaque.
 typedef struct ck_depthwise ck_depthwise;
