@@ -160,6 +160,53 @@ static CK_TARGET void ck_conv_edge_pixel(const ck_convolution *op, const ck_wind
     ck_conv_store(a0, a1, _mm256_broadcast_ss(&op->bounds[0]), _mm256_broadcast_ss(&op->bounds[1]), out, columns);
 }
 
+// `pixels` consecutive output pixels in raster order (possibly across output rows), each from its own window
+// origin `base[p]`, for a convolution without padding, one panel: tiles stay full on small images, where a
+// row of 7 pixels would otherwise be a tile of 6 and one of 1.
+static inline __attribute__((always_inline)) CK_TARGET void
+ck_conv_flat_tile(const int pixels, const ck_convolution *op, const float *const *base, const float *panel, float *out,
+                  size_t columns) {
+    const size_t segment = op->kw * op->cin, row = op->in_w * op->cin;
+    __m256 acc[CK_CONV_PIXELS][2];
+    for (int p = 0; p < pixels; p++) {
+        acc[p][0] = _mm256_load_ps(panel);
+        acc[p][1] = _mm256_load_ps(panel + 8);
+    }
+    for (size_t ky = 0; ky < op->kh; ky++) {
+        const float *a[CK_CONV_PIXELS];
+        for (int p = 0; p < pixels; p++) a[p] = base[p] + ky * row;
+        const float *w = panel + (1 + ky * segment) * CK_CONV_NR;
+        for (size_t t = 0; t < segment; t++, w += CK_CONV_NR) {
+            const __m256 b0 = _mm256_load_ps(w), b1 = _mm256_load_ps(w + 8);
+            for (int p = 0; p < pixels; p++) {
+                const __m256 x = _mm256_broadcast_ss(a[p] + t);
+                acc[p][0] = _mm256_fmadd_ps(x, b0, acc[p][0]);
+                acc[p][1] = _mm256_fmadd_ps(x, b1, acc[p][1]);
+            }
+        }
+    }
+    const __m256 low = _mm256_broadcast_ss(&op->bounds[0]), high = _mm256_broadcast_ss(&op->bounds[1]);
+    for (int p = 0; p < pixels; p++) ck_conv_store(acc[p][0], acc[p][1], low, high, out + p * op->cout, columns);
+}
+
+typedef void (*ck_conv_flat_fn)(const ck_convolution *, const float *const *, const float *, float *, size_t);
+#define CK_DEFINE_FLAT_TILE(PIXELS)                                                                                  \
+    static CK_TARGET void ck_conv_flat_##PIXELS(const ck_convolution *op, const float *const *base,                \
+                                                const float *panel, float *out, size_t columns) {                   \
+        ck_conv_flat_tile(PIXELS, op, base, panel, out, columns);                                                   \
+    }
+CK_DEFINE_FLAT_TILE(1) CK_DEFINE_FLAT_TILE(2) CK_DEFINE_FLAT_TILE(3) CK_DEFINE_FLAT_TILE(4) CK_DEFINE_FLAT_TILE(5) CK_DEFINE_FLAT_TILE(6)
+
+static const ck_conv_flat_fn ck_conv_flats[CK_CONV_PIXELS + 1] = {
+    NULL, ck_conv_flat_1, ck_conv_flat_2, ck_conv_flat_3, ck_conv_flat_4, ck_conv_flat_5, ck_conv_flat_6,
+};
+
+// Whether no output pixel's window reaches into padding (then tiles may run across output rows).
+static inline int ck_conv_is_flat(const ck_convolution *op) {
+    return op->pad_top == 0 && op->pad_left == 0 && op->inner_begin == 0 && op->inner_end == op->out_w &&
+           (op->out_h - 1) * op->sh + op->kh <= op->in_h;
+}
+
 // Output rows [first_row, first_row + row_count) of the whole batch (row index = image * out_h + y), panels
 // [first_panel, first_panel + panel_count).
 static CK_TARGET void ck_conv_task(void *context, size_t first_row, size_t first_panel, size_t row_count,
@@ -167,6 +214,26 @@ static CK_TARGET void ck_conv_task(void *context, size_t first_row, size_t first
     const ck_convolution_job *job = context;
     const ck_convolution *op = job->op;
     const size_t k = op->kh * op->kw * op->cin;
+    if (ck_conv_is_flat(op)) {
+        // The task's output pixels in raster order, 6 at a time whatever the row length.
+        const size_t first = first_row * op->out_w, end = (first_row + row_count) * op->out_w;
+        for (size_t panel = first_panel; panel < first_panel + panel_count; panel++) {
+            const float *w = op->packed + panel * (1 + k) * CK_CONV_NR;
+            const size_t column = panel * CK_CONV_NR;
+            const size_t columns = op->cout - column < CK_CONV_NR ? op->cout - column : CK_CONV_NR;
+            for (size_t pixel = first; pixel < end; pixel += CK_CONV_PIXELS) {
+                const size_t count = end - pixel < CK_CONV_PIXELS ? end - pixel : CK_CONV_PIXELS;
+                const float *base[CK_CONV_PIXELS];
+                for (size_t p = 0; p < count; p++) {
+                    const size_t row = (pixel + p) / op->out_w, ox = (pixel + p) % op->out_w;
+                    const size_t image = row / op->out_h, oy = row % op->out_h;
+                    base[p] = job->input + ((image * op->in_h + oy * op->sh) * op->in_w + ox * op->sw) * op->cin;
+                }
+                ck_conv_flats[count](op, base, w, job->output + pixel * op->cout + column, columns);
+            }
+        }
+        return;
+    }
     for (size_t r = first_row; r < first_row + row_count; r++) {
         const ck_window win = ck_window_of_row(job->input, r, op->out_h, op->in_h, op->in_w, op->cin, op->sh, op->pad_top, op->kh);
         float *out_row = job->output + r * op->out_w * op->cout;

@@ -91,16 +91,38 @@ extension GraphLowering {
             ops.append(LoweredOp(kind: .kernel(kernel), inputs: inputs, outputs: [output], origin: node.displayName))
             return
         }
-        let geometry = WindowedConvolution.Geometry(
+        var geometry = WindowedConvolution.Geometry(
             inputChannels: c, outputChannels: o, input: [h, w], output: outSize,
             kernel: [kh, kw], strides: strides, pads: pads)
         let windowed: WindowedConvolution.Kind? = groups == 1 ? .dense : (groups == c && cg == 1 && o == c ? .depthwise : nil)
+        var input = x
+        if ownKernels, windowed == .dense, dilations == [1, 1], pads.contains(where: { $0 > 0 }), outSize[1] <= 20,
+            WindowedConvolution.supports(geometry)
+        {
+            // Without padding the dense kernel's tiles of 6 pixels run across output rows; on a small image
+            // (ResNet's 7x7 and 14x14 stages) a row of 7 is otherwise a tile of 6 and one of 1, and the pixels
+            // at the sides are computed one by one. Padding the input first (a small copy) avoids both.
+            let padded = freshName(node.output[0])
+            define(padded, shape: [n, c, h + pads[0] + pads[2], w + pads[1] + pads[3]], layout: .nhwc)
+            let (before, after) = ([0, pads[0], pads[1], 0], [0, pads[2], pads[3], 0])
+            emitXNN([x], [padded], origin: node.displayName) { subgraph, inputs, outputs in
+                before.withUnsafeBufferPointer { b in
+                    after.withUnsafeBufferPointer { a in
+                        xnn_define_static_constant_pad(subgraph, b.baseAddress, a.baseAddress, 0, inputs[0], outputs[0], 0)
+                    }
+                }
+            }
+            input = padded
+            geometry = WindowedConvolution.Geometry(
+                inputChannels: c, outputChannels: o, input: [h + pads[0] + pads[2], w + pads[1] + pads[3]], output: outSize,
+                kernel: [kh, kw], strides: strides, pads: [0, 0, 0, 0])
+        }
         if ownKernels, let windowed, dilations == [1, 1], WindowedConvolution.supports(geometry) {
             // Grouped OIHW weights of a depthwise convolution are already [channel][kh][kw].
             let kernel = try WindowedConvolution(
                 windowed, batch: n, geometry: geometry, weights: weights.values, bias: bias,
                 low: fused.min, high: fused.max)
-            ops.append(LoweredOp(kind: .kernel(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
+            ops.append(LoweredOp(kind: .kernel(kernel), inputs: [input], outputs: [fused.output], origin: node.displayName))
             return
         }
         let biasID = addConstant(bias, shape: [o], name: "\(node.output[0]).bias")
