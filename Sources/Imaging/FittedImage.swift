@@ -50,21 +50,15 @@ public struct FittedImage: Sendable {
                 if header.format == .jpeg {
                     let longer = max(header.width, header.height)
                     let shrink = [8, 4, 2].first { longer / $0 >= maxSide / 2 } ?? 1
-                    var out: UnsafeMutablePointer<VipsImage>?
-                    guard shim_vips_jpegload_buffer(base, bytes.count, &out, Int32(shrink), VIPS_FAIL_ON_TRUNCATED) == 0, let pointer = out
-                    else { throw .processingFailed(operation: "jpegload", detail: Vips.takeError()) }
-                    image = VipsImageRef(pointer)
-                    let orientation = vips_image_get_orientation(image.pointer)
+                    let orientation: Int32
+                    (image, orientation) = try Preprocessor.jpegLoad(base, count: bytes.count, shrink: shrink)
                     image = try Preprocessor.rgb8(image)
                     if max(image.width, image.height) > maxSide {
                         // Only a photo over 8 x maxSide: the largest DCT scale is not enough.
                         let factor = Double(maxSide) / Double(max(image.width, image.height))
                         image = try image.apply("resize") { shim_vips_resize($0, $1, factor, factor) }
                     }
-                    if orientation != 1 {
-                        image = try image.copyToMemory()
-                        image = try image.apply("autorot") { shim_vips_autorot($0, $1) }
-                    }
+                    image = try image.upright(orientation: orientation)
                 } else {
                     var out: UnsafeMutablePointer<VipsImage>?
                     guard

@@ -135,25 +135,14 @@ public struct Preprocessor: Sendable {
         _ base: UnsafeRawPointer, count: Int, header: ImageHeader,
         size: Int
     ) throws(ImagingError) -> VipsImageRef {
-        let shrink = jpegShrink(width: header.width, height: header.height, size: size)
-        var out: UnsafeMutablePointer<VipsImage>?
-        guard shim_vips_jpegload_buffer(base, count, &out, Int32(shrink), VIPS_FAIL_ON_TRUNCATED) == 0,
-            let pointer = out
-        else {
-            throw .processingFailed(operation: "jpegload", detail: Vips.takeError())
-        }
-        var image = VipsImageRef(pointer)
-        let orientation = vips_image_get_orientation(image.pointer)
+        var (image, orientation) = try jpegLoad(base, count: count, shrink: jpegShrink(width: header.width, height: header.height, size: size))
         let space = image.bands < 3 ? VIPS_INTERPRETATION_B_W : VIPS_INTERPRETATION_sRGB
         image = try image.apply("colourspace") { shim_vips_colourspace($0, $1, space) }
         // Computed as vips_thumbnail does (shrink per axis, the smaller wins for a crop), so the
         // scale, and so every resampled pixel, is the one pyvips' replay gets.
         let shrinkFactor = min(Double(image.width) / Double(size), Double(image.height) / Double(size))
         image = try image.apply("resize") { shim_vips_resize($0, $1, 1 / shrinkFactor, 1 / shrinkFactor) }
-        if orientation != 1 {
-            image = try image.copyToMemory()
-            image = try image.apply("autorot") { shim_vips_autorot($0, $1) }
-        }
+        image = try image.upright(orientation: orientation)
         let cropWidth = min(size, image.width)
         let cropHeight = min(size, image.height)
         let left = (image.width - cropWidth) / 2
@@ -161,6 +150,17 @@ public struct Preprocessor: Sendable {
         return try image.apply("extract_area") {
             shim_vips_extract_area($0, $1, Int32(left), Int32(top), Int32(cropWidth), Int32(cropHeight))
         }
+    }
+
+    /// A JPEG decoded scaled down by `shrink` (1, 2, 4 or 8) inside libjpeg, a cut file an error, and the
+    /// EXIF orientation the loader found (the pixels are not turned yet: see `VipsImageRef.upright`).
+    static func jpegLoad(_ base: UnsafeRawPointer, count: Int, shrink: Int) throws(ImagingError) -> (image: VipsImageRef, orientation: Int32) {
+        var out: UnsafeMutablePointer<VipsImage>?
+        guard shim_vips_jpegload_buffer(base, count, &out, Int32(shrink), VIPS_FAIL_ON_TRUNCATED) == 0, let pointer = out else {
+            throw .processingFailed(operation: "jpegload", detail: Vips.takeError())
+        }
+        let image = VipsImageRef(pointer)
+        return (image, vips_image_get_orientation(image.pointer))
     }
 
     /// Decoding is lazy, so a loader's complaint (a cut file) can surface in any step that

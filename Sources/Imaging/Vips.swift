@@ -149,6 +149,13 @@ public enum Vips {
         return VipsImageRef(copy)
     }
 
+    /// The image turned upright by an EXIF `orientation` (1 leaves it as it is). The rotation reads
+    /// the image out of order, which a sequential load cannot serve: the pixels are copied to memory first.
+    func upright(orientation: Int32) throws(ImagingError) -> VipsImageRef {
+        guard orientation != 1 else { return self }
+        return try copyToMemory().apply("autorot") { shim_vips_autorot($0, $1) }
+    }
+
     /// Computes every pixel and copies them out, band-interleaved, row by row.
     func writeToMemory() throws(ImagingError) -> [UInt8] {
         var size = 0

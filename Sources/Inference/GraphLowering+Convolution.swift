@@ -102,17 +102,7 @@ extension GraphLowering {
             // Without padding the dense kernel's tiles of 6 pixels run across output rows; on a small image
             // (ResNet's 7x7 and 14x14 stages) a row of 7 is otherwise a tile of 6 and one of 1, and the pixels
             // at the sides are computed one by one. Padding the input first (a small copy) avoids both.
-            let padded = freshName(node.output[0])
-            define(padded, shape: [n, c, h + pads[0] + pads[2], w + pads[1] + pads[3]], layout: .nhwc)
-            let (before, after) = ([0, pads[0], pads[1], 0], [0, pads[2], pads[3], 0])
-            emitXNN([x], [padded], origin: node.displayName) { subgraph, inputs, outputs in
-                before.withUnsafeBufferPointer { b in
-                    after.withUnsafeBufferPointer { a in
-                        xnn_define_static_constant_pad(subgraph, b.baseAddress, a.baseAddress, 0, inputs[0], outputs[0], 0)
-                    }
-                }
-            }
-            input = padded
+            input = try emitConstantPad(x, before: [0, 0, pads[0], pads[1]], after: [0, 0, pads[2], pads[3]], origin: node.displayName)
             geometry = WindowedConvolution.Geometry(
                 inputChannels: c, outputChannels: o, input: [h + pads[0] + pads[2], w + pads[1] + pads[3]], output: outSize,
                 kernel: [kh, kw], strides: strides, pads: [0, 0, 0, 0])

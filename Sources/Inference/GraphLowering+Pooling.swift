@@ -53,18 +53,7 @@ extension GraphLowering {
         var x = try ensure(inputName, .nhwc, origin: node.displayName)
         if includePad && pads.contains(where: { $0 > 0 }) {
             // XNNPACK averages over real pixels only; zero-pad explicitly so the padding counts.
-            let padded = freshName(node.output[0])
-            define(padded, shape: [n, c, h + pads[0] + pads[2], w + pads[1] + pads[3]], layout: .nhwc)
-            let before = [0, pads[0], pads[1], 0]
-            let after = [0, pads[2], pads[3], 0]
-            emitXNN([x], [padded], origin: node.displayName) { subgraph, inputs, outputs in
-                before.withUnsafeBufferPointer { b in
-                    after.withUnsafeBufferPointer { a in
-                        xnn_define_static_constant_pad(subgraph, b.baseAddress, a.baseAddress, 0, inputs[0], outputs[0], 0)
-                    }
-                }
-            }
-            x = padded
+            x = try emitConstantPad(x, before: [0, 0, pads[0], pads[1]], after: [0, 0, pads[2], pads[3]], origin: node.displayName)
             pads = [0, 0, 0, 0]
         }
         let fused = fusedActivation(for: node.output[0])

@@ -67,17 +67,7 @@ extension GraphLowering {
         let shape = (0..<rank).map { info.shape[$0] + before[$0] + after[$0] }
         guard shape.allSatisfy({ $0 > 0 }) else { throw unsupported(node, "pads \(pads) leave nothing of \(info.shape)") }
         if mode == "constant", pads.allSatisfy({ $0 >= 0 }) {
-            // XNNPACK pads in memory order: permute the amounts like the axes.
-            let order = info.layout == .nhwc ? [0, 2, 3, 1] : Array(0..<rank)
-            let (pre, post) = (order.map { before[$0] }, order.map { after[$0] })
-            define(node.output[0], shape: shape, layout: info.layout)
-            emitXNN([inputName], [node.output[0]], origin: node.displayName) { subgraph, inputs, outputs in
-                pre.withUnsafeBufferPointer { b in
-                    post.withUnsafeBufferPointer { a in
-                        xnn_define_static_constant_pad(subgraph, b.baseAddress, a.baseAddress, fill, inputs[0], outputs[0], 0)
-                    }
-                }
-            }
+            try emitConstantPad(inputName, before: before, after: after, fill: fill, output: node.output[0], origin: node.displayName)
             return
         }
         let maps = try (0..<rank).map { axis -> [Int] in

@@ -144,6 +144,27 @@ extension GraphLowering {
         return copy
     }
 
+    /// Emits XNNPACK's constant pad of `name` by the logical per-axis amounts `before` and `after`
+    /// (XNNPACK pads in memory order: the amounts are permuted like the axes of the value's
+    /// layout), into `output` or a fresh value; returns the padded value's name.
+    @discardableResult
+    func emitConstantPad(_ name: String, before: [Int], after: [Int], fill: Float = 0, output: String? = nil, origin: String) throws -> String {
+        guard let value = values[name] else { throw InferenceError.missingTensor(name: name, node: origin) }
+        let rank = value.shape.count
+        let padded = output ?? freshName(name)
+        define(padded, shape: (0..<rank).map { value.shape[$0] + before[$0] + after[$0] }, layout: value.layout)
+        let order = value.layout == .nhwc ? [0, 2, 3, 1] : Array(0..<rank)
+        let (pre, post) = (order.map { before[$0] }, order.map { after[$0] })
+        emitXNN([name], [padded], origin: origin) { subgraph, inputs, outputs in
+            pre.withUnsafeBufferPointer { b in
+                post.withUnsafeBufferPointer { a in
+                    xnn_define_static_constant_pad(subgraph, b.baseAddress, a.baseAddress, fill, inputs[0], outputs[0], 0)
+                }
+            }
+        }
+        return padded
+    }
+
     /// Emits a reshape of a value whose memory is in logical order to `shape` (plain layout).
     func reshape(_ name: String, to shape: [Int], output: String, origin: String) throws {
         let source = try plainMemory(name, origin: origin)

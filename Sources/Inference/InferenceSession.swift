@@ -345,11 +345,7 @@ public final class InferenceSession: @unchecked Sendable {
             case .host(let kernel, let inputs, let outputs):
                 kernel(inputs, outputs)
             case .kernel(let kernel, let input, let residual, let output, let last):
-                if let residual {
-                    kernel.run(input: input, residual: residual, output: output, threadpool: threadpool, yieldWorkers: last)
-                } else {
-                    kernel.run(input: input, output: output, threadpool: threadpool, yieldWorkers: last)
-                }
+                kernel.run(input: input, residual: residual, output: output, threadpool: threadpool, yieldWorkers: last)
             }
         }
         return Array(UnsafeBufferPointer(start: outputBuffer, count: outputTotal))

@@ -41,18 +41,14 @@ final class PointwiseConvolution: ConvolutionKernel, @unchecked Sendable {
         self.outputChannels = outputChannels
     }
 
-    /// Computes `output` ([pixels][outputChannels]) from `input` ([pixels][inputChannels]) on `threadpool`;
-    /// `yieldWorkers` lets the pool's threads sleep afterwards (for the last step of a run).
-    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?, yieldWorkers: Bool) {
-        ck_pointwise_run(packed, pixels, input, nil, output, threadpool.map { UnsafeMutableRawPointer($0) }, yieldWorkers ? 1 : 0)
-    }
-
     var fusesResidual: Bool { true }
 
-    /// As `run`, adding `residual` ([pixels][outputChannels]) before the clamp: a residual connection's Add
-    /// done in the GEMM's epilogue instead of another pass over memory.
+    /// Computes `output` ([pixels][outputChannels]) from `input` ([pixels][inputChannels]) on `threadpool`;
+    /// `residual` ([pixels][outputChannels]) is added in the GEMM's epilogue, before the clamp: a residual
+    /// connection's Add without another pass over memory. `yieldWorkers` lets the pool's threads sleep
+    /// afterwards (for the last step of a run).
     func run(
-        input: UnsafePointer<Float>, residual: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?,
+        input: UnsafePointer<Float>, residual: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?,
         yieldWorkers: Bool
     ) {
         ck_pointwise_run(packed, pixels, input, residual, output, threadpool.map { UnsafeMutableRawPointer($0) }, yieldWorkers ? 1 : 0)

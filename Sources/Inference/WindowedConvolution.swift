@@ -3,12 +3,11 @@ import CXNNPack
 
 /// A convolution on one of the hand-written CKernels, run between XNNPACK runtimes on the session's thread pool.
 protocol ConvolutionKernel: AnyObject, Sendable {
-    /// Computes the NHWC `output` from the NHWC `input` on `threadpool`; `yieldWorkers` lets the pool's threads
-    /// sleep afterwards (for the last step of a run) instead of spinning for the next job.
-    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?, yieldWorkers: Bool)
-    /// As `run`, adding `residual` (the output's shape) before the clamp; only kernels that `fusesResidual`.
+    /// Computes the NHWC `output` from the NHWC `input` on `threadpool`, adding `residual` (the output's shape)
+    /// before the clamp when given (only kernels that `fusesResidual` take one); `yieldWorkers` lets the pool's
+    /// threads sleep afterwards (for the last step of a run) instead of spinning for the next job.
     func run(
-        input: UnsafePointer<Float>, residual: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?,
+        input: UnsafePointer<Float>, residual: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?,
         yieldWorkers: Bool)
     /// Whether the kernel can add a residual connection (the lowering fuses an Add into it).
     var fusesResidual: Bool { get }
@@ -17,11 +16,9 @@ protocol ConvolutionKernel: AnyObject, Sendable {
 extension ConvolutionKernel {
     var fusesResidual: Bool { false }
 
-    func run(
-        input: UnsafePointer<Float>, residual: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?,
-        yieldWorkers: Bool
-    ) {
-        preconditionFailure("\(type(of: self)) does not fuse a residual; the lowering must not give it one")
+    /// `run` without a residual.
+    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?, yieldWorkers: Bool) {
+        run(input: input, residual: nil, output: output, threadpool: threadpool, yieldWorkers: yieldWorkers)
     }
 }
 
@@ -103,7 +100,11 @@ final class WindowedConvolution: ConvolutionKernel, @unchecked Sendable {
         self.batch = batch
     }
 
-    func run(input: UnsafePointer<Float>, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?, yieldWorkers: Bool) {
+    func run(
+        input: UnsafePointer<Float>, residual: UnsafePointer<Float>?, output: UnsafeMutablePointer<Float>, threadpool: pthreadpool_t?,
+        yieldWorkers: Bool
+    ) {
+        precondition(residual == nil, "the windowed kernels fuse no residual")
         let pool = threadpool.map { UnsafeMutableRawPointer($0) }
         switch kind {
         case .depthwise: ck_depthwise_run(packed, batch, input, output, pool, yieldWorkers ? 1 : 0)

@@ -43,7 +43,7 @@ public final class FaceDetector: @unchecked Sendable {
     /// The bundled full-range model (faces up to about 5 m from the camera).
     public static let defaultDescriptor = "face-detection-full-range.json"
     /// The longest side of the image the detector reads (a JPEG comes at 768-1536 pixels, scaled
-    /// in its decoder): the tiles, half the longer side, still have twice the model's input.
+    /// in its decoder): the tiles, 0.6 of the longer side, still have twice the model's input.
     public static let fittedSide = 1536
 
     public init(descriptorURL: URL, threads: Int, tiles: Bool = true, logger: Logger = Logger(label: "faces")) throws {

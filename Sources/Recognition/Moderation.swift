@@ -63,14 +63,19 @@ public final class ModerationModel: @unchecked Sendable {
 
     public var model: ModelInfo { ModelInfo(name: descriptor.name, version: descriptor.version) }
 
-    /// The probability (0-1) that the prepared image (RGB bytes from `preprocessor`) is not safe
-    /// for work.
-    public func nsfwProbability(rgb: [UInt8]) throws -> Double {
-        let mean = descriptor.input.mean
+    /// open_nsfw's input from RGB bytes (HWC): BGR order, minus the per-channel mean (B, G, R).
+    public static func networkInput(rgb: [UInt8], meanBGR mean: [Float]) -> [Float] {
         var input = [Float](repeating: 0, count: rgb.count)
         for pixel in 0..<(rgb.count / 3) {
             for channel in 0..<3 { input[pixel * 3 + channel] = Float(rgb[pixel * 3 + 2 - channel]) - mean[channel] }
         }
+        return input
+    }
+
+    /// The probability (0-1) that the prepared image (RGB bytes from `preprocessor`) is not safe
+    /// for work.
+    public func nsfwProbability(rgb: [UInt8]) throws -> Double {
+        let input = Self.networkInput(rgb: rgb, meanBGR: descriptor.input.mean)
         let scores = try lock.withLock { try input.withUnsafeBufferPointer { try session.run(nhwc: $0) } }
         return Double(scores[1])
     }
@@ -109,11 +114,21 @@ public enum ModerationTaxonomy {
     /// Every label, level 1 and 2, with its confidence (0-100), most confident first: `nsfw` is
     /// open_nsfw's probability; `probabilities` the classifier's (nil when labels did not run).
     public static func labels(nsfw: Double, probabilities: [Float]?, classNames: [String]) -> [ModerationLabel] {
+        labels(nsfw: nsfw, probabilities: probabilities?.count == classNames.count ? probabilities : nil, ruleClasses: ruleClasses(in: classNames))
+    }
+
+    /// Each class rule's class indices in `classNames` (looked up once per classifier, not per image).
+    public static func ruleClasses(in classNames: [String]) -> [[Int]] {
+        classRules.map { rule in rule.classes.compactMap { classNames.firstIndex(of: $0) } }
+    }
+
+    /// `labels(nsfw:probabilities:classNames:)` with the rules' class indices already looked up.
+    public static func labels(nsfw: Double, probabilities: [Float]?, ruleClasses: [[Int]]) -> [ModerationLabel] {
         var labels = [ModerationLabel(name: explicit, parentName: "", taxonomyLevel: 1, confidence: percent(nsfw))]
-        if let probabilities, probabilities.count == classNames.count {
+        if let probabilities {
             var parents: [(name: String, sum: Double)] = []
-            for rule in classRules {
-                let sum = rule.classes.compactMap { classNames.firstIndex(of: $0) }.reduce(0.0) { $0 + Double(probabilities[$1]) }
+            for (rule, classes) in zip(classRules, ruleClasses) {
+                let sum = classes.filter { $0 < probabilities.count }.reduce(0.0) { $0 + Double(probabilities[$1]) }
                 labels.append(ModerationLabel(name: rule.name, parentName: rule.parentName, taxonomyLevel: 2, confidence: percent(sum)))
                 if let index = parents.firstIndex(where: { $0.name == rule.parentName }) {
                     parents[index].sum += sum
@@ -137,11 +152,13 @@ public struct ModerationAnalyzer: ImageAnalyzer {
     public let minConfidence: Double
     /// The classifier whose probabilities (kept by the label analyzer) give the class-based labels.
     public let classifier: Classifier?
+    private let ruleClasses: [[Int]]
 
     public init(network: ModerationModel, minConfidence: Double = 50, classifier: Classifier? = nil) {
         self.network = network
         self.minConfidence = minConfidence
         self.classifier = classifier
+        ruleClasses = ModerationTaxonomy.ruleClasses(in: classifier?.classNames ?? [])
     }
 
     public var feature: AnalysisFeature { .moderation }
@@ -155,7 +172,7 @@ public struct ModerationAnalyzer: ImageAnalyzer {
                 let prepared = ContinuousClock.now
                 let nsfw = try network.nsfwProbability(rgb: rgb)
                 let probabilities = classifier.flatMap { image.kept($0.probabilitiesKey, as: [Float].self) }
-                let labels = ModerationTaxonomy.labels(nsfw: nsfw, probabilities: probabilities, classNames: classifier?.classNames ?? [])
+                let labels = ModerationTaxonomy.labels(nsfw: nsfw, probabilities: probabilities, ruleClasses: ruleClasses)
                 return AnalyzerOutput(
                     section: .moderation(
                         ModerationSection(

@@ -145,7 +145,7 @@ public struct FeatureOptions: ParsableArguments {
     @Flag(
         inversion: .prefixedNo,
         help:
-            "Search overlapping tiles of larger images for small faces, not only the whole image (about 7 detector runs instead of 1 on a 4:3 photo)."
+            "Search overlapping tiles of larger images for small faces, not only the whole image (5 detector runs instead of 1 on a 4:3 photo)."
     )
     public var faceTiles = true
 
@@ -177,10 +177,10 @@ public struct FeatureOptions: ParsableArguments {
     }
 
     /// The analyzers of the selected features, the classifier's first (the others reuse its
-    /// preparation of each image and its inference); faces and moderation load their models.
-    public func analyzers(
-        classifier: Classifier, labels: LabelOptions, threads: Int, logger: Logger = Logger(label: "recognition")
-    ) throws -> [any ImageAnalyzer] {
+    /// preparation of each image and its inference); faces and moderation load their models, with
+    /// the classifier's thread count.
+    public func analyzers(classifier: Classifier, labels: LabelOptions, logger: Logger = Logger(label: "recognition")) throws -> [any ImageAnalyzer] {
+        let threads = classifier.threadCount
         let wanted = try selected()
         let limits = classifier.preprocessor.limits
         var analyzers: [any ImageAnalyzer] = []

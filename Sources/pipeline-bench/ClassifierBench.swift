@@ -108,26 +108,12 @@ struct ClassifierBench: AsyncParsableCommand {
         let pixels = try photos.map { try classifier.preprocessor.pixels(fromFile: $0) }
         let input = (0..<batch).map { pixels[$0 % pixels.count] }
         _ = try classifier.probabilities(for: input)  // warm-up: first run allocates and packs weights
-        emit(["ready": true, "engine": "xnnpack", "batch": batch, "threads": threadCount])
-        fflush(nil)  // all streams: the driver waits for this line
-        while let line = readLine() {
-            guard let count = Int(line.trimmingCharacters(in: .whitespaces)), count > 0 else { break }
-            var samples: [Double] = []
-            for _ in 0..<count {
-                let start = DispatchTime.now()
-                _ = try classifier.probabilities(for: input)
-                samples.append(Self.ms(since: start))
-            }
-            emit(["samples_ms_per_batch": samples])
-            fflush(nil)  // all streams: the driver waits for this line
+        try TimingRounds.serve(ready: ["engine": "xnnpack", "batch": batch, "threads": threadCount]) {
+            _ = try classifier.probabilities(for: input)
         }
     }
 
-    private func emit(_ object: [String: Any]) {
-        if let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) {
-            print(String(decoding: data, as: UTF8.self))
-        }
-    }
+    private func emit(_ object: [String: Any]) { TimingRounds.emit(object) }
 
     static func ms(since start: DispatchTime) -> Double {
         Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000

@@ -2,6 +2,7 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Inference
+import Recognition
 
 /// `pipeline-bench model`: one ONNX file on the engine with a fixed input, serving timing rounds
 /// for Scripts/bench (the protocol of `classifier --serve`), so any model (face detectors,
@@ -43,11 +44,10 @@ struct ModelBench: ParsableCommand {
         guard bytes.count == session.inputShape.dropFirst().reduce(1, *) else {
             throw ValidationError("\(rgb) has \(bytes.count) bytes; the model takes \(session.inputShape)")
         }
-        let mean: [Float] = [104, 117, 123]
         let input: [Float] =
             switch normalize {
             case .unit: bytes.map { Float($0) / 127.5 - 1 }
-            case .bgrMean: bytes.indices.map { Float(bytes[$0 - $0 % 3 + 2 - $0 % 3]) - mean[$0 % 3] }
+            case .bgrMean: ModerationModel.networkInput(rgb: bytes, meanBGR: [104, 117, 123])
             }
         let run = { _ = try input.withUnsafeBufferPointer { try session.run(nhwc: $0) } }
         try run()  // warm-up
@@ -59,18 +59,6 @@ struct ModelBench: ParsableCommand {
             }
             return
         }
-        print(#"{"engine":"ours","ready":true}"#)
-        fflush(nil)
-        while let line = readLine() {
-            guard let count = Int(line.trimmingCharacters(in: .whitespaces)), count > 0 else { break }
-            var samples: [Double] = []
-            for _ in 0..<count {
-                let start = DispatchTime.now()
-                try run()
-                samples.append(Double(DispatchTime.now().uptimeNanoseconds - start.uptimeNanoseconds) / 1_000_000)
-            }
-            print(#"{"samples_ms_per_batch":["# + samples.map { String($0) }.joined(separator: ",") + "]}")
-            fflush(nil)
-        }
+        try TimingRounds.serve(ready: ["engine": "ours", "threads": threads], run)
     }
 }

@@ -67,8 +67,7 @@ struct RunWorker: AsyncParsableCommand {
                 "model": "\(classifier.name)", "version": "\(classifier.version)", "threads": "\(classifier.threadCount)",
             ])
         let handler = RecognizeHandler(
-            analyzers: try features.analyzers(
-                classifier: classifier, labels: try filter.labelOptions(for: classifier), threads: classifier.threadCount, logger: logger),
+            analyzers: try features.analyzers(classifier: classifier, labels: try filter.labelOptions(for: classifier), logger: logger),
             store: store, bus: bus,
             limits: classifier.preprocessor.limits)
 
