@@ -262,7 +262,8 @@ void ck_convolution_run(const ck_convolution *op, size_t batch, const float *inp
     pthreadpool_t pool = threadpool;
     const size_t threads = pool != NULL ? pthreadpool_get_threads_count(pool) : 1;
     size_t rows_per_task, panels_per_task;
-    ck_split_tasks(threads, rows, op->panels, 1, &rows_per_task, &panels_per_task);
+    const size_t weights = op->kh * op->kw * op->cin * op->cout, activations = batch * op->in_h * op->in_w * op->cin;
+    ck_split_tasks(threads, rows, op->panels, 1, weights > activations, &rows_per_task, &panels_per_task);
     ck_convolution_job job = {op, input, output};
     pthreadpool_parallelize_2d_tile_2d(pool, ck_conv_task, &job, rows, op->panels, rows_per_task, panels_per_task,
                                        PTHREADPOOL_FLAG_DISABLE_DENORMALS | (yield_workers ? PTHREADPOOL_FLAG_YIELD_WORKERS : 0));

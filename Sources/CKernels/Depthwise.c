@@ -233,7 +233,7 @@ void ck_depthwise_run(const ck_depthwise *op, size_t batch, const float *input, 
     pthreadpool_t pool = threadpool;
     const size_t threads = pool != NULL ? pthreadpool_get_threads_count(pool) : 1;
     size_t rows_per_task, channels_per_task;
-    ck_split_tasks(threads, rows, op->channels, 16, &rows_per_task, &channels_per_task);
+    ck_split_tasks(threads, rows, op->channels, 16, 0, &rows_per_task, &channels_per_task);
     ck_depthwise_job job = {op, input, output};
     pthreadpool_parallelize_2d_tile_2d(pool, ck_dw_task, &job, rows, op->channels, rows_per_task, channels_per_task,
                                        PTHREADPOOL_FLAG_DISABLE_DENORMALS | (yield_workers ? PTHREADPOOL_FLAG_YIELD_WORKERS : 0));

@@ -2,11 +2,12 @@
 // fma3 GEMM microkernel spills an accumulator in its inner loop and runs at about half speed.
 //
 // Layout: the output is computed in tiles of 6 rows (pixels) x 16 columns (output channels): 12 ymm
-// accumulators, 2 for the weight row, 1 for the broadcast input value, so nothing spills. Weights are packed
+// accumulators, 2 for the weight row, 1 for the broadcast input value, so nothing spills (the tile is in
+// Gemm.h, shared with the Winograd kernel). Weights are packed
 // once into panels of 16 (the last panel 8 when at most 8 columns remain) columns: the panel's bias, then
 // for each input channel its 16 weights, contiguous, so the inner loop reads them sequentially.
-// Tasks cover a block of rows times a run of panels; each panel is swept over the whole row block while the
-// rows are still in L2. The AVX2/FMA code is compiled through target attributes, so this file builds for
+// Tasks cover a block of rows times a run of panels; each panel is swept, 256 input channels at a time, over
+// the whole row block while the rows are still in L2. The AVX2/FMA code is compiled through target attributes, so this file builds for
 // any x86-64 and the caller checks ck_pointwise_supported() before use.
 #include "CKernels.h"
 
@@ -16,8 +17,9 @@
 #include <string.h>
 
 #include "Window.h"
+#include "Gemm.h"
 
-enum { CK_MR = 6, CK_NR = 16, CK_ROWS_PER_TASK = 72 };
+enum { CK_ROWS_PER_TASK = 72 };
 
 struct ck_pointwise {
     size_t k;             // input channels
@@ -79,79 +81,6 @@ void ck_pointwise_destroy(ck_pointwise *op) {
 
 #if CK_HAVE_X86
 
-// One tile of up to 6 rows x (8 * vectors) columns; `rows` and `vectors` are compile-time constants at
-// every call site, so the accumulator arrays become registers.
-static inline __attribute__((always_inline)) CK_TARGET void
-ck_tile(const int rows, const int vectors, size_t k, const float *a, size_t lda, const float *w,
-        const float *residual, float *c, size_t ldc, size_t columns, const float *bounds) {
-    __m256 acc[CK_MR][2];
-    const float *row[CK_MR];
-    const size_t width = (size_t)vectors * 8;
-    for (int i = 0; i < rows; i++) {
-        row[i] = a + (size_t)i * lda;
-        acc[i][0] = _mm256_loadu_ps(w);
-        if (vectors > 1) acc[i][1] = _mm256_loadu_ps(w + 8);
-    }
-    w += width;
-#pragma clang loop unroll_count(4)
-    for (size_t p = 0; p < k; p++) {
-        const __m256 b0 = _mm256_load_ps(w);
-        const __m256 b1 = vectors > 1 ? _mm256_load_ps(w + 8) : _mm256_setzero_ps();
-        w += width;
-        for (int i = 0; i < rows; i++) {
-            const __m256 x = _mm256_broadcast_ss(row[i] + p);
-            acc[i][0] = _mm256_fmadd_ps(x, b0, acc[i][0]);
-            if (vectors > 1) acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
-        }
-    }
-    // Bounds are read only now: held in registers through the loop they would push an accumulator to the stack.
-    const __m256 low = _mm256_broadcast_ss(bounds), high = _mm256_broadcast_ss(bounds + 1);
-    for (int i = 0; i < rows; i++) {
-        if (residual != NULL) {
-            // The skip connection's rows have the output's layout (same ldc); a partial panel goes through a
-            // zeroed spill buffer so nothing past the row is read.
-            const float *skip = residual + (size_t)i * ldc;
-            if (columns == width) {
-                acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(skip));
-                if (vectors > 1) acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(skip + 8));
-            } else {
-                float spill[CK_NR] = {0};
-                memcpy(spill, skip, columns * sizeof(float));
-                acc[i][0] = _mm256_add_ps(acc[i][0], _mm256_loadu_ps(spill));
-                if (vectors > 1) acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(spill + 8));
-            }
-        }
-        for (int v = 0; v < vectors; v++) acc[i][v] = _mm256_min_ps(_mm256_max_ps(acc[i][v], low), high);
-        float *out = c + (size_t)i * ldc;
-        if (columns == width) {
-            _mm256_storeu_ps(out, acc[i][0]);
-            if (vectors > 1) _mm256_storeu_ps(out + 8, acc[i][1]);
-        } else {
-            float spill[CK_NR];
-            _mm256_storeu_ps(spill, acc[i][0]);
-            if (vectors > 1) _mm256_storeu_ps(spill + 8, acc[i][1]);
-            memcpy(out, spill, columns * sizeof(float));
-        }
-    }
-}
-
-typedef void (*ck_tile_fn)(size_t, const float *, size_t, const float *, const float *, float *, size_t, size_t,
-                           const float *);
-
-#define CK_DEFINE_TILE(ROWS, VECTORS)                                                                          \
-    static CK_TARGET void ck_tile_##ROWS##x##VECTORS(size_t k, const float *a, size_t lda, const float *w,    \
-                                                      const float *residual, float *c, size_t ldc,            \
-                                                      size_t columns, const float *bounds) {                  \
-        ck_tile(ROWS, VECTORS, k, a, lda, w, residual, c, ldc, columns, bounds);                              \
-    }
-CK_DEFINE_TILE(1, 1) CK_DEFINE_TILE(2, 1) CK_DEFINE_TILE(3, 1) CK_DEFINE_TILE(4, 1) CK_DEFINE_TILE(5, 1) CK_DEFINE_TILE(6, 1)
-CK_DEFINE_TILE(1, 2) CK_DEFINE_TILE(2, 2) CK_DEFINE_TILE(3, 2) CK_DEFINE_TILE(4, 2) CK_DEFINE_TILE(5, 2) CK_DEFINE_TILE(6, 2)
-
-static const ck_tile_fn ck_tiles[2][CK_MR + 1] = {
-    {NULL, ck_tile_1x1, ck_tile_2x1, ck_tile_3x1, ck_tile_4x1, ck_tile_5x1, ck_tile_6x1},
-    {NULL, ck_tile_1x2, ck_tile_2x2, ck_tile_3x2, ck_tile_4x2, ck_tile_5x2, ck_tile_6x2},
-};
-
 typedef struct {
     const ck_pointwise *op;
     const float *input;
@@ -159,22 +88,18 @@ typedef struct {
     float *output;
 } ck_job;
 
-static void ck_task(void *context, size_t first_row, size_t first_panel, size_t row_count, size_t panel_count) {
+static CK_TARGET void ck_task(void *context, size_t first_row, size_t first_panel, size_t row_count, size_t panel_count) {
     const ck_job *job = context;
     const ck_pointwise *op = job->op;
     const size_t k = op->k, n = op->n;
     for (size_t panel = first_panel; panel < first_panel + panel_count; panel++) {
-        const float *w = op->packed + panel * (k + 1) * CK_NR;
+        const float *packed = op->packed + panel * (k + 1) * CK_NR;
         const size_t width = panel + 1 == op->panels ? op->last_width : CK_NR;
         const size_t column = panel * CK_NR;
         const size_t columns = n - column < width ? n - column : width;
-        for (size_t r = first_row; r < first_row + row_count; r += CK_MR) {
-            const size_t left = first_row + row_count - r;
-            const size_t rows = left < CK_MR ? left : CK_MR;
-            ck_tiles[width == CK_NR][rows](k, job->input + r * k, k, w,
-                                          job->residual != NULL ? job->residual + r * n + column : NULL,
-                                          job->output + r * n + column, n, columns, op->bounds);
-        }
+        ck_gemm_panel(row_count, k, job->input + first_row * k, k, packed, packed + width, width,
+                      job->residual != NULL ? job->residual + first_row * n + column : NULL,
+                      job->output + first_row * n + column, n, columns, op->bounds);
     }
 }
 #endif

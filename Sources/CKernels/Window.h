@@ -52,14 +52,25 @@ static inline void ck_window_columns(ptrdiff_t ix0, size_t kw, size_t in_w, size
 }
 
 // Task sizes for pthreadpool_parallelize_2d_tile_2d over `rows` x `items` (channels or panels, split in multiples
-// of `granule`): one task on one thread; else about 4 per thread, by rows, and by items too when there are few
-// rows (a 7x7 layer), so that uneven progress on a shared machine still balances.
-static inline void ck_split_tasks(size_t threads, size_t rows, size_t items, size_t granule, size_t *rows_per_task,
-                                  size_t *items_per_task) {
+// of `granule`): one task on one thread; else about 4 per thread, so that uneven progress on a shared machine
+// still balances. Rows are split first, and items too when there are few rows; with `items_first` (a layer
+// whose weights outweigh its activations, ResNet's 7x7 and 14x14 stages) items are split first, because every
+// row task streams the weights of its items again: a 7x7 layer split by rows read its 2 MB of weights 7 times.
+static inline void ck_split_tasks(size_t threads, size_t rows, size_t items, size_t granule, int items_first,
+                                  size_t *rows_per_task, size_t *items_per_task) {
     *rows_per_task = rows;
     *items_per_task = items;
     if (threads <= 1) return;
     const size_t wanted = 4 * threads;
+    if (items_first) {
+        *items_per_task = ((items + wanted - 1) / wanted + granule - 1) / granule * granule;
+        const size_t item_tasks = (items + *items_per_task - 1) / *items_per_task;
+        if (item_tasks < wanted) {
+            const size_t splits = (wanted + item_tasks - 1) / item_tasks;
+            *rows_per_task = (rows + splits - 1) / splits;
+        }
+        return;
+    }
     *rows_per_task = (rows + wanted - 1) / wanted;
     const size_t row_tasks = (rows + *rows_per_task - 1) / *rows_per_task;
     if (row_tasks < wanted) {

@@ -95,6 +95,12 @@ extension GraphLowering {
             inputChannels: c, outputChannels: o, input: [h, w], output: outSize,
             kernel: [kh, kw], strides: strides, pads: pads)
         let windowed: WindowedConvolution.Kind? = groups == 1 ? .dense : (groups == c && cg == 1 && o == c ? .depthwise : nil)
+        if ownKernels, windowed == .dense, dilations == [1, 1], WinogradConvolution.isWorthwhile(geometry) {
+            let kernel = try WinogradConvolution(
+                batch: n, geometry: geometry, weights: weights.values, bias: bias, low: fused.min, high: fused.max)
+            ops.append(LoweredOp(kind: .kernel(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
+            return
+        }
         var input = x
         if ownKernels, windowed == .dense, dilations == [1, 1], pads.contains(where: { $0 > 0 }), outSize[1] <= 20,
             WindowedConvolution.supports(geometry)

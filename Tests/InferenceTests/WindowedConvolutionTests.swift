@@ -100,4 +100,58 @@ struct WindowedConvolutionTests {
         #expect(worst <= 1e-5, "max error \(worst)")
         #expect(untouched, "wrote past the end of the output")
     }
+
+    /// 3x3 stride-1 geometries for the Winograd kernel: odd and even output sizes (a last tile half outside),
+    /// leading and trailing pads 0-2, channels around the 16-wide panels, 1-2 images.
+    static let winogradCases: [Case] = (0..<24).map { index in
+        var state = UInt64(index) &* 0x2545_F491_4F6C_DD1D &+ 777
+        func next(_ range: ClosedRange<Int>) -> Int {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return range.lowerBound + Int((state >> 33) % UInt64(range.count))
+        }
+        let pads: [Int] = [next(0...2), next(0...2), next(0...2), next(0...2)]
+        let smallestHeight: Int = max(1, 3 - pads[0] - pads[2])
+        let smallestWidth: Int = max(1, 3 - pads[1] - pads[3])
+        let input: [Int] = [next(smallestHeight...17), next(smallestWidth...17)]
+        let output: [Int] = [input[0] + pads[0] + pads[2] - 2, input[1] + pads[1] + pads[3] - 2]
+        return Case(
+            kind: .dense, batch: next(1...2),
+            geometry: .init(
+                inputChannels: [8, 16, 24, 40, 64][next(0...4)], outputChannels: [8, 16, 24, 32, 40, 56][next(0...5)],
+                input: input, output: output, kernel: [3, 3], strides: [1, 1], pads: pads))
+    }
+
+    @Test(arguments: winogradCases, [1, 2])
+    func winogradMatchesReference(_ c: Case, threads: Int) throws {
+        let g = c.geometry
+        let input = pseudoRandom(c.batch * g.input[0] * g.input[1] * g.inputChannels, seed: 51)
+        let weights = pseudoRandom(g.outputChannels * g.inputChannels * 9, seed: 52)
+        let bias = pseudoRandom(g.outputChannels, seed: 53)
+        let (low, high): (Float, Float) = (-6, 7)  // clamps some outputs, most not
+        let kernel = try WinogradConvolution(batch: c.batch, geometry: g, weights: weights, bias: bias, low: low, high: high)
+        let expected = Self.reference(c, input: input, weights: weights, bias: bias, low: low, high: high)
+        let pool = threads > 1 ? pthreadpool_create(threads) : nil
+        defer { if let pool { pthreadpool_destroy(pool) } }
+        // Twice: the second run reuses the op's transform buffers.
+        for _ in 0..<2 {
+            let (output, untouched) = runWithSentinel(kernel, input: input, count: expected.count, pool: pool)
+            let worst = maxRelativeError(output, expected)
+            // Winograd adds and subtracts transformed values before multiplying: a little more rounding.
+            #expect(worst <= 1e-4, "max error \(worst)")
+            #expect(untouched, "wrote past the end of the output")
+        }
+    }
+
+    @Test func winogradRefusesWhatItCannotRun() {
+        let g = WindowedConvolution.Geometry(
+            inputChannels: 12, outputChannels: 16, input: [8, 8], output: [8, 8], kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1])
+        #expect(!WinogradConvolution.supports(g))
+        #expect(throws: InferenceError.self) {
+            try WinogradConvolution(
+                batch: 1, geometry: g, weights: [Float](repeating: 0, count: 16 * 12 * 9), bias: [Float](repeating: 0, count: 16), low: 0, high: 1)
+        }
+        var strided = g
+        (strided.inputChannels, strided.strides) = (16, [2, 2])
+        #expect(!WinogradConvolution.supports(strided))
+    }
 }

@@ -1,5 +1,5 @@
 // Hand-written AVX2/FMA f32 convolutions for what the Debian XNNPACK build runs slowly: 1x1 (a GEMM),
-// depthwise, and dense (e.g. a network's first layer).
+// depthwise, dense (e.g. a network's first layer), and 3x3 dense layers by Winograd's transform.
 #pragma once
 #include <stddef.h>
 
@@ -71,6 +71,26 @@ void ck_convolution_destroy(ck_convolution *op);
 /// for ck_pointwise_run.
 void ck_convolution_run(const ck_convolution *op, size_t batch, const float *input, float *output, void *threadpool,
                         int yield_workers);
+
+/// Weights of a 3x3, stride-1 dense convolution (groups 1, NHWC) transformed for Winograd F(2x2, 3x3), with the
+/// buffers of one run; opaque.
+typedef struct ck_winograd ck_winograd;
+
+/// Transforms `weights` ([output_channels][input_channels][3][3], ONNX OIHW) and keeps `bias` ([output_channels],
+/// may be NULL) for fixed sizes, batch and leading pads (at most 2; trailing pads follow from the sizes).
+/// Both channel counts must be multiples of 8. Outputs are clamped to [output_min, output_max]. Returns NULL on
+/// bad sizes or when out of memory. Uses the same CPU features as the pointwise kernel.
+ck_winograd *ck_winograd_create(size_t input_channels, size_t output_channels, size_t batch, size_t pad_top,
+                                size_t pad_left, size_t input_h, size_t input_w, size_t output_h, size_t output_w,
+                                const float *weights, const float *bias, float output_min, float output_max);
+
+/// Frees the op (NULL is fine).
+void ck_winograd_destroy(ck_winograd *op);
+
+/// output[batch][output_h][output_w][output_channels] from input[batch][input_h][input_w][input_channels] across
+/// `threadpool` (NULL runs on the calling thread); `yield_workers` as for ck_pointwise_run. Not reentrant: runs
+/// of one op use its buffers, so they must not overlap (an InferenceSession serializes its runs).
+void ck_winograd_run(const ck_winograd *op, const float *input, float *output, void *threadpool, int yield_workers);
 
 #ifdef __cplusplus
 }
