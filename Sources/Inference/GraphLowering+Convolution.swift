@@ -47,6 +47,97 @@ extension GraphLowering {
         return (pads, output)
     }
 
+    /// ConvTranspose (2-D, groups, strides, dilations, pads, output_padding or output_shape) on XNNPACK's
+    /// deconvolution, with the bias and a following Relu/Clip fused. A text detector's head upsamples its
+    /// probability map this way.
+    func lowerConvTranspose(_ node: Onnx_NodeProto) throws {
+        let (inputName, info) = try firstInput(node)
+        guard info.shape.count == 4 else { throw unsupported(node, "only 2-D (4-D input) is supported, input is \(info.shape)") }
+        guard node.input.count >= 2 else { throw InferenceError.invalidModel(detail: "ConvTranspose '\(node.displayName)' has no weights") }
+        let weights = try requireConstant(node.input[1], node: node, role: "weights")
+        guard weights.shape.count == 4 else { throw unsupported(node, "weights must be 4-D, got \(weights.shape)") }
+        let (n, c, h, w) = (info.shape[0], info.shape[1], info.shape[2], info.shape[3])
+        let groups = node.int("group", default: 1)
+        let (cin, og, kh, kw) = (weights.shape[0], weights.shape[1], weights.shape[2], weights.shape[3])
+        guard groups >= 1, cin == c, c % groups == 0 else {
+            throw unsupported(node, "weights \(weights.shape) do not match \(c) input channels in \(groups) groups")
+        }
+        let o = og * groups
+        let ig = c / groups
+        let strides = node.ints("strides") ?? [1, 1]
+        let dilations = node.ints("dilations") ?? [1, 1]
+        var outputPadding = node.ints("output_padding") ?? [0, 0]
+        guard strides.count == 2, dilations.count == 2, outputPadding.count == 2 else {
+            throw unsupported(node, "strides, dilations and output_padding need 2 values each")
+        }
+        let extent = [(kh - 1) * dilations[0] + 1, (kw - 1) * dilations[1] + 1]
+        let fullHeight: Int = strides[0] * (h - 1) + outputPadding[0] + extent[0]
+        let fullWidth: Int = strides[1] * (w - 1) + outputPadding[1] + extent[1]
+        var full = [fullHeight, fullWidth]
+        var pads = [0, 0, 0, 0]
+        let autoPad = node.string("auto_pad") ?? "NOTSET"
+        if let shape = node.ints("output_shape") {
+            let wanted = Array(shape.suffix(2))
+            for axis in 0..<2 {
+                let total = full[axis] - wanted[axis]
+                if total < 0 {
+                    // Larger than the windows reach: the extra rows/columns come from the output padding.
+                    guard -total < strides[axis] else { throw unsupported(node, "output_shape \(shape) is out of reach of the input") }
+                    outputPadding[axis] -= total
+                    full[axis] = wanted[axis]
+                    continue
+                }
+                pads[axis] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
+                pads[axis + 2] = total - pads[axis]
+            }
+        } else if autoPad == "SAME_UPPER" || autoPad == "SAME_LOWER" {
+            for axis in 0..<2 {
+                let total = max(0, full[axis] - [h, w][axis] * strides[axis])
+                pads[axis] = autoPad == "SAME_UPPER" ? total / 2 : total - total / 2
+                pads[axis + 2] = total - pads[axis]
+            }
+        } else if let given = node.ints("pads") {
+            guard given.count == 4 else { throw unsupported(node, "pads must have 4 values for 2-D, got \(given)") }
+            pads = given
+        }
+        let outSize = [full[0] - pads[0] - pads[2], full[1] - pads[1] - pads[3]]
+        guard outSize.allSatisfy({ $0 > 0 }) else { throw unsupported(node, "pads \(pads) leave no output") }
+        var bias = [Float](repeating: 0, count: o)
+        if node.input.count > 2, !node.input[2].isEmpty {
+            let given = try requireConstant(node.input[2], node: node, role: "bias")
+            guard given.count == o else { throw unsupported(node, "bias has \(given.count) values for \(o) output channels") }
+            bias = given.values
+        }
+        // ONNX [in][out per group][kh][kw] -> XNNPACK [group * out per group][kh][kw][in per group].
+        var filter = [Float](repeating: 0, count: weights.count)
+        for g in 0..<groups {
+            for oc in 0..<og {
+                for ky in 0..<kh {
+                    for kx in 0..<kw {
+                        for ic in 0..<ig {
+                            let source = (((g * ig + ic) * og + oc) * kh + ky) * kw + kx
+                            filter[(((g * og + oc) * kh + ky) * kw + kx) * ig + ic] = weights.values[source]
+                        }
+                    }
+                }
+            }
+        }
+        let filterID = addConstant(filter, shape: [o, kh, kw, ig], name: node.input[1])
+        let biasID = addConstant(bias, shape: [o], name: "\(node.output[0]).bias")
+        let x = try ensure(inputName, .nhwc, origin: node.displayName)
+        let fused = fusedActivation(for: node.output[0])
+        define(fused.output, shape: [n, o, outSize[0], outSize[1]], layout: .nhwc)
+        let (top, left, bottom, right) = (UInt32(pads[0]), UInt32(pads[1]), UInt32(pads[2]), UInt32(pads[3]))
+        let (adjustH, adjustW) = (UInt32(outputPadding[0]), UInt32(outputPadding[1]))
+        let (sh, sw, dh, dw) = (UInt32(strides[0]), UInt32(strides[1]), UInt32(dilations[0]), UInt32(dilations[1]))
+        let (low, high) = (fused.min, fused.max)
+        emitXNN([x, filterID, biasID], [fused.output], origin: node.displayName) { subgraph, inputs, outputs in
+            xnn_define_deconvolution_2d(
+                subgraph, top, right, bottom, left, adjustH, adjustW, UInt32(kh), UInt32(kw), sh, sw, dh, dw, UInt32(groups), ig,
+                og, low, high, inputs[0], inputs[1], inputs[2], outputs[0], 0)
+        }
+    }
+
     func lowerConv(_ node: Onnx_NodeProto) throws {
         let (inputName, info) = try firstInput(node)
         guard info.shape.count == 4 else { throw unsupported(node, "only 2-D convolution (4-D input) is supported, input is \(info.shape)") }

@@ -66,6 +66,42 @@ extension GraphLowering {
         }
     }
 
+    /// HardSigmoid, clamp(alpha x + beta, 0, 1): a multiply and an add whose output bounds are [0, 1]
+    /// (this XNNPACK has no such node), narrowed further by a Relu/Clip that follows.
+    func lowerHardSigmoid(_ node: Onnx_NodeProto) throws {
+        let (input, info) = try firstInput(node)
+        let alpha = node.float("alpha", default: 0.2)
+        let beta = node.float("beta", default: 0.5)
+        let ones = [Int](repeating: 1, count: info.shape.count)
+        let alphaID = addConstant([alpha], shape: ones, layout: info.layout, name: "\(node.output[0]).alpha")
+        let betaID = addConstant([beta], shape: ones, layout: info.layout, name: "\(node.output[0]).beta")
+        let scaled = freshName(node.output[0])
+        define(scaled, shape: info.shape, layout: info.layout)
+        emitXNN([resolve(input), alphaID], [scaled], origin: node.displayName) {
+            xnn_define_multiply2($0, -.infinity, .infinity, $1[0], $1[1], $2[0], 0)
+        }
+        let fused = fusedActivation(for: node.output[0])
+        let (low, high) = (max(0, fused.min), min(1, fused.max))
+        define(fused.output, shape: info.shape, layout: info.layout)
+        emitXNN([scaled, betaID], [fused.output], origin: node.displayName) { xnn_define_add2($0, low, high, $1[0], $1[1], $2[0], 0) }
+    }
+
+    /// Pow with a constant exponent of 1, 2 or 0.5 (what normalisation layers write): a copy, XNNPACK's
+    /// square or square root.
+    func lowerPow(_ node: Onnx_NodeProto) throws {
+        guard node.input.count == 2 else { throw unsupported(node, "needs a base and an exponent") }
+        let exponent = try requireConstant(node.input[1], node: node, role: "exponent")
+        guard exponent.count == 1, let power = exponent.values.first else {
+            throw unsupported(node, "the exponent must be one value, got shape \(exponent.shape)")
+        }
+        switch power {
+        case 1: aliases[node.output[0]] = resolve(node.input[0])
+        case 2: try lowerUnary(node) { xnn_define_square($0, $1, $2, 0) }
+        case 0.5: try lowerUnary(node) { xnn_define_square_root($0, $1, $2, 0) }
+        default: throw unsupported(node, "exponent \(power) (only 1, 2 and 0.5 are supported)")
+        }
+    }
+
     /// Exp on the host (this XNNPACK has none), in the input's layout.
     func lowerExp(_ node: Onnx_NodeProto) throws {
         let (input, info) = try firstInput(node)

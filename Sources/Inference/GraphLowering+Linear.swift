@@ -84,6 +84,10 @@ extension GraphLowering {
     func lowerMatMul(_ node: Onnx_NodeProto) throws {
         let (inputName, info) = try firstInput(node)
         guard node.input.count == 2 else { throw unsupported(node, "needs two inputs") }
+        if values[resolve(node.input[1])] != nil || (constant(node.input[1])?.shape.count ?? 2) > 2 {
+            try lowerBatchedMatMul(node, a: inputName, aInfo: info)
+            return
+        }
         let b = try requireConstant(node.input[1], node: node, role: "B")
         guard b.shape.count == 2, info.shape.count >= 2, info.shape.last == b.shape[0] else {
             throw unsupported(node, "only [..., K] x [K, N] with a constant 2-D B is supported, got \(info.shape) x \(b.shape)")
@@ -94,5 +98,55 @@ extension GraphLowering {
         try emitFullyConnected(
             node, input: inputName, inputShape: info.shape, weights: weights, outputs: n,
             bias: [Float](repeating: 0, count: n), matrixBias: nil)
+    }
+
+    /// MatMul of two computed tensors ([..., M, K] x [..., K, N], leading axes broadcast), as attention
+    /// blocks write (queries x keys, weights x values): a host kernel, since the operands are small
+    /// (a text line's few dozen positions) and this XNNPACK has no batched matrix multiply.
+    func lowerBatchedMatMul(_ node: Onnx_NodeProto, a: String, aInfo: LoweredValue) throws {
+        let bInfo = try value(node.input[1], node: node)
+        guard aInfo.shape.count >= 2, bInfo.shape.count >= 2 else {
+            throw unsupported(node, "both operands need at least 2 axes, got \(aInfo.shape) x \(bInfo.shape)")
+        }
+        let (m, k) = (aInfo.shape[aInfo.shape.count - 2], aInfo.shape[aInfo.shape.count - 1])
+        let (k2, n) = (bInfo.shape[bInfo.shape.count - 2], bInfo.shape[bInfo.shape.count - 1])
+        guard k == k2 else { throw unsupported(node, "\(aInfo.shape) x \(bInfo.shape): inner sizes differ") }
+        let rank = max(aInfo.shape.count, bInfo.shape.count)
+        let aBatch = [Int](repeating: 1, count: rank - aInfo.shape.count) + aInfo.shape.dropLast(2)
+        let bBatch = [Int](repeating: 1, count: rank - bInfo.shape.count) + bInfo.shape.dropLast(2)
+        var batch: [Int] = []
+        for (x, y) in zip(aBatch, bBatch) {
+            guard x == y || x == 1 || y == 1 else { throw unsupported(node, "batch axes of \(aInfo.shape) and \(bInfo.shape) do not broadcast") }
+            batch.append(max(x, y))
+        }
+        let (aStrides, bStrides) = (Self.broadcastStrides(aBatch), Self.broadcastStrides(bBatch))
+        var pairs: [(Int, Int)] = []
+        Self.forEachPosition(batch) { position in
+            var (i, j) = (0, 0)
+            for axis in position.indices {
+                i += position[axis] * aStrides[axis]
+                j += position[axis] * bStrides[axis]
+            }
+            pairs.append((i * m * k, j * k * n))
+        }
+        let offsets = pairs
+        let x = try plainMemory(a, origin: node.displayName)
+        let y = try materialize(node.input[1], layout: .plain) ?? plainMemory(resolve(node.input[1]), origin: node.displayName)
+        let output = node.output[0]
+        define(output, shape: batch + [m, n], layout: .plain)
+        emitHost([x, y], [output], origin: node.displayName) { inputs, outputs in
+            for (index, (aOffset, bOffset)) in offsets.enumerated() {
+                let (left, right, out) = (inputs[0] + aOffset, inputs[1] + bOffset, outputs[0] + index * m * n)
+                for row in 0..<m {
+                    let target = out + row * n
+                    target.initialize(repeating: 0, count: n)
+                    for inner in 0..<k {
+                        let scale = left[row * k + inner]
+                        let source = right + inner * n
+                        for column in 0..<n { target[column] += scale * source[column] }
+                    }
+                }
+            }
+        }
     }
 }

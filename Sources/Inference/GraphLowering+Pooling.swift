@@ -25,11 +25,58 @@ extension GraphLowering {
         if axes == nil, node.input.count > 1, !node.input[1].isEmpty {
             axes = try requireConstant(node.input[1], node: node, role: "axes").intValues
         }
-        let normalized = Set((axes ?? []).map { $0 < 0 ? $0 + info.shape.count : $0 })
-        guard info.shape.count == 4, normalized == [2, 3] else {
-            throw unsupported(node, "only the spatial mean (axes [2, 3] of a 4-D tensor) is supported, got axes \(axes ?? [])")
+        let rank = info.shape.count
+        let keepDims = node.int("keepdims", default: 1) != 0
+        if axes == nil || axes == [], node.int("noop_with_empty_axes", default: 0) != 0 {
+            aliases[node.output[0]] = resolve(node.input[0])
+            return
         }
-        try lowerGlobalAveragePool(node, keepDims: node.int("keepdims", default: 1) != 0)
+        let normalized = Set((axes ?? Array(0..<rank)).map { $0 < 0 ? $0 + rank : $0 })
+        guard normalized.allSatisfy({ (0..<rank).contains($0) }) else { throw unsupported(node, "axes \(axes ?? []) out of range for rank \(rank)") }
+        if rank == 4, normalized == [2, 3] {
+            try lowerGlobalAveragePool(node, keepDims: keepDims)
+            return
+        }
+        try lowerReduceMean(node, axes: normalized, keepDims: keepDims)
+    }
+
+    /// The mean over any axes (a layer norm's last axis) as a host kernel on plain memory: each input
+    /// element is added into its output slot, then every slot divided by the count it received.
+    private func lowerReduceMean(_ node: Onnx_NodeProto, axes: Set<Int>, keepDims: Bool) throws {
+        let (inputName, info) = try firstInput(node)
+        let shape = info.shape
+        let kept = shape.indices.map { axes.contains($0) ? 1 : shape[$0] }
+        let outStrides = Self.broadcastStrides(kept).enumerated().map { axes.contains($0.offset) ? 0 : $0.element }
+        let reduced = axes.map { shape[$0] }.reduce(1, *)
+        let source = try plainMemory(inputName, origin: node.displayName)
+        let output = node.output[0]
+        define(output, shape: keepDims ? kept : shape.indices.filter { !axes.contains($0) }.map { shape[$0] }, layout: .plain)
+        let (outCount, inCount) = (kept.reduce(1, *), info.count)
+        if axes == [shape.count - 1] {
+            // The common case, contiguous rows.
+            let length = shape[shape.count - 1]
+            emitHost([source], [output], origin: node.displayName) { inputs, outputs in
+                for row in 0..<outCount {
+                    var sum: Float = 0
+                    for i in 0..<length { sum += inputs[0][row * length + i] }
+                    outputs[0][row] = sum / Float(length)
+                }
+            }
+            return
+        }
+        var targets: [Int] = []
+        targets.reserveCapacity(inCount)
+        Self.forEachPosition(shape) { position in
+            var offset = 0
+            for axis in position.indices { offset += position[axis] * outStrides[axis] }
+            targets.append(offset)
+        }
+        let slots = targets
+        emitHost([source], [output], origin: node.displayName) { inputs, outputs in
+            outputs[0].initialize(repeating: 0, count: outCount)
+            for index in 0..<inCount { outputs[0][slots[index]] += inputs[0][index] }
+            for slot in 0..<outCount { outputs[0][slot] /= Float(reduced) }
+        }
     }
 
     func lowerPool(_ node: Onnx_NodeProto) throws {

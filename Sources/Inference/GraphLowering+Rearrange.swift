@@ -93,7 +93,13 @@ extension GraphLowering {
 
     func lowerSlice(_ node: Onnx_NodeProto) throws {
         let (inputName, info) = try firstInput(node)
-        let rank = info.shape.count
+        let maps = try sliceMaps(node, shape: info.shape)
+        try emitGather(node, input: inputName, info: info, outputs: [(node.output[0], maps.map(\.count), maps)], fill: 0)
+    }
+
+    /// For each axis of an input of `shape`, the input positions a Slice node keeps, in output order.
+    func sliceMaps(_ node: Onnx_NodeProto, shape: [Int]) throws -> [[Int]] {
+        let rank = shape.count
         var starts: [Int]
         var ends: [Int]
         var axes: [Int]?
@@ -113,9 +119,9 @@ extension GraphLowering {
         guard starts.count == ends.count, sliced.count == starts.count, stepList.count == starts.count,
             sliced.allSatisfy({ (0..<rank).contains($0) }), Set(sliced).count == sliced.count
         else { throw unsupported(node, "starts \(starts), ends \(ends), axes \(sliced) and steps \(stepList) do not match rank \(rank)") }
-        var maps = info.shape.map { Array(0..<$0) }
+        var maps = shape.map { Array(0..<$0) }
         for (index, axis) in sliced.enumerated() {
-            let size = info.shape[axis]
+            let size = shape[axis]
             let step = stepList[index]
             guard step != 0 else { throw unsupported(node, "step 0") }
             var start = starts[index] < 0 ? starts[index] + size : starts[index]
@@ -131,7 +137,7 @@ extension GraphLowering {
             guard count > 0 else { throw unsupported(node, "the slice of axis \(axis) is empty (empty tensors are not supported)") }
             maps[axis] = (0..<count).map { start + $0 * step }
         }
-        try emitGather(node, input: inputName, info: info, outputs: [(node.output[0], maps.map(\.count), maps)], fill: 0)
+        return maps
     }
 
     func lowerSplit(_ node: Onnx_NodeProto) throws {

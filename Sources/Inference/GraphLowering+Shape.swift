@@ -17,6 +17,12 @@ extension GraphLowering {
 
     func lowerReshape(_ node: Onnx_NodeProto) throws {
         let (inputName, info) = try firstInput(node)
+        try reshape(inputName, to: reshapeTarget(node, input: info.shape), output: node.output[0], origin: node.displayName)
+    }
+
+    /// The output shape of a Reshape node on an input of `shape`: 0 copies an input axis (unless allowzero),
+    /// -1 is inferred.
+    func reshapeTarget(_ node: Onnx_NodeProto, input shape: [Int]) throws -> [Int] {
         var requested: [Int]
         if node.input.count > 1, !node.input[1].isEmpty {
             requested = try requireConstant(node.input[1], node: node, role: "shape").intValues
@@ -25,33 +31,39 @@ extension GraphLowering {
         } else {
             throw unsupported(node, "no target shape")
         }
+        let count = shape.reduce(1, *)
         let allowZero = node.int("allowzero", default: 0) != 0
-        if let declaredBatch, declaredBatch != batchSize, requested.first == declaredBatch, info.shape.first == batchSize {
+        if let declaredBatch, declaredBatch != batchSize, requested.first == declaredBatch, shape.first == batchSize {
             // A target like [1, 1280] from a batch-1 export: keep the batch axis following the session's batch.
             requested[0] = batchSize
         }
         for (axis, size) in requested.enumerated() where size == 0 && !allowZero {
-            guard axis < info.shape.count else { throw unsupported(node, "0 at axis \(axis) beyond the input rank") }
-            requested[axis] = info.shape[axis]
+            guard axis < shape.count else { throw unsupported(node, "0 at axis \(axis) beyond the input rank") }
+            requested[axis] = shape[axis]
         }
         let known = requested.filter { $0 != -1 }.reduce(1, *)
         if let inferred = requested.firstIndex(of: -1) {
-            guard known > 0, info.count % known == 0 else { throw unsupported(node, "cannot infer -1 in \(requested) for \(info.shape)") }
-            requested[inferred] = info.count / known
+            guard known > 0, count % known == 0 else { throw unsupported(node, "cannot infer -1 in \(requested) for \(shape)") }
+            requested[inferred] = count / known
         }
-        guard requested.reduce(1, *) == info.count, requested.allSatisfy({ $0 > 0 }) else {
-            throw unsupported(node, "shape \(requested) does not hold the \(info.count) elements of \(info.shape)")
+        guard requested.reduce(1, *) == count, requested.allSatisfy({ $0 > 0 }) else {
+            throw unsupported(node, "shape \(requested) does not hold the \(count) elements of \(shape)")
         }
-        try reshape(inputName, to: requested, output: node.output[0], origin: node.displayName)
+        return requested
     }
 
     func lowerSqueeze(_ node: Onnx_NodeProto) throws {
         let (inputName, info) = try firstInput(node)
+        try reshape(inputName, to: squeezeTarget(node, input: info.shape), output: node.output[0], origin: node.displayName)
+    }
+
+    /// The output shape of a Squeeze or Unsqueeze node on an input of `shape`.
+    func squeezeTarget(_ node: Onnx_NodeProto, input: [Int]) throws -> [Int] {
         var axes = node.ints("axes")
         if axes == nil, node.input.count > 1, !node.input[1].isEmpty {
             axes = try requireConstant(node.input[1], node: node, role: "axes").intValues
         }
-        var shape = info.shape
+        var shape = input
         if node.opType == "Squeeze" {
             let rank = shape.count
             let drop = Set((axes ?? shape.indices.filter { shape[$0] == 1 }).map { $0 < 0 ? $0 + rank : $0 })
@@ -61,7 +73,7 @@ extension GraphLowering {
             let rank = shape.count + axes.count
             for axis in axes.map({ $0 < 0 ? $0 + rank : $0 }).sorted() { shape.insert(1, at: min(axis, shape.count)) }
         }
-        try reshape(inputName, to: shape, output: node.output[0], origin: node.displayName)
+        return shape
     }
 
     func lowerConcat(_ node: Onnx_NodeProto) throws {

@@ -12,16 +12,30 @@ extension GraphLowering {
         guard !dims.isEmpty else {
             throw InferenceError.invalidModel(detail: "input '\(name)' has no declared shape")
         }
+        if let inputSize {
+            guard inputSize.count == dims.count - 1, inputSize.allSatisfy({ $0 > 0 }) else {
+                throw InferenceError.invalidModel(
+                    detail: "input size \(inputSize) does not fit input '\(name)', which has \(dims.count - 1) axes after the batch")
+            }
+        }
         var shape: [Int] = []
         for (axis, dim) in dims.enumerated() {
             if axis == 0 {
                 declaredBatch = dim.dimValue > 0 ? Int(dim.dimValue) : nil
                 shape.append(batchSize)  // the first axis is the batch, whatever the file declares
+            } else if let given = inputSize?[axis - 1] {
+                guard dim.dimValue <= 0 || Int(dim.dimValue) == given else {
+                    throw InferenceError.invalidModel(
+                        detail: "input '\(name)' axis \(axis) is fixed at \(dim.dimValue) by the model, not \(given)")
+                }
+                shape.append(given)
             } else if dim.dimValue > 0 {
                 shape.append(Int(dim.dimValue))
             } else {
                 throw InferenceError.invalidModel(
-                    detail: "input '\(name)' axis \(axis) has no fixed size ('\(dim.dimParam)'); only the batch axis may be symbolic")
+                    detail:
+                        "input '\(name)' axis \(axis) has no fixed size ('\(dim.dimParam)'); give the input's size when making the session (inputSize)"
+                )
             }
         }
         return shape

@@ -23,10 +23,13 @@ final class GraphLowering {
     let storage = ConstantStorage()
     /// Whether 1x1 convolutions go to the CKernels GEMM rather than XNNPACK.
     let ownKernels: Bool
+    /// The input's axes after the batch, for a model whose declaration leaves some open.
+    let inputSize: [Int]?
 
-    init(model: ONNXModel, batchSize: Int, ownKernels: Bool = PointwiseConvolution.isSupported) {
+    init(model: ONNXModel, batchSize: Int, inputSize: [Int]? = nil, ownKernels: Bool = PointwiseConvolution.isSupported) {
         self.model = model
         self.batchSize = batchSize
+        self.inputSize = inputSize
         self.nodes = model.proto.graph.node
         self.ownKernels = ownKernels && PointwiseConvolution.isSupported
     }
@@ -60,7 +63,10 @@ final class GraphLowering {
         guard let outputName = graph.output.first?.name else {
             throw InferenceError.invalidModel(detail: "the graph has no output")
         }
-        let resolved = resolve(outputName)
+        var resolved = resolve(outputName)
+        if values[resolved] == nil, constants[resolved] != nil, let folded = materialize(resolved, layout: .plain) {
+            resolved = folded  // the whole output was folded (a Shape): hand out its values
+        }
         guard values[resolved] != nil else {
             throw InferenceError.missingTensor(name: outputName, node: "graph output")
         }
@@ -93,10 +99,18 @@ final class GraphLowering {
 
     // MARK: - Operators
 
+    /// Every operator `lowerNode` takes (for error messages); keep in step with its switch.
+    static let supportedOperators: Set<String> = foldableOperators.union([
+        "Conv", "ConvTranspose", "BatchNormalization", "Relu", "Clip", "HardSwish", "HardSigmoid", "Sigmoid", "Sqrt", "Pow", "Exp",
+        "PRelu", "GlobalAveragePool", "ReduceMean", "AveragePool", "MaxPool", "Gemm", "MatMul", "Softmax", "Pad", "Split", "Resize",
+        "Upsample", "Dropout", "Constant",
+    ])
+
     func lowerNode(_ node: Onnx_NodeProto, index: Int) throws {
         guard node.domain.isEmpty || node.domain == "ai.onnx" else {
             throw InferenceError.unsupportedOperator(op: "\(node.domain).\(node.opType)", node: node.displayName)
         }
+        if try foldIfConstant(node) { return }
         switch node.opType {
         case "Conv": try lowerConv(node)
         case "BatchNormalization": try lowerBatchNorm(node)
@@ -106,6 +120,10 @@ final class GraphLowering {
             try lowerClamp(node, min: bounds.min, max: bounds.max)
         case "HardSwish": try lowerUnary(node) { xnn_define_hardswish($0, $1, $2, 0) }
         case "Sigmoid": try lowerUnary(node) { xnn_define_sigmoid($0, $1, $2, 0) }
+        case "HardSigmoid": try lowerHardSigmoid(node)
+        case "Sqrt": try lowerUnary(node) { xnn_define_square_root($0, $1, $2, 0) }
+        case "Pow": try lowerPow(node)
+        case "ConvTranspose": try lowerConvTranspose(node)
         case "Add", "Sub", "Mul", "Div": try lowerBinary(node)
         case "GlobalAveragePool": try lowerGlobalAveragePool(node, keepDims: true)
         case "ReduceMean": try lowerReduceMean(node)
@@ -124,6 +142,11 @@ final class GraphLowering {
         case "Resize", "Upsample": try lowerResize(node)
         case "Exp": try lowerExp(node)
         case "PRelu": try lowerPRelu(node)
+        case "Cast" where [1, 10, 11, 16].contains(node.int("to", default: 1)):
+            // Every computed value is float already.
+            aliases[node.output[0]] = resolve(node.input[0])
+        case "Cast", "Gather":
+            throw unsupported(node, "only supported on constants (shape arithmetic folded while lowering), not on a value computed at run time")
         case "Identity", "Dropout":
             guard let input = node.input.first, let output = node.output.first else {
                 throw InferenceError.invalidModel(detail: "node '\(node.displayName)' lacks an input or output")

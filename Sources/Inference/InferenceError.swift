@@ -26,7 +26,7 @@ public enum InferenceError: Error, CustomStringConvertible, Sendable {
             return "\(path) is not a usable ONNX model (\(reason)); re-export or re-download the model"
         case .unsupportedOperator(let op, let node):
             return
-                "unsupported ONNX operator '\(op)' in node '\(node)'; convert the model to use supported operators (Conv, BatchNormalization, Relu, Clip, HardSwish, Sigmoid, Add, Mul, GlobalAveragePool, AveragePool, MaxPool, Gemm, MatMul, Flatten, Reshape, Concat, Softmax)"
+                "unsupported ONNX operator '\(op)' in node '\(node)'; convert the model to use supported operators (\(GraphLowering.supportedOperators.sorted().joined(separator: ", ")))"
         case .unsupportedAttribute(let op, let node, let detail):
             return "unsupported use of \(op) in node '\(node)': \(detail)"
         case .missingTensor(let name, let node):

@@ -11,6 +11,8 @@ public final class InferenceSession: @unchecked Sendable {
     public let inputShape: [Int]
     /// Number of output floats per batch item (e.g. 1000 logits).
     public let outputCount: Int
+    /// The output's shape in ONNX order, batch axis included (e.g. [1, 1, 480, 640] for a text detector's map).
+    public let outputShape: [Int]
     /// The batch size the session was built for.
     public let batchSize: Int
     /// Floats per batch item of the tapped value (0 without a tap).
@@ -43,17 +45,23 @@ public final class InferenceSession: @unchecked Sendable {
     /// Compiles `model` for `batchSize` images using `threads` threads (1 runs on the caller's thread).
     ///
     /// `tap` names an intermediate value (e.g. a classifier's pooled features) to keep in its own
-    /// buffer, readable with `runReadingTap`; nil taps nothing.
+    /// buffer, readable with `runReadingTap`; nil taps nothing. `inputSize` gives the input's axes after the
+    /// batch (e.g. [3, 48, 320]) for a model that leaves some of them open (a text detector or recognizer
+    /// takes any image size); axes the file fixes must match. Shapes the graph computes from its input are
+    /// folded for that size, so a session serves one input size: make one per size.
     public convenience init(
-        model: ONNXModel, batchSize: Int, threads: Int, tap: String? = nil, logger: Logger = Logger(label: "Inference")
+        model: ONNXModel, batchSize: Int, threads: Int, inputSize: [Int]? = nil, tap: String? = nil,
+        logger: Logger = Logger(label: "Inference")
     ) throws {
         try self.init(
-            model: model, batchSize: batchSize, threads: threads, ownKernels: PointwiseConvolution.isSupported, tap: tap, logger: logger)
+            model: model, batchSize: batchSize, threads: threads, ownKernels: PointwiseConvolution.isSupported, inputSize: inputSize,
+            tap: tap, logger: logger)
     }
 
     /// As the public initializer; `ownKernels: false` keeps every convolution on XNNPACK (for comparisons).
     init(
-        model: ONNXModel, batchSize: Int, threads: Int, ownKernels: Bool, tap: String? = nil, logger: Logger = Logger(label: "Inference")
+        model: ONNXModel, batchSize: Int, threads: Int, ownKernels: Bool, inputSize: [Int]? = nil, tap: String? = nil,
+        logger: Logger = Logger(label: "Inference")
     ) throws {
         guard batchSize >= 1, threads >= 1 else {
             throw InferenceError.invalidModel(detail: "batch size (\(batchSize)) and threads (\(threads)) must be at least 1")
@@ -61,7 +69,7 @@ public final class InferenceSession: @unchecked Sendable {
         let status = xnn_initialize(nil)
         guard status == xnn_status_success else { throw InferenceError.backend(call: "xnn_initialize", status: Int(status.rawValue)) }
 
-        var graph = try GraphLowering(model: model, batchSize: batchSize, ownKernels: ownKernels).lower()
+        var graph = try GraphLowering(model: model, batchSize: batchSize, inputSize: inputSize, ownKernels: ownKernels).lower()
         graph.ops = Self.liveOps(graph.ops, needed: [graph.output] + (tap.map { [$0] } ?? []))
         self.batchSize = batchSize
         storage = graph.storage
@@ -73,6 +81,7 @@ public final class InferenceSession: @unchecked Sendable {
         inputIsNHWC = inputValue.layout == .nhwc
         outputTotal = outputValue.count
         outputCount = outputValue.count / batchSize
+        outputShape = outputValue.shape
         if let tap {
             guard let tapValue = graph.values[tap], tapValue.constant == nil, tapValue.count % batchSize == 0 else {
                 throw InferenceError.invalidModel(detail: "no computed value '\(tap)' to tap")

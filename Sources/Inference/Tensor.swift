@@ -15,6 +15,29 @@ struct ConstantTensor: Sendable {
         self.values = values
     }
 
+    /// An integer tensor (a shape, indices) kept exact.
+    init(shape: [Int], integers: [Int]) {
+        self.shape = shape
+        self.integers = integers
+        self.values = integers.map { Float($0) }
+    }
+
+    /// Whether the tensor holds integers (ONNX int32/int64), which arithmetic keeps exact.
+    var isInteger: Bool { integers != nil }
+
+    /// The same elements under another shape (Reshape, Squeeze, Unsqueeze); the count must match.
+    func reshaped(_ newShape: [Int]) -> ConstantTensor {
+        var copy = self
+        copy.shape = newShape
+        return copy
+    }
+
+    /// The elements at `indices` (flat positions), keeping the element type.
+    func picking(_ indices: [Int], shape newShape: [Int]) -> ConstantTensor {
+        if let integers { return ConstantTensor(shape: newShape, integers: indices.map { integers[$0] }) }
+        return ConstantTensor(shape: newShape, values: indices.map { values[$0] })
+    }
+
     /// Decodes float, double and integer tensors; integers (shapes, axes) are converted to Float exactly enough
     /// for the small values they hold, and also kept as Int64 via `int64Values`.
     init(_ proto: Onnx_TensorProto) throws {

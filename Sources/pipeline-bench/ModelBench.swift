@@ -32,6 +32,10 @@ struct ModelBench: ParsableCommand {
     var serve = false
     @Option(help: "Instead of serving: run this many times and print each step's median time.")
     var profile: Int?
+    @Option(help: "The input's axes after the batch, comma-separated (e.g. 3,48,320), for a model that leaves them open.")
+    var inputSize: String?
+    @Option(help: "Instead of serving: run once and write the output as little-endian float32 to this file.")
+    var output: String?
     @Argument(help: "Ignored (the driver passes photos).")
     var photos: [String] = []
 
@@ -39,7 +43,14 @@ struct ModelBench: ParsableCommand {
         guard let threads = Int(threadCounts.split(separator: ",").first ?? "1"), threads >= 1 else {
             throw ValidationError("--thread-counts needs a positive count")
         }
-        let session = try InferenceSession(model: ONNXModel(contentsOf: URL(fileURLWithPath: model)), batchSize: 1, threads: threads)
+        let size = try inputSize.map { text in
+            try text.split(separator: ",").map { part in
+                guard let value = Int(part), value > 0 else { throw ValidationError("--input-size takes positive sizes like 3,48,320") }
+                return value
+            }
+        }
+        let session = try InferenceSession(
+            model: ONNXModel(contentsOf: URL(fileURLWithPath: model)), batchSize: 1, threads: threads, inputSize: size)
         let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: rgb)))
         guard bytes.count == session.inputShape.dropFirst().reduce(1, *) else {
             throw ValidationError("\(rgb) has \(bytes.count) bytes; the model takes \(session.inputShape)")
@@ -49,6 +60,12 @@ struct ModelBench: ParsableCommand {
             case .unit: bytes.map { Float($0) / 127.5 - 1 }
             case .bgrMean: ModerationModel.networkInput(rgb: bytes, meanBGR: [104, 117, 123])
             }
+        if let output {
+            let result = try input.withUnsafeBufferPointer { try session.run(nhwc: $0) }
+            try result.withUnsafeBytes { try Data($0).write(to: URL(fileURLWithPath: output)) }
+            print("output shape \(session.outputShape)")
+            return
+        }
         let run = { _ = try input.withUnsafeBufferPointer { try session.run(nhwc: $0) } }
         try run()  // warm-up
         if let profile {

@@ -93,6 +93,17 @@ let supportedNodeTests = [
     "test_squeeze", "test_squeeze_negative_axes", "test_unsqueeze_axis_0", "test_unsqueeze_axis_1", "test_unsqueeze_axis_2",
     "test_unsqueeze_axis_3", "test_unsqueeze_negative_axes", "test_unsqueeze_three_axes", "test_unsqueeze_two_axes",
     "test_unsqueeze_unsorted_axes",
+    "test_sub", "test_sub_bcast", "test_sub_example", "test_div", "test_div_bcast", "test_div_example",
+    "test_hardsigmoid", "test_hardsigmoid_default", "test_hardsigmoid_example", "test_sqrt", "test_sqrt_example",
+    "test_pow_bcast_scalar", "test_matmul_3d", "test_matmul_4d",
+    "test_convtranspose", "test_convtranspose_autopad_same", "test_convtranspose_dilations", "test_convtranspose_kernel_shape",
+    "test_convtranspose_output_shape", "test_convtranspose_pad", "test_convtranspose_pads", "test_convtranspose_with_kernel",
+    "test_reduce_mean_default_axes_keepdims_example", "test_reduce_mean_default_axes_keepdims_random",
+    "test_reduce_mean_do_not_keepdims_example", "test_reduce_mean_do_not_keepdims_random", "test_reduce_mean_keepdims_example",
+    "test_reduce_mean_keepdims_random", "test_reduce_mean_negative_axes_keepdims_example",
+    "test_reduce_mean_negative_axes_keepdims_random",
+    "test_shape", "test_shape_example", "test_shape_start_1", "test_shape_end_1", "test_shape_start_1_end_negative_1",
+    "test_shape_clip_start", "test_shape_clip_end",
 ]
 
 @Suite("ONNX node test vectors")
