@@ -141,10 +141,18 @@ struct ErrorTests {
         #expect(error?.description.contains("training_mode") == true)
     }
 
-    @Test func batchedMatMulIsRejected() throws {
-        let (model, input, _) = try NodeTestCase(name: "test_matmul_3d").load()
-        let error = #expect(throws: InferenceError.self) { try InferenceSession(model: model, batchSize: input.shape[0], threads: 1) }
-        #expect(error?.description.contains("MatMul") == true)
+    @Test func unsupportedExponentIsRejected() throws {
+        let exponent = floatTensor("e", shape: [1], values: [3])
+        let model = try ONNXModel(serializedData: singleNodeModel(op: "Pow", inputs: ["e"], initializers: [exponent]).serializedData())
+        let error = #expect(throws: InferenceError.self) { try InferenceSession(model: model, batchSize: 1, threads: 1) }
+        #expect(error?.description.contains("exponent 3") == true)
+    }
+
+    @Test func gatherOfComputedValuesIsRejected() throws {
+        let indices = floatTensor("i", shape: [1], values: [0])
+        let model = try ONNXModel(serializedData: singleNodeModel(op: "Gather", inputs: ["i"], initializers: [indices]).serializedData())
+        let error = #expect(throws: InferenceError.self) { try InferenceSession(model: model, batchSize: 1, threads: 1) }
+        #expect(error?.description.contains("only supported on constants") == true)
     }
 
     @Test func wrongInputSizeIsRejected() throws {
