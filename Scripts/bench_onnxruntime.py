@@ -36,13 +36,19 @@ def raw_input(args):
     """One fixed input from raw RGB bytes (`--rgb`), normalised as `pipeline-bench model` does, in
     the layout the ONNX file declares (`--layout`)."""
     pixels = np.fromfile(args.rgb, dtype=np.uint8).astype(np.float32)
-    side = int(round((pixels.size / 3) ** 0.5))
-    pixels = pixels.reshape(side, side, 3)
+    if args.input_size:
+        _, height, width = (int(v) for v in args.input_size.split(","))
+        pixels = pixels.reshape(height, width, 3)
+    else:
+        side = int(round((pixels.size / 3) ** 0.5))
+        pixels = pixels.reshape(side, side, 3)
     if args.normalize == "unit":
         pixels = pixels / 127.5 - 1
+    elif args.normalize == "imagenet":
+        pixels = (pixels / 255 - np.array([0.485, 0.456, 0.406], np.float32)) / np.array([0.229, 0.224, 0.225], np.float32)
     else:  # bgr-mean
         pixels = pixels[..., ::-1] - np.array([104, 117, 123], np.float32)
-    return np.ascontiguousarray(pixels.transpose(2, 0, 1) if args.layout == "nchw" else pixels)
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1) if args.layout == "nchw" else pixels, dtype=np.float32)
 
 
 def make_session(args):
@@ -119,6 +125,8 @@ def compare(args):
     config = ["--batch-sizes", str(args.batch), "--thread-counts", str(args.threads)]
     ours = Engine([*shlex.split(args.compare), "--serve", *config, *args.photos])
     raw = ["--rgb", args.rgb, "--normalize", args.normalize, "--layout", args.layout] if args.rgb else ["--descriptor", args.descriptor]
+    if args.input_size:
+        raw += ["--input-size", args.input_size]
     theirs = Engine([sys.executable, __file__, "--serve", "--model", args.model, *raw,
                      "--batch", str(args.batch), "--threads", str(args.threads), *args.photos])
     samples = {"ours": [], "theirs": []}
@@ -152,7 +160,9 @@ def main():
     parser.add_argument("--model", required=True)
     parser.add_argument("--descriptor", help="the model descriptor (input size, resize, mean/std) for photos")
     parser.add_argument("--rgb", help="instead of photos: one raw RGB input of the model's size")
-    parser.add_argument("--normalize", choices=["unit", "bgr-mean"], default="unit", help="with --rgb: [-1, 1], or BGR minus the mean")
+    parser.add_argument("--normalize", choices=["unit", "bgr-mean", "imagenet"], default="unit",
+                        help="with --rgb: [-1, 1], BGR minus the mean, or ImageNet's mean and std on 0-1 values")
+    parser.add_argument("--input-size", help="with --rgb: C,H,W of a model whose input size is open (else a square)")
     parser.add_argument("--layout", choices=["nchw", "nhwc"], default="nchw", help="with --rgb: the layout the ONNX input declares")
     parser.add_argument("--batch", type=int, required=True)
     parser.add_argument("--threads", type=int, required=True)

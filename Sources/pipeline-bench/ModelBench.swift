@@ -16,13 +16,15 @@ struct ModelBench: ParsableCommand {
         case unit
         /// RGB bytes to BGR minus the ImageNet BGR mean (open_nsfw).
         case bgrMean = "bgr-mean"
+        /// RGB bytes to 0-1, minus ImageNet's mean, over its standard deviation (the text detector).
+        case imagenet
     }
 
     @Option(help: "The ONNX file.")
     var model: String
     @Option(help: "The input image: raw RGB bytes (HWC) of the model's input size.")
     var rgb: String
-    @Option(help: "How bytes become the input: unit or bgr-mean.")
+    @Option(help: "How bytes become the input: unit, bgr-mean or imagenet.")
     var normalize: Normalization
     @Option(help: "Batch size (only 1 is supported).")
     var batchSizes: String = "1"
@@ -59,6 +61,10 @@ struct ModelBench: ParsableCommand {
             switch normalize {
             case .unit: bytes.map { Float($0) / 127.5 - 1 }
             case .bgrMean: ModerationModel.networkInput(rgb: bytes, meanBGR: [104, 117, 123])
+            case .imagenet:
+                bytes.enumerated().map { index, byte in
+                    (Float(byte) / 255 - [0.485, 0.456, 0.406][index % 3]) / [0.229, 0.224, 0.225][index % 3]
+                }
             }
         if let output {
             let result = try input.withUnsafeBufferPointer { try session.run(nhwc: $0) }
