@@ -24,7 +24,7 @@ struct ck_convolution {
     size_t kh, kw, sh, sw, pad_top, pad_left;
     size_t in_h, in_w, out_h, out_w;
     size_t inner_begin, inner_end;  // output columns [inner_begin, inner_end) read no horizontal padding
-    float bounds[2];
+    ck_epilogue epilogue;
     float *packed;  // panels x (1 + kh * kw * cin) rows of 16 floats
 };
 
@@ -45,7 +45,7 @@ ck_convolution *ck_convolution_create(size_t input_channels, size_t output_chann
     if (inner_begin > inner_end) inner_begin = inner_end;
     *op = (ck_convolution){input_channels, output_channels, (output_channels + CK_CONV_NR - 1) / CK_CONV_NR,
                            kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, input_h, input_w, output_h,
-                           output_w, inner_begin, inner_end, {output_min, output_max}, NULL};
+                           output_w, inner_begin, inner_end, ck_epilogue_clamp(output_min, output_max), NULL};
     const size_t k = kernel_h * kernel_w * input_channels;
     op->packed = ck_alloc_packed(op->panels * (1 + k) * CK_CONV_NR);
     if (op->packed == NULL) {
@@ -68,6 +68,12 @@ ck_convolution *ck_convolution_create(size_t input_channels, size_t output_chann
     return op;
 }
 
+void ck_convolution_set_hardswish(ck_convolution *op, float scale, float shift) {
+    op->epilogue.hardswish = 1;
+    op->epilogue.scale = scale;
+    op->epilogue.shift = shift;
+}
+
 void ck_convolution_destroy(ck_convolution *op) {
     if (op == NULL) return;
     free(op->packed);
@@ -81,11 +87,11 @@ typedef struct {
     float *output;
 } ck_convolution_job;
 
-// Clamps and stores `columns` (<= 16) output channels of one pixel.
+// Applies the epilogue to and stores `columns` (<= 16) output channels of one pixel.
 static inline __attribute__((always_inline)) CK_TARGET void
-ck_conv_store(__m256 a0, __m256 a1, __m256 low, __m256 high, float *out, size_t columns) {
-    a0 = _mm256_min_ps(_mm256_max_ps(a0, low), high);
-    a1 = _mm256_min_ps(_mm256_max_ps(a1, low), high);
+ck_conv_store(__m256 a0, __m256 a1, const ck_epilogue *epilogue, float *out, size_t columns) {
+    a0 = ck_epilogue_apply(a0, epilogue);
+    a1 = ck_epilogue_apply(a1, epilogue);
     if (columns == CK_CONV_NR) {
         _mm256_storeu_ps(out, a0);
         _mm256_storeu_ps(out + 8, a1);
@@ -120,8 +126,7 @@ ck_conv_tile(const int pixels, const ck_convolution *op, const ck_window *win, s
             }
         }
     }
-    const __m256 low = _mm256_broadcast_ss(&op->bounds[0]), high = _mm256_broadcast_ss(&op->bounds[1]);
-    for (int p = 0; p < pixels; p++) ck_conv_store(acc[p][0], acc[p][1], low, high, out + p * op->cout, columns);
+    for (int p = 0; p < pixels; p++) ck_conv_store(acc[p][0], acc[p][1], &op->epilogue, out + p * op->cout, columns);
 }
 
 typedef void (*ck_conv_tile_fn)(const ck_convolution *, const ck_window *, size_t, const float *, float *, size_t);
@@ -157,7 +162,7 @@ static CK_TARGET void ck_conv_edge_pixel(const ck_convolution *op, const ck_wind
             }
         }
     }
-    ck_conv_store(a0, a1, _mm256_broadcast_ss(&op->bounds[0]), _mm256_broadcast_ss(&op->bounds[1]), out, columns);
+    ck_conv_store(a0, a1, &op->epilogue, out, columns);
 }
 
 // `pixels` consecutive output pixels in raster order (possibly across output rows), each from its own window
@@ -185,8 +190,7 @@ ck_conv_flat_tile(const int pixels, const ck_convolution *op, const float *const
             }
         }
     }
-    const __m256 low = _mm256_broadcast_ss(&op->bounds[0]), high = _mm256_broadcast_ss(&op->bounds[1]);
-    for (int p = 0; p < pixels; p++) ck_conv_store(acc[p][0], acc[p][1], low, high, out + p * op->cout, columns);
+    for (int p = 0; p < pixels; p++) ck_conv_store(acc[p][0], acc[p][1], &op->epilogue, out + p * op->cout, columns);
 }
 
 typedef void (*ck_conv_flat_fn)(const ck_convolution *, const float *const *, const float *, float *, size_t);

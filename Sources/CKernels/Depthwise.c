@@ -28,7 +28,7 @@ struct ck_depthwise {
     size_t channels, stride_c;  // channels, and the packed row width (channels rounded up to 16)
     size_t kh, kw, sh, sw, pad_top, pad_left;
     size_t in_h, in_w, out_h, out_w;
-    float bounds[2];
+    ck_epilogue epilogue;
     float *packed;  // (1 + kh * kw) rows of stride_c floats: bias, then taps
 };
 
@@ -44,7 +44,7 @@ ck_depthwise *ck_depthwise_create(size_t channels, size_t kernel_h, size_t kerne
     if (op == NULL) return NULL;
     const size_t stride_c = (channels + CK_DW_CHANNELS - 1) & ~(size_t)(CK_DW_CHANNELS - 1);
     *op = (ck_depthwise){channels, stride_c, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, input_h, input_w,
-                         output_h, output_w, {output_min, output_max}, NULL};
+                         output_h, output_w, ck_epilogue_clamp(output_min, output_max), NULL};
     const size_t taps = kernel_h * kernel_w;
     op->packed = ck_alloc_packed((1 + taps) * stride_c);
     if (op->packed == NULL) {
@@ -56,6 +56,12 @@ ck_depthwise *ck_depthwise_create(size_t channels, size_t kernel_h, size_t kerne
         for (size_t t = 0; t < taps; t++) op->packed[(1 + t) * stride_c + c] = weights[c * taps + t];
     }
     return op;
+}
+
+void ck_depthwise_set_hardswish(ck_depthwise *op, float scale, float shift) {
+    op->epilogue.hardswish = 1;
+    op->epilogue.scale = scale;
+    op->epilogue.shift = shift;
 }
 
 void ck_depthwise_destroy(ck_depthwise *op) {
@@ -86,7 +92,6 @@ ck_dw_strip(const int pixels, const int kw, const int stride, const int checked,
     const ptrdiff_t limit = (ptrdiff_t)op->in_w - ix0;
     const int j_begin = checked && ix0 < 0 ? (int)(-ix0) : 0;
     const int j_end = checked && limit < span ? (int)limit : span;
-    const __m256 low = _mm256_broadcast_ss(&op->bounds[0]), high = _mm256_broadcast_ss(&op->bounds[1]);
     for (size_t c = c_begin; c < c_end; c += 8) {
         __m256 acc[8];
         const __m256 bias = _mm256_load_ps(op->packed + c);
@@ -109,7 +114,7 @@ ck_dw_strip(const int pixels, const int kw, const int stride, const int checked,
                 }
             }
         }
-        for (int p = 0; p < pixels; p++) _mm256_storeu_ps(out + p * C + c, _mm256_min_ps(_mm256_max_ps(acc[p], low), high));
+        for (int p = 0; p < pixels; p++) _mm256_storeu_ps(out + p * C + c, ck_epilogue_apply(acc[p], &op->epilogue));
     }
 }
 
@@ -163,8 +168,7 @@ ck_dw_pixel(const int vectors, const ck_depthwise *op, const ck_window *win, ptr
             for (int v = 0; v < vectors; v++) acc[v] = _mm256_fmadd_ps(_mm256_loadu_ps(xp + 8 * v), _mm256_load_ps(wp + 8 * v), acc[v]);
         }
     }
-    const __m256 low = _mm256_broadcast_ss(&op->bounds[0]), high = _mm256_broadcast_ss(&op->bounds[1]);
-    for (int v = 0; v < vectors; v++) _mm256_storeu_ps(out + 8 * v, _mm256_min_ps(_mm256_max_ps(acc[v], low), high));
+    for (int v = 0; v < vectors; v++) _mm256_storeu_ps(out + 8 * v, ck_epilogue_apply(acc[v], &op->epilogue));
 }
 
 static CK_TARGET void ck_dw_pixel_8(const ck_depthwise *op, const ck_window *win, ptrdiff_t ix0, size_t kx_begin,
@@ -192,8 +196,7 @@ static CK_TARGET void ck_dw_edge_pixel(const ck_depthwise *op, const ck_window *
             const float *w = op->packed + (1 + ky * op->kw) * S + c;
             for (size_t kx = kx_begin; kx < kx_end; kx++) a += x[(size_t)(ix0 + (ptrdiff_t)kx) * C] * w[kx * S];
         }
-        a = a < op->bounds[0] ? op->bounds[0] : a;
-        out[c] = a > op->bounds[1] ? op->bounds[1] : a;
+        out[c] = ck_epilogue_apply1(a, &op->epilogue);
     }
 }
 

@@ -9,13 +9,11 @@ enum { CK_MR = 6, CK_NR = 16, CK_KC = 256 };
 
 #if CK_HAVE_X86
 
-static const float ck_no_bounds[2] = {-__builtin_inff(), __builtin_inff()};
-
 // One tile of up to 6 rows x (8 * vectors) columns; `rows` and `vectors` are compile-time constants at
 // every call site, so the accumulator arrays become registers.
 static inline __attribute__((always_inline)) CK_TARGET void
 ck_tile(const int rows, const int vectors, size_t k, const float *a, size_t lda, const float *bias, const float *w,
-        const float *residual, float *c, size_t ldc, size_t columns, const float *bounds) {
+        const float *residual, float *c, size_t ldc, size_t columns, const ck_epilogue *epilogue) {
     __m256 acc[CK_MR][2];
     const float *row[CK_MR];
     const size_t width = (size_t)vectors * 8;
@@ -49,10 +47,9 @@ ck_tile(const int rows, const int vectors, size_t k, const float *a, size_t lda,
             if (vectors > 1) acc[i][1] = _mm256_fmadd_ps(x, b1, acc[i][1]);
         }
     }
-    // Bounds are read only now: held in registers through the loop they would push an accumulator to the stack.
-    // NULL bounds: not the last block of input channels, so the partial sums are stored as they are.
-    const __m256 low = _mm256_broadcast_ss(bounds != NULL ? bounds : &ck_no_bounds[0]);
-    const __m256 high = _mm256_broadcast_ss(bounds != NULL ? bounds + 1 : &ck_no_bounds[1]);
+    // The epilogue's constants are read only now: held in registers through the loop they would push an
+    // accumulator to the stack. No epilogue: not the last block of input channels, so the partial sums are
+    // stored as they are.
     for (int i = 0; i < rows; i++) {
         if (residual != NULL) {
             // The skip connection's rows have the output's layout (same ldc); a partial panel goes through a
@@ -68,7 +65,9 @@ ck_tile(const int rows, const int vectors, size_t k, const float *a, size_t lda,
                 if (vectors > 1) acc[i][1] = _mm256_add_ps(acc[i][1], _mm256_loadu_ps(spill + 8));
             }
         }
-        for (int v = 0; v < vectors; v++) acc[i][v] = _mm256_min_ps(_mm256_max_ps(acc[i][v], low), high);
+        if (epilogue != NULL) {
+            for (int v = 0; v < vectors; v++) acc[i][v] = ck_epilogue_apply(acc[i][v], epilogue);
+        }
         float *out = c + (size_t)i * ldc;
         if (columns == width) {
             _mm256_storeu_ps(out, acc[i][0]);
@@ -83,13 +82,13 @@ ck_tile(const int rows, const int vectors, size_t k, const float *a, size_t lda,
 }
 
 typedef void (*ck_tile_fn)(size_t, const float *, size_t, const float *, const float *, const float *, float *,
-                           size_t, size_t, const float *);
+                           size_t, size_t, const ck_epilogue *);
 
 #define CK_DEFINE_TILE(ROWS, VECTORS)                                                                          \
     static CK_TARGET void ck_tile_##ROWS##x##VECTORS(size_t k, const float *a, size_t lda, const float *bias,  \
                                                       const float *w, const float *residual, float *c,        \
-                                                      size_t ldc, size_t columns, const float *bounds) {      \
-        ck_tile(ROWS, VECTORS, k, a, lda, bias, w, residual, c, ldc, columns, bounds);                        \
+                                                      size_t ldc, size_t columns, const ck_epilogue *epilogue) { \
+        ck_tile(ROWS, VECTORS, k, a, lda, bias, w, residual, c, ldc, columns, epilogue);                      \
     }
 CK_DEFINE_TILE(1, 1) CK_DEFINE_TILE(2, 1) CK_DEFINE_TILE(3, 1) CK_DEFINE_TILE(4, 1) CK_DEFINE_TILE(5, 1) CK_DEFINE_TILE(6, 1)
 CK_DEFINE_TILE(1, 2) CK_DEFINE_TILE(2, 2) CK_DEFINE_TILE(3, 2) CK_DEFINE_TILE(4, 2) CK_DEFINE_TILE(5, 2) CK_DEFINE_TILE(6, 2)
@@ -99,14 +98,14 @@ static const ck_tile_fn ck_tiles[2][CK_MR + 1] = {
     {NULL, ck_tile_1x2, ck_tile_2x2, ck_tile_3x2, ck_tile_4x2, ck_tile_5x2, ck_tile_6x2},
 };
 
-// C[rows][columns] = A[rows][k] x W + bias [+ residual], clamped to `bounds`, for one panel W of k rows of `width`
+// C[rows][columns] = epilogue(A[rows][k] x W + bias [+ residual]) (NULL: none), for one panel W of k rows of `width`
 // (8 or 16) floats; lda and ldc are the row strides of A and C. Input channels go in blocks of CK_KC, so a
 // block of the panel (16 KB) stays in L1 while it is swept over all the rows; partial sums go through C. The
 // residual is added in the first block, so `residual` may be C itself (each element is read before it is
-// written), and the clamp comes after the last.
+// written), and the epilogue comes after the last.
 static inline CK_TARGET void ck_gemm_panel(size_t rows, size_t k, const float *a, size_t lda, const float *bias,
                                            const float *w, size_t width, const float *residual, float *c, size_t ldc,
-                                           size_t columns, const float *bounds) {
+                                           size_t columns, const ck_epilogue *epilogue) {
     for (size_t kb = 0; kb < k; kb += CK_KC) {
         const size_t kc = k - kb < CK_KC ? k - kb : CK_KC;
         const int last = kb + kc == k;
@@ -114,7 +113,7 @@ static inline CK_TARGET void ck_gemm_panel(size_t rows, size_t k, const float *a
             const size_t count = rows - r < CK_MR ? rows - r : CK_MR;
             ck_tiles[width == CK_NR][count](kc, a + r * lda + kb, lda, kb == 0 ? bias : NULL, w + kb * width,
                                             kb == 0 && residual != NULL ? residual + r * ldc : NULL, c + r * ldc, ldc,
-                                            columns, last ? bounds : NULL);
+                                            columns, last ? epilogue : NULL);
         }
     }
 }

@@ -26,7 +26,7 @@ struct ck_pointwise {
     size_t n;             // output channels
     size_t panels;        // ceil(n / 16)
     size_t last_width;    // 8 or 16: packed width of the last panel
-    float bounds[2];      // output min, max
+    ck_epilogue epilogue; // clamp, then HardSwish and affine when set
     float *packed;        // panels * (k + 1) * 16 floats (the last panel may use fewer)
 };
 
@@ -50,8 +50,7 @@ ck_pointwise *ck_pointwise_create(size_t input_channels, size_t output_channels,
     op->panels = (n + CK_NR - 1) / CK_NR;
     const size_t remainder = n % CK_NR;
     op->last_width = (remainder != 0 && remainder <= 8) ? 8 : CK_NR;
-    op->bounds[0] = output_min;
-    op->bounds[1] = output_max;
+    op->epilogue = ck_epilogue_clamp(output_min, output_max);
     op->packed = ck_alloc_packed(op->panels * (k + 1) * CK_NR);
     if (op->packed == NULL) {
         free(op);
@@ -71,6 +70,12 @@ ck_pointwise *ck_pointwise_create(size_t input_channels, size_t output_channels,
         }
     }
     return op;
+}
+
+void ck_pointwise_set_hardswish(ck_pointwise *op, float scale, float shift) {
+    op->epilogue.hardswish = 1;
+    op->epilogue.scale = scale;
+    op->epilogue.shift = shift;
 }
 
 void ck_pointwise_destroy(ck_pointwise *op) {
@@ -99,7 +104,7 @@ static CK_TARGET void ck_task(void *context, size_t first_row, size_t first_pane
         const size_t columns = n - column < width ? n - column : width;
         ck_gemm_panel(row_count, k, job->input + first_row * k, k, packed, packed + width, width,
                       job->residual != NULL ? job->residual + first_row * n + column : NULL,
-                      job->output + first_row * n + column, n, columns, op->bounds);
+                      job->output + first_row * n + column, n, columns, &op->epilogue);
     }
 }
 #endif

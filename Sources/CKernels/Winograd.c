@@ -26,7 +26,7 @@ struct ck_winograd {
     size_t cin, cout, panels, batch;
     size_t in_h, in_w, out_h, out_w, pad_top, pad_left;
     size_t tiles_h, tiles_w, tiles;  // tiles per image: ceil(out / 2) in each direction
-    float bounds[2];
+    ck_epilogue epilogue;
     float *bias;    // cout floats
     float *packed;  // 16 positions x panels x cin rows of 16 floats
     float *v;       // 16 x (batch * tiles) x cin
@@ -44,7 +44,7 @@ ck_winograd *ck_winograd_create(size_t input_channels, size_t output_channels, s
     if (op == NULL) return NULL;
     const size_t tiles_h = (output_h + 1) / 2, tiles_w = (output_w + 1) / 2, panels = (output_channels + CK_NR - 1) / CK_NR;
     *op = (ck_winograd){input_channels, output_channels, panels, batch, input_h, input_w, output_h, output_w,
-                        pad_top, pad_left, tiles_h, tiles_w, tiles_h * tiles_w, {output_min, output_max},
+                        pad_top, pad_left, tiles_h, tiles_w, tiles_h * tiles_w, ck_epilogue_clamp(output_min, output_max),
                         NULL, NULL, NULL, NULL};
     const size_t rows = batch * op->tiles;
     op->bias = ck_alloc_packed(output_channels);
@@ -74,6 +74,12 @@ ck_winograd *ck_winograd_create(size_t input_channels, size_t output_channels, s
         }
     }
     return op;
+}
+
+void ck_winograd_set_hardswish(ck_winograd *op, float scale, float shift) {
+    op->epilogue.hardswish = 1;
+    op->epilogue.scale = scale;
+    op->epilogue.shift = shift;
 }
 
 void ck_winograd_destroy(ck_winograd *op) {
@@ -155,7 +161,6 @@ static CK_TARGET void ck_wino_output(void *context, size_t first, size_t count) 
     const ck_winograd_job *job = context;
     const ck_winograd *op = job->op;
     const size_t cout = op->cout, rows = op->batch * op->tiles;
-    const __m256 low = _mm256_broadcast_ss(&op->bounds[0]), high = _mm256_broadcast_ss(&op->bounds[1]);
     for (size_t t = first; t < first + count; t++) {
         const size_t image = t / op->tiles, oy = 2 * (t % op->tiles / op->tiles_w), ox = 2 * (t % op->tiles_w);
         const int both_rows = oy + 1 < op->out_h, both_columns = ox + 1 < op->out_w;
@@ -177,8 +182,8 @@ static CK_TARGET void ck_wino_output(void *context, size_t first, size_t count) 
                 const __m256 y0 = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(s[i][0], s[i][1]), s[i][2]), b);
                 const __m256 y1 = _mm256_add_ps(_mm256_sub_ps(_mm256_sub_ps(s[i][1], s[i][2]), s[i][3]), b);
                 float *pixel = out + (size_t)i * op->out_w * cout + o;
-                _mm256_storeu_ps(pixel, _mm256_min_ps(_mm256_max_ps(y0, low), high));
-                if (both_columns) _mm256_storeu_ps(pixel + cout, _mm256_min_ps(_mm256_max_ps(y1, low), high));
+                _mm256_storeu_ps(pixel, ck_epilogue_apply(y0, &op->epilogue));
+                if (both_columns) _mm256_storeu_ps(pixel + cout, ck_epilogue_apply(y1, &op->epilogue));
             }
         }
     }

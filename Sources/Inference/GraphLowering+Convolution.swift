@@ -164,38 +164,48 @@ extension GraphLowering {
             bias = given.values
         }
         let x = try ensure(inputName, .nhwc, origin: node.displayName)
-        let fused = fusedActivation(for: node.output[0])
-        define(fused.output, shape: [n, o, outSize[0], outSize[1]], layout: .nhwc)
-        if ownKernels && kh == 1 && kw == 1 && groups == 1 && strides == [1, 1] && pads == [0, 0, 0, 0] {
-            // NHWC makes a 1x1 convolution a plain GEMM over pixels, and OIHW weights are already [out][in].
-            var (inputs, output, low, high) = ([x], fused.output, fused.min, fused.max)
-            if fused.output == node.output[0], let skip = residualAdd(after: node.output[0], shape: [n, o, outSize[0], outSize[1]]) {
-                // conv -> Add(skip) [-> Relu]: the Add in the GEMM's epilogue, then the Relu's clamp.
-                let after = fusedActivation(for: skip.output)
-                (output, low, high) = (after.output, after.min, after.max)
-                inputs.append(skip.operand)
-                define(output, shape: [n, o, outSize[0], outSize[1]], layout: .nhwc)
-            }
-            let kernel = try PointwiseConvolution(
-                pixels: n * h * w, inputChannels: c, outputChannels: o, weights: weights.values,
-                bias: bias, low: low, high: high)
-            ops.append(LoweredOp(kind: .kernel(kernel), inputs: inputs, outputs: [output], origin: node.displayName))
-            return
-        }
+        let outShape = [n, o, outSize[0], outSize[1]]
+        // Which kernel runs it decides what can be fused after it: ours take a HardSwish and an affine map too.
         var geometry = WindowedConvolution.Geometry(
             inputChannels: c, outputChannels: o, input: [h, w], output: outSize,
             kernel: [kh, kw], strides: strides, pads: pads)
         let windowed: WindowedConvolution.Kind? = groups == 1 ? .dense : (groups == c && cg == 1 && o == c ? .depthwise : nil)
-        if ownKernels, windowed == .dense, dilations == [1, 1], WinogradConvolution.isWorthwhile(geometry) {
-            let kernel = try WinogradConvolution(
-                batch: n, geometry: geometry, weights: weights.values, bias: bias, low: fused.min, high: fused.max)
-            ops.append(LoweredOp(kind: .kernel(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
+        let pointwise = ownKernels && kh == 1 && kw == 1 && groups == 1 && strides == [1, 1] && pads == [0, 0, 0, 0]
+        let winograd = ownKernels && windowed == .dense && dilations == [1, 1] && WinogradConvolution.isWorthwhile(geometry)
+        let direct = ownKernels && windowed != nil && dilations == [1, 1] && WindowedConvolution.supports(geometry)
+        guard pointwise || winograd || direct else {
+            try lowerConvOnXNNPack(node, x: x, weights: weights, bias: bias, shape: outShape, pads: pads, strides: strides, dilations: dilations)
             return
         }
+        var epilogue = fusedEpilogue(for: node.output[0])
+        bias = bias.map { $0 + epilogue.biasShift }
+        define(epilogue.output, shape: outShape, layout: .nhwc)
+        if pointwise {
+            // NHWC makes a 1x1 convolution a plain GEMM over pixels, and OIHW weights are already [out][in].
+            var inputs = [x]
+            if epilogue.isPlain, epilogue.output == node.output[0], let skip = residualAdd(after: node.output[0], shape: outShape) {
+                // conv -> Add(skip) [-> Relu]: the Add in the GEMM's epilogue, then the Relu's clamp.
+                epilogue = fusedEpilogue(for: skip.output)
+                bias = bias.map { $0 + epilogue.biasShift }  // (acc + bias) + skip + shift: the same sum
+                inputs.append(skip.operand)
+                define(epilogue.output, shape: outShape, layout: .nhwc)
+            }
+            let kernel = try PointwiseConvolution(
+                pixels: n * h * w, inputChannels: c, outputChannels: o, weights: weights.values, bias: bias, low: epilogue.low,
+                high: epilogue.high, hardSwish: epilogue.hardSwish)
+            ops.append(LoweredOp(kind: .kernel(kernel), inputs: inputs, outputs: [epilogue.output], origin: node.displayName))
+            return
+        }
+        if winograd {
+            let kernel = try WinogradConvolution(
+                batch: n, geometry: geometry, weights: weights.values, bias: bias, low: epilogue.low, high: epilogue.high,
+                hardSwish: epilogue.hardSwish)
+            ops.append(LoweredOp(kind: .kernel(kernel), inputs: [x], outputs: [epilogue.output], origin: node.displayName))
+            return
+        }
+        guard let windowed else { return }
         var input = x
-        if ownKernels, windowed == .dense, dilations == [1, 1], pads.contains(where: { $0 > 0 }), outSize[1] <= 20,
-            WindowedConvolution.supports(geometry)
-        {
+        if windowed == .dense, pads.contains(where: { $0 > 0 }), outSize[1] <= 20 {
             // Without padding the dense kernel's tiles of 6 pixels run across output rows; on a small image
             // (ResNet's 7x7 and 14x14 stages) a row of 7 is otherwise a tile of 6 and one of 1, and the pixels
             // at the sides are computed one by one. Padding the input first (a small copy) avoids both.
@@ -204,14 +214,24 @@ extension GraphLowering {
                 inputChannels: c, outputChannels: o, input: [h + pads[0] + pads[2], w + pads[1] + pads[3]], output: outSize,
                 kernel: [kh, kw], strides: strides, pads: [0, 0, 0, 0])
         }
-        if ownKernels, let windowed, dilations == [1, 1], WindowedConvolution.supports(geometry) {
-            // Grouped OIHW weights of a depthwise convolution are already [channel][kh][kw].
-            let kernel = try WindowedConvolution(
-                windowed, batch: n, geometry: geometry, weights: weights.values, bias: bias,
-                low: fused.min, high: fused.max)
-            ops.append(LoweredOp(kind: .kernel(kernel), inputs: [input], outputs: [fused.output], origin: node.displayName))
-            return
-        }
+        // Grouped OIHW weights of a depthwise convolution are already [channel][kh][kw].
+        let kernel = try WindowedConvolution(
+            windowed, batch: n, geometry: geometry, weights: weights.values, bias: bias, low: epilogue.low, high: epilogue.high,
+            hardSwish: epilogue.hardSwish)
+        ops.append(LoweredOp(kind: .kernel(kernel), inputs: [input], outputs: [epilogue.output], origin: node.displayName))
+    }
+
+    /// A convolution our kernels do not take (dilated, grouped but not depthwise, or a CPU without AVX2/FMA)
+    /// on XNNPACK, with a following Relu/Clip fused.
+    private func lowerConvOnXNNPack(
+        _ node: Onnx_NodeProto, x: String, weights: ConstantTensor, bias: [Float], shape outShape: [Int], pads: [Int], strides: [Int],
+        dilations: [Int]
+    ) throws {
+        let (c, o, kh, kw) = (values[x]?.shape[1] ?? 0, weights.shape[0], weights.shape[2], weights.shape[3])
+        let cg = weights.shape[1]
+        let groups = node.int("group", default: 1)
+        let fused = fusedActivation(for: node.output[0])
+        define(fused.output, shape: outShape, layout: .nhwc)
         let biasID = addConstant(bias, shape: [o], name: "\(node.output[0]).bias")
         let (top, left, bottom, right) = (UInt32(pads[0]), UInt32(pads[1]), UInt32(pads[2]), UInt32(pads[3]))
         let (sh, sw, dh, dw) = (UInt32(strides[0]), UInt32(strides[1]), UInt32(dilations[0]), UInt32(dilations[1]))

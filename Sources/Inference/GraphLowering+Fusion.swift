@@ -24,6 +24,72 @@ extension GraphLowering {
         }
     }
 
+    /// What our convolution kernels do after the sum, in their store (see CKernels' ck_epilogue).
+    struct Epilogue {
+        /// A scalar Add right after the convolution, folded into its bias.
+        var biasShift: Float = 0
+        var low: Float = -.infinity
+        var high: Float = .infinity
+        /// HardSwish, then y * scale + shift (scalar Mul and Add after it; 1 and 0 when absent).
+        var hardSwish: (scale: Float, shift: Float)?
+        /// The value the kernel writes (the last fused node's output).
+        var output: String
+
+        /// Nothing fused but a clamp.
+        var isPlain: Bool { biasShift == 0 && hardSwish == nil }
+    }
+
+    /// The nodes after a convolution's `output` that its kernel can do in its store, marked skipped:
+    /// [Add scalar] then Relu/Clip, or [Add scalar] then HardSwish [Mul scalar] [Add scalar], which is how
+    /// PP-LCNet writes every block (its "learnable affine" after each activation). Each link must be the
+    /// only reader of the value before it.
+    func fusedEpilogue(for output: String) -> Epilogue {
+        var epilogue = Epilogue(output: output)
+        if let (index, value) = scalarOperation("Add", reading: output) {
+            skipped.insert(index)
+            epilogue.biasShift = value
+            epilogue.output = nodes[index].output[0]
+        }
+        let clamp = fusedActivation(for: epilogue.output)
+        if clamp.output != epilogue.output {
+            (epilogue.low, epilogue.high, epilogue.output) = (clamp.min, clamp.max, clamp.output)
+            return epilogue
+        }
+        guard let index = soleReader(of: epilogue.output), nodes[index].opType == "HardSwish", nodes[index].input.first == epilogue.output
+        else { return epilogue }
+        skipped.insert(index)
+        epilogue.output = nodes[index].output[0]
+        var (scale, shift): (Float, Float) = (1, 0)
+        if let (mul, value) = scalarOperation("Mul", reading: epilogue.output) {
+            skipped.insert(mul)
+            scale = value
+            epilogue.output = nodes[mul].output[0]
+        }
+        if let (add, value) = scalarOperation("Add", reading: epilogue.output) {
+            skipped.insert(add)
+            shift = value
+            epilogue.output = nodes[add].output[0]
+        }
+        epilogue.hardSwish = (scale, shift)
+        return epilogue
+    }
+
+    /// The index of the one node reading `name`, when nothing else (not even the graph output) does.
+    func soleReader(of name: String) -> Int? {
+        guard !graphOutputs.contains(name), consumerCount[name] == 1, let index = consumerIndex[name] else { return nil }
+        return index
+    }
+
+    /// When the sole reader of `name` is `op` (Add or Mul) of it and a one-element constant, that node and the value.
+    func scalarOperation(_ op: String, reading name: String) -> (index: Int, value: Float)? {
+        guard let index = soleReader(of: name) else { return nil }
+        let node = nodes[index]
+        guard node.opType == op, node.input.count == 2, node.output.count == 1, node.input.contains(name) else { return nil }
+        let other = node.input[0] == name ? node.input[1] : node.input[0]
+        guard other != name, values[resolve(other)] == nil, let constant = constant(other), constant.count == 1 else { return nil }
+        return (index, constant.values[0])
+    }
+
     func clipBounds(_ node: Onnx_NodeProto) throws -> (min: Float, max: Float) {
         if model.opsetVersion < 11 {
             return (node.float("min", default: -.infinity), node.float("max", default: .infinity))

@@ -27,6 +27,15 @@ extension GraphLowering {
             emitXNN([product, matrixID], [fused.output], origin: node.displayName) {
                 xnn_define_add2($0, low, high, $1[0], $1[1], $2[0], 0)
             }
+        } else if ownKernels, outShape.dropLast().reduce(1, *) >= 6 {
+            // Many rows (a text line's positions into PP-OCR's 18,385 classes): our GEMM, as for 1x1
+            // convolutions; XNNPACK's (Debian's build) spills an accumulator. A single row (a classifier's
+            // head at batch 1) stays on XNNPACK, bound by reading the weights either way.
+            let rows = outShape.dropLast().reduce(1, *)
+            define(fused.output, shape: outShape, layout: .plain)
+            let kernel = try PointwiseConvolution(
+                pixels: rows, inputChannels: inputs, outputChannels: outputs, weights: weights, bias: bias, low: low, high: high)
+            ops.append(LoweredOp(kind: .kernel(kernel), inputs: [x], outputs: [fused.output], origin: node.displayName))
         } else {
             define(fused.output, shape: outShape, layout: .plain)
             emitXNN([x, weightID, biasID], [fused.output], origin: node.displayName) {

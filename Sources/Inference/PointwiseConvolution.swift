@@ -16,8 +16,12 @@ final class PointwiseConvolution: ConvolutionKernel, @unchecked Sendable {
     // Packed once here and only read by `run`, so sharing across threads is safe.
     private let packed: OpaquePointer
 
-    /// Packs `weights` ([outputChannels][inputChannels]) and `bias` for `pixels` rows; outputs clamp to [low, high].
-    init(pixels: Int, inputChannels: Int, outputChannels: Int, weights: [Float], bias: [Float], low: Float, high: Float) throws {
+    /// Packs `weights` ([outputChannels][inputChannels]) and `bias` for `pixels` rows; outputs clamp to [low, high],
+    /// then, with `hardSwish`, become HardSwish(y) * scale + shift.
+    init(
+        pixels: Int, inputChannels: Int, outputChannels: Int, weights: [Float], bias: [Float], low: Float, high: Float,
+        hardSwish: (scale: Float, shift: Float)? = nil
+    ) throws {
         guard Self.isSupported else {
             throw InferenceError.backend(call: "ck_pointwise_create (this CPU lacks AVX2/FMA)", status: -1)
         }
@@ -35,6 +39,7 @@ final class PointwiseConvolution: ConvolutionKernel, @unchecked Sendable {
         guard let created else {
             throw InferenceError.backend(call: "ck_pointwise_create(\(inputChannels) -> \(outputChannels)): out of memory", status: -1)
         }
+        if let hardSwish { ck_pointwise_set_hardswish(created, hardSwish.scale, hardSwish.shift) }
         packed = created
         self.pixels = pixels
         self.inputChannels = inputChannels

@@ -60,8 +60,12 @@ final class WindowedConvolution: ConvolutionKernel, @unchecked Sendable {
             && geometry.pads[0] < geometry.kernel[0] && geometry.pads[1] < geometry.kernel[1]
     }
 
-    /// Packs `weights` (ONNX OIHW; [channels][kh][kw] for depthwise) and `bias` ([outputChannels]).
-    init(_ kind: Kind, batch: Int, geometry g: Geometry, weights: [Float], bias: [Float], low: Float, high: Float) throws {
+    /// Packs `weights` (ONNX OIHW; [channels][kh][kw] for depthwise) and `bias` ([outputChannels]); outputs clamp
+    /// to [low, high], then, with `hardSwish`, become HardSwish(y) * scale + shift.
+    init(
+        _ kind: Kind, batch: Int, geometry g: Geometry, weights: [Float], bias: [Float], low: Float, high: Float,
+        hardSwish: (scale: Float, shift: Float)? = nil
+    ) throws {
         let name = kind == .depthwise ? "ck_depthwise_create" : "ck_convolution_create"
         guard Self.supports(g) else {
             throw InferenceError.backend(call: "\(name) (this CPU lacks AVX2/FMA, or pads \(g.pads) reach past kernel \(g.kernel))", status: -1)
@@ -94,6 +98,12 @@ final class WindowedConvolution: ConvolutionKernel, @unchecked Sendable {
         guard let created else {
             throw InferenceError.backend(
                 call: "\(name)(\(g.inputChannels) -> \(g.outputChannels) channels, kernel \(g.kernel)): bad sizes or out of memory", status: -1)
+        }
+        if let hardSwish {
+            switch kind {
+            case .depthwise: ck_depthwise_set_hardswish(created, hardSwish.scale, hardSwish.shift)
+            case .dense: ck_convolution_set_hardswish(created, hardSwish.scale, hardSwish.shift)
+            }
         }
         packed = created
         self.kind = kind

@@ -26,8 +26,12 @@ final class WinogradConvolution: ConvolutionKernel, @unchecked Sendable {
         supports(g) && g.inputChannels >= 32 && g.outputChannels >= 32
     }
 
-    /// Transforms `weights` (ONNX OIHW, 3x3) and keeps `bias` ([outputChannels]); outputs clamp to [low, high].
-    init(batch: Int, geometry g: WindowedConvolution.Geometry, weights: [Float], bias: [Float], low: Float, high: Float) throws {
+    /// Transforms `weights` (ONNX OIHW, 3x3) and keeps `bias` ([outputChannels]); outputs clamp to [low, high],
+    /// then, with `hardSwish`, become HardSwish(y) * scale + shift.
+    init(
+        batch: Int, geometry g: WindowedConvolution.Geometry, weights: [Float], bias: [Float], low: Float, high: Float,
+        hardSwish: (scale: Float, shift: Float)? = nil
+    ) throws {
         guard Self.supports(g) else {
             throw InferenceError.backend(
                 call: "ck_winograd_create (needs AVX2/FMA, a 3x3 stride-1 window, pads <= 2 and channels in multiples of 8; got \(g))",
@@ -48,6 +52,7 @@ final class WinogradConvolution: ConvolutionKernel, @unchecked Sendable {
             throw InferenceError.backend(
                 call: "ck_winograd_create(\(g.inputChannels) -> \(g.outputChannels), \(g.input)): bad sizes or out of memory", status: -1)
         }
+        if let hardSwish { ck_winograd_set_hardswish(created, hardSwish.scale, hardSwish.shift) }
         op = created
         self.batch = batch
     }

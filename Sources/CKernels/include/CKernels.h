@@ -22,6 +22,9 @@ ck_pointwise *ck_pointwise_create(size_t input_channels, size_t output_channels,
 /// Frees packed weights (NULL is fine).
 void ck_pointwise_destroy(ck_pointwise *op);
 
+/// After the clamp, each output becomes HardSwish(y) * scale + shift (call before the first run).
+void ck_pointwise_set_hardswish(ck_pointwise *op, float scale, float shift);
+
 /// output[pixels][output_channels] = clamp(input[pixels][input_channels] x weights^T + bias [+ residual]),
 /// NHWC rows, split into tiles across `threadpool` (a pthreadpool_t; NULL runs on the calling thread).
 /// `residual` ([pixels][output_channels], may be NULL) is added before the clamp: a residual connection's Add
@@ -46,6 +49,9 @@ ck_depthwise *ck_depthwise_create(size_t channels, size_t kernel_h, size_t kerne
 /// Frees packed weights (NULL is fine).
 void ck_depthwise_destroy(ck_depthwise *op);
 
+/// After the clamp, each output becomes HardSwish(y) * scale + shift (call before the first run).
+void ck_depthwise_set_hardswish(ck_depthwise *op, float scale, float shift);
+
 /// output[batch][output_h][output_w][channels] from input[batch][input_h][input_w][channels], split by output rows
 /// across `threadpool` (NULL runs on the calling thread); `yield_workers` as for ck_pointwise_run.
 void ck_depthwise_run(const ck_depthwise *op, size_t batch, const float *input, float *output, void *threadpool,
@@ -65,6 +71,9 @@ ck_convolution *ck_convolution_create(size_t input_channels, size_t output_chann
 
 /// Frees packed weights (NULL is fine).
 void ck_convolution_destroy(ck_convolution *op);
+
+/// After the clamp, each output becomes HardSwish(y) * scale + shift (call before the first run).
+void ck_convolution_set_hardswish(ck_convolution *op, float scale, float shift);
 
 /// output[batch][output_h][output_w][output_channels] from input[batch][input_h][input_w][input_channels], split
 /// by output rows and channel panels across `threadpool` (NULL runs on the calling thread); `yield_workers` as
@@ -86,6 +95,9 @@ ck_winograd *ck_winograd_create(size_t input_channels, size_t output_channels, s
 
 /// Frees the op (NULL is fine).
 void ck_winograd_destroy(ck_winograd *op);
+
+/// After the clamp, each output becomes HardSwish(y) * scale + shift (call before the first run).
+void ck_winograd_set_hardswish(ck_winograd *op, float scale, float shift);
 
 /// output[batch][output_h][output_w][output_channels] from input[batch][input_h][input_w][input_channels] across
 /// `threadpool` (NULL runs on the calling thread); `yield_workers` as for ck_pointwise_run. Not reentrant: runs
