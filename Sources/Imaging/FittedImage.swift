@@ -86,17 +86,31 @@ public struct FittedImage: Sendable {
     /// reruns per output tile), against a millisecond for this separable area average (bilinear
     /// when enlarging).
     public func letterbox(_ region: PixelRegion, size: Int) throws(ImagingError) -> (pixels: [UInt8], scale: Double) {
-        guard size > 0, region.width > 0, region.height > 0, region.x >= 0, region.y >= 0,
-            region.x + region.width <= width, region.y + region.height <= height
-        else {
-            throw .processingFailed(operation: "letterbox", detail: "region \(region) is not inside \(width)x\(height)")
+        guard size > 0, region.width > 0, region.height > 0 else {
+            throw .processingFailed(operation: "letterbox", detail: "region \(region) or size \(size) is empty")
         }
         let scale = Double(size) / Double(max(region.width, region.height))
         let outWidth = min(size, max(1, Int((Double(region.width) * scale).rounded())))
         let outHeight = min(size, max(1, Int((Double(region.height) * scale).rounded())))
+        return (try scaled(region, width: outWidth, height: outHeight, canvasWidth: size, canvasHeight: size), scale)
+    }
+
+    /// `region` resampled to `outWidth` x `outHeight` (area average when shrinking, bilinear when
+    /// enlarging) at the top-left of a black `canvasWidth` x `canvasHeight` RGB canvas.
+    public func scaled(_ region: PixelRegion, width outWidth: Int, height outHeight: Int, canvasWidth: Int, canvasHeight: Int)
+        throws(ImagingError) -> [UInt8]
+    {
+        guard outWidth > 0, outHeight > 0, outWidth <= canvasWidth, outHeight <= canvasHeight, region.width > 0, region.height > 0,
+            region.x >= 0, region.y >= 0, region.x + region.width <= width, region.y + region.height <= height
+        else {
+            throw .processingFailed(
+                operation: "scale",
+                detail: "region \(region) of \(width)x\(height) to \(outWidth)x\(outHeight) on \(canvasWidth)x\(canvasHeight)")
+        }
+        let size = canvasWidth
         let columns = Self.taps(from: region.x, count: region.width, to: outWidth)
         let rows = Self.taps(from: region.y, count: region.height, to: outHeight)
-        var output = [UInt8](repeating: 0, count: size * size * 3)
+        var output = [UInt8](repeating: 0, count: canvasWidth * canvasHeight * 3)
         // Horizontal pass into floats, one source row at a time as the vertical taps need it.
         var line = [Float](repeating: 0, count: outWidth * 3)
         var accumulated = [Float](repeating: 0, count: outWidth * 3)
@@ -125,7 +139,7 @@ public struct FittedImage: Sendable {
                 }
             }
         }
-        return (output, scale)
+        return output
     }
 
     /// For each of `outputs` samples of the source span `start..<start + count`, the source indices

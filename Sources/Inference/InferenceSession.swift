@@ -34,6 +34,8 @@ public final class InferenceSession: @unchecked Sendable {
     private var runtimes: [xnn_runtime_t] = []
     private var buffers: [UnsafeMutablePointer<Float>] = []
     private var threadpool: pthreadpool_t?
+    /// The shared pool the session runs on, kept alive with it; nil when the session owns `threadpool`.
+    private let sharedThreads: InferenceThreads?
     private let storage: ConstantStorage
     private let inputBuffer: UnsafeMutablePointer<Float>
     private let inputCount: Int
@@ -58,10 +60,20 @@ public final class InferenceSession: @unchecked Sendable {
             tap: tap, logger: logger)
     }
 
+    /// As above, on `pool`'s threads (shared with other sessions) instead of a pool of its own.
+    public convenience init(
+        model: ONNXModel, batchSize: Int, pool: InferenceThreads, inputSize: [Int]? = nil, tap: String? = nil,
+        logger: Logger = Logger(label: "Inference")
+    ) throws {
+        try self.init(
+            model: model, batchSize: batchSize, threads: pool.count, ownKernels: PointwiseConvolution.isSupported, inputSize: inputSize,
+            tap: tap, pool: pool, logger: logger)
+    }
+
     /// As the public initializer; `ownKernels: false` keeps every convolution on XNNPACK (for comparisons).
     init(
         model: ONNXModel, batchSize: Int, threads: Int, ownKernels: Bool, inputSize: [Int]? = nil, tap: String? = nil,
-        logger: Logger = Logger(label: "Inference")
+        pool: InferenceThreads? = nil, logger: Logger = Logger(label: "Inference")
     ) throws {
         guard batchSize >= 1, threads >= 1 else {
             throw InferenceError.invalidModel(detail: "batch size (\(batchSize)) and threads (\(threads)) must be at least 1")
@@ -90,7 +102,10 @@ public final class InferenceSession: @unchecked Sendable {
         } else {
             tapCount = 0
         }
-        if threads > 1 {
+        sharedThreads = pool
+        if let pool {
+            threadpool = pool.pool
+        } else if threads > 1 {
             threadpool = pthreadpool_create(threads)
             if threadpool == nil { throw InferenceError.backend(call: "pthreadpool_create(\(threads))", status: -1) }
         }
@@ -263,7 +278,7 @@ public final class InferenceSession: @unchecked Sendable {
 
     deinit {
         for runtime in runtimes { xnn_delete_runtime(runtime) }
-        if let threadpool { pthreadpool_destroy(threadpool) }
+        if let threadpool, sharedThreads == nil { pthreadpool_destroy(threadpool) }
         for buffer in buffers { UnsafeMutableRawPointer(buffer).deallocate() }
     }
 
