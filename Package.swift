@@ -119,7 +119,7 @@ let package = Package(
         .testTarget(
             name: "RecognitionWorkerTests",
             dependencies: [
-                "RecognitionWorker", "Recognition", "LabelStore", "Bus", "WorkerRuntime", "TestSupport",
+                "RecognitionWorker", "Recognition", "LabelStore", "Bus", "WorkerRuntime", "TestSupport", "ImagingTestSupport",
                 .product(name: "InMemoryLogging", package: "swift-log"),
             ]),
         .testTarget(

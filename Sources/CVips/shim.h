@@ -65,6 +65,16 @@ static inline int shim_vips_resize(VipsImage *in, VipsImage **out, double hscale
     return vips_resize(in, out, hscale, "vscale", vscale, NULL);
 }
 
+/// A one-band mask of `text` in a Pango `font` ("DejaVu Sans Bold 28") at `dpi` (test rendering).
+static inline int shim_vips_text(VipsImage **out, const char *text, const char *font, int dpi) {
+    return vips_text(out, text, "font", font, "dpi", dpi, NULL);
+}
+
+/// `in` turned by `angle` degrees (clockwise), the canvas grown to hold it, black around (test rendering).
+static inline int shim_vips_rotate(VipsImage *in, VipsImage **out, double angle) {
+    return vips_rotate(in, out, angle, NULL);
+}
+
 static inline int shim_vips_colourspace(VipsImage *in, VipsImage **out, VipsInterpretation space) {
     return vips_colourspace(in, out, space, NULL);
 }

@@ -43,6 +43,7 @@ public struct ListingFormatter: Sendable {
                     properties?.colors.map { "\($0.simpleName) \($0.hex):\(Self.number($0.share))" }.joined(separator: ";") ?? "",
                     image.faces.map { "\($0.count)" } ?? "", image.moderation.map { $0.isUnsafe ? "unsafe" : "safe" } ?? "",
                     image.moderation?.labels.map { "\($0.name):\(Self.number($0.confidence))" }.joined(separator: ";") ?? "",
+                    image.text.map { $0.lines.map(\.text).joined(separator: " / ") } ?? "",
                 ])
             }
             return csv.text
@@ -72,7 +73,7 @@ public struct ListingFormatter: Sendable {
     static let csvColumns = [
         "id", "name", "source_url", "stored_path", "byte_size", "content_type", "width", "height", "fetched_at", "recognized_at",
         "notified_at", "model_name", "model_version", "labels", "match_confidence", "categories", "brightness", "contrast",
-        "sharpness", "colors", "faces", "moderation", "moderation_labels",
+        "sharpness", "colors", "faces", "moderation", "moderation_labels", "text",
     ]
 
     // MARK: One image
@@ -152,6 +153,17 @@ public struct ListingFormatter: Sendable {
                 for label in moderation.labels {
                     let parent = label.parentName.isEmpty ? "" : "  (\(label.parentName))"
                     text += "\n  " + TextColumns.padLeft(Self.number1(label.confidence) + "%", 7) + "  " + label.name + parent
+                }
+            }
+            if let section = image.text {
+                let lines = section.lines
+                text += "\n" + TextColumns.pad("text:", 12) + (lines.isEmpty ? "none" : "\(lines.count) lines, \(section.words.count) words")
+                if section.truncated { text += " (more left out by --max-words)" }
+                for line in lines {
+                    let box = line.box
+                    text +=
+                        "\n  " + TextColumns.padLeft(Self.number1(line.confidence) + "%", 7) + "  \"" + line.text + "\""
+                        + String(format: "  at %.3f,%.3f size %.3f x %.3f", box.left, box.top, box.width, box.height)
                 }
             }
             return text + "\n"

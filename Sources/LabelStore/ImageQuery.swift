@@ -46,6 +46,9 @@ public struct ImageQuery: Sendable, Equatable {
     public var person: Bool
     /// Only images the moderation analysis found safe, or unsafe.
     public var safety: Safety?
+    /// Words the image's text must contain (each, in any order); a part in double quotes is a phrase.
+    /// Case and accents are ignored.
+    public var text: String?
     public var limit: Int
     public var offset: Int
     public var sort: Sort
@@ -60,9 +63,10 @@ public struct ImageQuery: Sendable, Equatable {
         labels: [String] = [], labelMatch: LabelMatch = .any, minConfidence: Double? = nil,
         since: Date? = nil, until: Date? = nil, sourceContains: String? = nil, nameContains: String? = nil,
         category: String? = nil, color: String? = nil, minColorShare: Double = 10, minSharpness: Double? = nil,
-        minFaces: Int? = nil, maxFaces: Int? = nil, person: Bool = false, safety: Safety? = nil,
+        minFaces: Int? = nil, maxFaces: Int? = nil, person: Bool = false, safety: Safety? = nil, text: String? = nil,
         limit: Int = 50, offset: Int = 0, sort: Sort = .time
     ) {
+        self.text = text
         self.minFaces = minFaces
         self.maxFaces = maxFaces
         self.person = person

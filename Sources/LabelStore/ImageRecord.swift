@@ -40,6 +40,8 @@ struct ImageRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equat
     var moderation: String?
     /// 1 unsafe, 0 safe, nil not moderated.
     var unsafe: Int?
+    /// JSON `TextSection`, or nil when the text analyzer did not run.
+    var text: String?
 
     enum Columns {
         static let id = Column("id")

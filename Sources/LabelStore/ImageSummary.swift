@@ -30,6 +30,8 @@ public struct ImageSummary: Sendable, Equatable, Codable {
     public var faces: [DetectedFace]?
     /// Moderation labels and verdict; nil when the moderation analyzer did not run.
     public var moderation: ModerationSection?
+    /// Text lines and words; nil when the text analyzer did not run.
+    public var text: TextSection?
 
     /// Field names of the JSON and CSV output, documented in docs/LIST-IMAGES.md; never renamed.
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -48,7 +50,7 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         case matchConfidence = "match_confidence"
         case categories, properties
         case perceptualHash = "perceptual_hash"
-        case faces, moderation
+        case faces, moderation, text
     }
 
     init(_ record: ImageRecord, labels: [LabelRecord], matchConfidence: Double?) {
@@ -73,6 +75,7 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         perceptualHash = record.phash.map { SimilaritySection.hashText(UInt64(bitPattern: $0)) }
         faces = LabelDatabase.decodeJSON(FacesSection.self, record.faces)?.faces
         moderation = LabelDatabase.decodeJSON(ModerationSection.self, record.moderation)
+        text = LabelDatabase.decodeJSON(TextSection.self, record.text)
         if let brightness = record.brightness, let contrast = record.contrast, let sharpness = record.sharpness {
             properties = ImageProperties(
                 brightness: brightness, contrast: contrast, sharpness: sharpness,
@@ -103,6 +106,7 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         perceptualHash = try container.decodeIfPresent(String.self, forKey: .perceptualHash)
         faces = try container.decodeIfPresent([DetectedFace].self, forKey: .faces)
         moderation = try container.decodeIfPresent(ModerationSection.self, forKey: .moderation)
+        text = try container.decodeIfPresent(TextSection.self, forKey: .text)
     }
 
     /// Encodes every field, absent values as explicit nulls.
@@ -134,6 +138,7 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         try container.encode(perceptualHash, forKey: .perceptualHash)
         try container.encode(faces, forKey: .faces)
         try container.encode(moderation, forKey: .moderation)
+        try container.encode(text, forKey: .text)
     }
 }
 

@@ -156,6 +156,10 @@ extension LabelDatabase {
             _ = arguments.append(contentsOf: [LabelTermRecord.facesPrefix + "\(maximum + 1)"])
             if query.minFaces == nil { conditions.append("images.face_count IS NOT NULL") }
         }
+        if let text = query.text {
+            conditions.append("images.seq IN (SELECT rowid FROM image_text WHERE image_text MATCH ?)")
+            _ = arguments.append(contentsOf: [try textMatch(text)])
+        }
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
 
         switch query.sort {
@@ -167,5 +171,20 @@ extension LabelDatabase {
         sql += " LIMIT ? OFFSET ?"
         _ = arguments.append(contentsOf: [query.limit, query.offset])
         return (sql, arguments)
+    }
+
+    /// An FTS5 query for `text`: every word must appear (any order), a part in double quotes as a phrase.
+    /// Each word and phrase is quoted for FTS5, so its operators and punctuation are only text.
+    static func textMatch(_ text: String) throws -> String {
+        var parts: [String] = []
+        for (index, piece) in text.split(separator: "\"", omittingEmptySubsequences: false).enumerated() {
+            let trimmed = piece.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !trimmed.isEmpty else { continue }
+            // Odd pieces were inside quotes: one phrase; even pieces are loose words.
+            let units = index % 2 == 1 ? [trimmed] : trimmed.split(whereSeparator: \.isWhitespace).map(String.init)
+            parts += units.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+        }
+        guard !parts.isEmpty else { throw LabelStoreError.invalidQuery("the text to search for is empty") }
+        return parts.joined(separator: " ")
     }
 }

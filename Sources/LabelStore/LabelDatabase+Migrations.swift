@@ -112,6 +112,16 @@ extension LabelDatabase {
                     ALTER TABLE images ADD COLUMN unsafe INTEGER;
                     """)
         }
+        migrator.registerMigration("v5-text") { db in
+            // The text section as JSON beside the image (lines and words with boxes, for `show`), and
+            // the lines' text in an FTS5 index keyed by the image's seq: `--text` matches words and
+            // phrases, case-insensitively and ignoring accents (unicode61 with remove_diacritics 2).
+            try db.execute(
+                sql: """
+                    ALTER TABLE images ADD COLUMN text TEXT;
+                    CREATE VIRTUAL TABLE image_text USING fts5(content, tokenize = 'unicode61 remove_diacritics 2');
+                    """)
+        }
         return migrator
     }
 }

@@ -89,6 +89,7 @@ extension LabelDatabase {
         let phash = item.similarity?.hashBits.map { Int64(bitPattern: $0) }
         let facesJSON = try item.faces.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         let moderationJSON = try item.moderation.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
+        let textJSON = try item.text.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
         let embedding = item.similarity.flatMap { $0.embedding.isEmpty ? nil : Data(base64Encoded: $0.embedding) }
 
         // notified_at is left alone: a re-recognition does not mean the notification is unsent.
@@ -97,8 +98,8 @@ extension LabelDatabase {
                 INSERT INTO images (id, name, source_url, stored_path, byte_size, content_type, width, height,
                                     fetched_at, recognized_at, model_name, model_version, notified_at,
                                     brightness, contrast, sharpness, colors, categories, phash,
-                                    face_count, faces, moderation, unsafe)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                    face_count, faces, moderation, unsafe, text)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT(id) DO UPDATE SET
                     name = excluded.name, source_url = excluded.source_url, stored_path = excluded.stored_path,
                     byte_size = excluded.byte_size, content_type = excluded.content_type,
@@ -107,7 +108,8 @@ extension LabelDatabase {
                     model_version = excluded.model_version, brightness = excluded.brightness,
                     contrast = excluded.contrast, sharpness = excluded.sharpness, colors = excluded.colors,
                     categories = excluded.categories, phash = excluded.phash, face_count = excluded.face_count,
-                    faces = excluded.faces, moderation = excluded.moderation, unsafe = excluded.unsafe
+                    faces = excluded.faces, moderation = excluded.moderation, unsafe = excluded.unsafe,
+                    text = excluded.text
                 RETURNING seq
                 """)
         let seqValue = try Int64.fetchOne(
@@ -117,10 +119,16 @@ extension LabelDatabase {
                 image.width, image.height, image.fetchedAt.timeIntervalSince1970, recognizedAt,
                 item.model.name, item.model.version, properties?.brightness, properties?.contrast, properties?.sharpness,
                 colorsJSON, categoriesJSON, phash, item.faces?.faces.count, facesJSON, moderationJSON,
-                item.moderation.map { $0.isUnsafe ? 1 : 0 },
+                item.moderation.map { $0.isUnsafe ? 1 : 0 }, textJSON,
             ])
         guard let seq = seqValue else {
             throw DatabaseError(resultCode: .SQLITE_ERROR, message: "upsert of image \(image.imageID) returned no seq")
+        }
+
+        // The searchable text: replaced as a whole (FTS5 rows are cheap; redelivery writes the same row).
+        try db.cachedStatement(sql: "DELETE FROM image_text WHERE rowid = ?").execute(arguments: [seq])
+        if let text = item.text?.fullText, !text.isEmpty {
+            try db.cachedStatement(sql: "INSERT INTO image_text (rowid, content) VALUES (?, ?)").execute(arguments: [seq, text])
         }
 
         if let embedding, let model = item.similarity?.embeddingModel, !model.isEmpty {

@@ -41,13 +41,16 @@ public struct RecognitionRecord: Sendable, Equatable {
     public var faces: FacesSection?
     /// Moderation labels, when the moderation analyzer ran (`ImageQuery.safety`).
     public var moderation: ModerationSection?
+    /// Text lines and words, when the text analyzer ran (`ImageQuery.text`).
+    public var text: TextSection?
 
     /// One recognition result.
     public init(
         image: ImageStored, labels: [DetectedLabel], model: ModelInfo, recognizedAt: Date, categories: [LabelCategory] = [],
         properties: ImageProperties? = nil, similarity: SimilaritySection? = nil, faces: FacesSection? = nil,
-        moderation: ModerationSection? = nil
+        moderation: ModerationSection? = nil, text: TextSection? = nil
     ) {
+        self.text = text
         self.similarity = similarity
         self.faces = faces
         self.moderation = moderation

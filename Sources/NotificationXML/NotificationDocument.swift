@@ -44,8 +44,9 @@ public enum NotificationDocument {
     /// Root element name.
     public static let rootName = "notification"
     /// Version written into `schemaVersion`: 2 adds the optional `alias`, `category` and
-    /// `properties` elements, 3 the optional `faces` and `moderation` (docs/NOTIFY-XML.md).
-    public static let schemaVersion = 3
+    /// `properties` elements, 3 the optional `faces` and `moderation`, 4 the optional `text`
+    /// (docs/NOTIFY-XML.md).
+    public static let schemaVersion = 4
 
     /// The notification as a JSON object, in document order.
     public static func json(
@@ -92,6 +93,7 @@ public enum NotificationDocument {
         if let properties = labeled.analyses.properties { document["properties"] = .object(Self.properties(properties)) }
         if let faces = labeled.analyses.faces { document["faces"] = .object(Self.faces(faces)) }
         if let moderation = labeled.analyses.moderation { document["moderation"] = .object(Self.moderation(moderation)) }
+        if let text = labeled.analyses.text { document["text"] = .object(Self.text(text)) }
         document["model"] = .object(model)
         document["recognizedAt"] = .string(timestamp(labeled.recognizedAt))
         document["notifiedAt"] = .string(timestamp(notifiedAt))
@@ -154,6 +156,30 @@ public enum NotificationDocument {
                 item["parentName"] = .string(label.parentName)
                 item["taxonomyLevel"] = .integer(Int64(label.taxonomyLevel))
                 item["confidence"] = .number(label.confidence)
+                return .object(item)
+            })
+        return object
+    }
+
+    /// The lines read (their words are in the message and the store, not in the e-mail): counts, then
+    /// each line's text, confidence and box.
+    static func text(_ section: TextSection) -> JSONObject {
+        var object = JSONObject()
+        let lines = section.lines
+        object["lineCount"] = .integer(Int64(lines.count))
+        object["wordCount"] = .integer(Int64(section.words.count))
+        object["truncated"] = .bool(section.truncated)
+        object["line"] = .array(
+            lines.map { line in
+                var box = JSONObject()
+                box["left"] = .number(line.box.left)
+                box["top"] = .number(line.box.top)
+                box["width"] = .number(line.box.width)
+                box["height"] = .number(line.box.height)
+                var item = JSONObject()
+                item["text"] = .string(line.text)
+                item["confidence"] = .number(line.confidence)
+                item["box"] = .object(box)
                 return .object(item)
             })
         return object

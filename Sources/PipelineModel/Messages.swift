@@ -146,6 +146,8 @@ public enum AnalysisFeature: String, Codable, Sendable, CaseIterable {
     /// Moderation labels (explicit content, weapons, swimwear or underwear) and whether the
     /// image is unsafe.
     case moderation
+    /// Text in the image: lines and words with boxes, searchable.
+    case text
 }
 
 /// What the similarity analyzer computed: fingerprints to find copies and look-alikes.
@@ -229,6 +231,7 @@ public enum AnalysisSection: Sendable, Equatable {
     case similarity(SimilaritySection)
     case faces(FacesSection)
     case moderation(ModerationSection)
+    case text(TextSection)
 
     /// The feature this section reports.
     public var feature: AnalysisFeature {
@@ -238,6 +241,7 @@ public enum AnalysisSection: Sendable, Equatable {
         case .similarity: .similarity
         case .faces: .faces
         case .moderation: .moderation
+        case .text: .text
         }
     }
 }
@@ -250,16 +254,18 @@ public struct ImageAnalyses: Codable, Sendable, Equatable {
     public var similarity: SimilaritySection?
     public var faces: FacesSection?
     public var moderation: ModerationSection?
+    public var text: TextSection?
 
     public init(
         labels: LabelsSection? = nil, properties: ImageProperties? = nil, similarity: SimilaritySection? = nil,
-        faces: FacesSection? = nil, moderation: ModerationSection? = nil
+        faces: FacesSection? = nil, moderation: ModerationSection? = nil, text: TextSection? = nil
     ) {
         self.labels = labels
         self.properties = properties
         self.similarity = similarity
         self.faces = faces
         self.moderation = moderation
+        self.text = text
     }
 
     /// Stores `section` in its place, replacing an earlier one of the same feature.
@@ -270,6 +276,7 @@ public struct ImageAnalyses: Codable, Sendable, Equatable {
         case .similarity(let similarity): self.similarity = similarity
         case .faces(let faces): self.faces = faces
         case .moderation(let moderation): self.moderation = moderation
+        case .text(let text): self.text = text
         }
     }
 
@@ -282,6 +289,7 @@ public struct ImageAnalyses: Codable, Sendable, Equatable {
             case .similarity: similarity != nil
             case .faces: faces != nil
             case .moderation: moderation != nil
+            case .text: text != nil
             }
         }
     }

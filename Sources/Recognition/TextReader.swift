@@ -75,8 +75,9 @@ public final class TextReader: @unchecked Sendable {
         func load(_ name: String) throws -> ONNXModel { try ONNXModel(contentsOf: directory.appendingPathComponent(name)) }
         // One pool for the three models, which run one after another.
         let pool = try InferenceThreads(count: threads)
-        detector = SessionsBySize(model: try load(descriptor.detector.onnx), pool: pool, capacity: 4, logger: logger)
-        recognizer = SessionsBySize(model: try load(descriptor.recognizer.onnx), pool: pool, capacity: 8, logger: logger)
+        // A detector session at 960 x 736 holds ~100 MB of activations: keep two sizes (portrait and landscape).
+        detector = SessionsBySize(model: try load(descriptor.detector.onnx), pool: pool, capacity: 2, logger: logger)
+        recognizer = SessionsBySize(model: try load(descriptor.recognizer.onnx), pool: pool, capacity: 6, logger: logger)
         orientation = try InferenceSession(
             model: try load(descriptor.orientation.onnx), batchSize: 1, pool: pool,
             inputSize: [3, descriptor.orientation.height, descriptor.orientation.width], logger: logger)
@@ -230,7 +231,7 @@ public final class TextReader: @unchecked Sendable {
         let turned = try lock.withLock { try Self.lineInput(sample).withUnsafeBufferPointer { try orientation.run(nhwc: $0) } }
         if turned.count == 2, turned[1] > turned[0], turned[1] >= o.threshold { box = box.turned }
         let width = min(r.maxWidth, max(8, Int((Double(r.height) * box.width / box.height).rounded(.up))))
-        let padded = min(r.maxWidth, (width + r.widthMultiple - 1) / r.widthMultiple * r.widthMultiple)
+        let padded = Self.paddedWidth(width, multiple: r.widthMultiple, maximum: r.maxWidth)
         let crop = TextCrop.sample(image, box: box, width: width, height: r.height, canvasWidth: padded)
         let session = try recognizer.session(for: [3, r.height, padded])
         let scores = try lock.withLock { try Self.lineInput(crop).withUnsafeBufferPointer { try session.run(nhwc: $0) } }
@@ -250,6 +251,16 @@ public final class TextReader: @unchecked Sendable {
             )
         }
         return ReadLine(box: box, text: text, confidence: confidence, characters: along)
+    }
+
+    /// The recognizer's input width for a line `width` wide: a multiple of `multiple` up to 6 of them, then
+    /// steps of a quarter more (at most 25% padding), so a dozen sizes cover lines up to 1600 pixels and
+    /// their sessions stay cached.
+    static func paddedWidth(_ width: Int, multiple: Int, maximum: Int) -> Int {
+        var size = multiple
+        while size < width && size < 6 * multiple { size += multiple }
+        while size < width { size = (size * 5 / 4 + multiple - 1) / multiple * multiple }
+        return min(size, max(maximum, multiple))
     }
 
     /// Greedy CTC: each step's most likely class, repeats merged, blanks dropped.
@@ -325,5 +336,37 @@ enum TextCrop {
             }
         }
         return output
+    }
+}
+
+/// Text as an analyzer: the reader on the upright image decoded for the face detector (one decode
+/// for both), lines and words in the text section.
+public struct TextAnalyzer: ImageAnalyzer {
+    public let reader: TextReader
+    /// At most this many words per image (nil: all).
+    public let maxWords: Int?
+    public let limits: ImageLimits
+
+    public init(reader: TextReader, maxWords: Int? = nil, limits: ImageLimits = .default) {
+        self.reader = reader
+        self.maxWords = maxWords
+        self.limits = limits
+    }
+
+    public var feature: AnalysisFeature { .text }
+    public var model: ModelInfo { reader.model }
+
+    public func analyze(_ images: [AnalysisImage]) -> [Result<AnalyzerOutput, any Error>] {
+        images.map { image in
+            Result {
+                let started = ContinuousClock.now
+                let fitted = try image.fitted(maxSide: FaceDetector.fittedSide, limits: limits)
+                let decoded = ContinuousClock.now
+                let section = try reader.read(fitted, maxWords: maxWords)
+                return AnalyzerOutput(
+                    section: .text(section), decodeMs: (decoded - started).inMilliseconds,
+                    inferenceMs: (ContinuousClock.now - decoded).inMilliseconds)
+            }
+        }
     }
 }

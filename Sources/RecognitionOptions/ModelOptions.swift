@@ -135,9 +135,13 @@ public struct FeatureOptions: ParsableArguments {
         help: ArgumentHelp(
             "Comma-separated analyses to run: \(AnalysisFeature.allCases.map(\.rawValue).joined(separator: ", ")).",
             discussion:
-                "Default: all of them. properties (brightness, contrast, sharpness, dominant colours) costs under a millisecond per image; similarity (perceptual hash and feature embedding for list-images duplicates/similar) reuses the labels' inference; faces runs BlazeFace (full range) on the whole image and on overlapping tiles of it; moderation runs open_nsfw on the classifier's crop and reads weapons, swimwear and drinks from the labels' inference.",
+                "Default: all but text; `all` names every one. properties (brightness, contrast, sharpness, dominant colours) costs under a millisecond per image; similarity (perceptual hash and feature embedding for list-images duplicates/similar) reuses the labels' inference; faces runs BlazeFace (full range) on the whole image and on overlapping tiles of it; moderation runs open_nsfw on the classifier's crop and reads weapons, swimwear and drinks from the labels' inference; text runs PP-OCRv5's detector on the image (at most 960 pixels a side) and reads each line it finds (the costliest: about 60-150 ms an image on 2 cores, more with much text).",
             valueName: "list"))
-    public var features: String = AnalysisFeature.allCases.map(\.rawValue).joined(separator: ",")
+    public var features: String = FeatureOptions.defaultFeatures.map(\.rawValue).joined(separator: ",")
+
+    /// Every analysis but text: reading text (about 60-150 ms an image on 2 cores, the detector alone)
+    /// would more than halve the pipeline's rate, so it is asked for (`--features all` or a list with text).
+    public static let defaultFeatures: [AnalysisFeature] = AnalysisFeature.allCases.filter { $0 != .text }
 
     @Option(help: "Report faces from this confidence (0-100).")
     public var minFaceConfidence: Double = 50
@@ -152,6 +156,9 @@ public struct FeatureOptions: ParsableArguments {
     @Option(help: "Report moderation labels from this confidence (0-100); an image with any is unsafe.")
     public var minModerationConfidence: Double = 50
 
+    @Option(help: "Keep at most this many words of text per image (default: all; the lines beyond are left out and the section says so).")
+    public var maxWords: Int?
+
     public init() {}
 
     public func validate() throws {
@@ -160,15 +167,20 @@ public struct FeatureOptions: ParsableArguments {
         guard (0...100).contains(minModerationConfidence) else {
             throw ValidationError("--min-moderation-confidence must be between 0 and 100")
         }
+        if let maxWords, maxWords < 1 { throw ValidationError("--max-words must be at least 1") }
     }
 
     /// The features named, in the order given, each once.
     public func selected() throws -> [AnalysisFeature] {
         var result: [AnalysisFeature] = []
         for name in features.split(separator: ",").map({ $0.trimmingCharacters(in: .whitespaces).lowercased() }) where !name.isEmpty {
+            if name == "all" {
+                for feature in AnalysisFeature.allCases where !result.contains(feature) { result.append(feature) }
+                continue
+            }
             guard let feature = AnalysisFeature(rawValue: name) else {
                 throw ValidationError(
-                    "--features: unknown analysis '\(name)'; choose from \(AnalysisFeature.allCases.map(\.rawValue).joined(separator: ", "))")
+                    "--features: unknown analysis '\(name)'; choose from \(AnalysisFeature.allCases.map(\.rawValue).joined(separator: ", ")) or all")
             }
             if !result.contains(feature) { result.append(feature) }
         }
@@ -177,8 +189,8 @@ public struct FeatureOptions: ParsableArguments {
     }
 
     /// The analyzers of the selected features, the classifier's first (the others reuse its
-    /// preparation of each image and its inference); faces and moderation load their models, with
-    /// the classifier's thread count.
+    /// preparation of each image and its inference); faces, moderation and text load their models,
+    /// with the classifier's thread count.
     public func analyzers(classifier: Classifier, labels: LabelOptions, logger: Logger = Logger(label: "recognition")) throws -> [any ImageAnalyzer] {
         let threads = classifier.threadCount
         let wanted = try selected()
@@ -196,6 +208,9 @@ public struct FeatureOptions: ParsableArguments {
             analyzers.append(
                 ModerationAnalyzer(
                     network: network, minConfidence: minModerationConfidence, classifier: wanted.contains(.labels) ? classifier : nil))
+        }
+        if wanted.contains(.text) {
+            analyzers.append(TextAnalyzer(reader: try TextReader(threads: threads, logger: logger), maxWords: maxWords, limits: limits))
         }
         return analyzers
     }

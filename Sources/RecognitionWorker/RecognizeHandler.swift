@@ -82,7 +82,8 @@ public struct RecognizeHandler: MessageHandler {
                             image: item.stored, labels: item.event.labels, model: item.event.model,
                             recognizedAt: recognizedAt, categories: item.event.analyses.labels?.categories ?? [],
                             properties: item.event.analyses.properties, similarity: item.event.analyses.similarity,
-                            faces: item.event.analyses.faces, moderation: item.event.analyses.moderation)
+                            faces: item.event.analyses.faces, moderation: item.event.analyses.moderation,
+                            text: item.event.analyses.text)
                     })
             } catch {
                 for item in labeled { outcomes[item.index] = .retry(delay: 5, reason: "label database: \(error)") }

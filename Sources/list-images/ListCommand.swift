@@ -42,6 +42,11 @@ struct ListCommand: ParsableCommand {
     var safe = false
     @Flag(help: "Only images with a moderation label at or above the threshold they were recognized with.")
     var unsafe = false
+    @Option(
+        help: ArgumentHelp(
+            "Text in the image: every word given, in any order; \"a phrase\" in double quotes as written. Case and accents are ignored.",
+            valueName: "words"))
+    var text: String?
     @Option(help: "At most this many images.")
     var limit = 50
     @Option(help: "Skip this many images first (paging).")
@@ -61,6 +66,9 @@ struct ListCommand: ParsableCommand {
         if let minSharpness, !(0...100).contains(minSharpness) { throw ValidationError("--min-sharpness must be between 0 and 100") }
         if offset < 0 { throw ValidationError("--offset must not be negative") }
         if safe && unsafe { throw ValidationError("--safe and --unsafe exclude each other") }
+        if let text, text.replacingOccurrences(of: "\"", with: "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            throw ValidationError("--text needs a word to search for")
+        }
         if let faces { _ = try Self.faceRange(faces) }
         for (flag, value) in [("--since", since), ("--until", until)] {
             if let value {
@@ -79,7 +87,7 @@ struct ListCommand: ParsableCommand {
             sourceContains: source, nameContains: name, category: category, color: color, minColorShare: minColorShare,
             minSharpness: minSharpness, minFaces: try faces.map { try Self.faceRange($0).min },
             maxFaces: try faces.flatMap { try Self.faceRange($0).max },
-            person: person, safety: safe ? .safe : unsafe ? .unsafe : nil, limit: limit, offset: offset, sort: sort)
+            person: person, safety: safe ? .safe : unsafe ? .unsafe : nil, text: text, limit: limit, offset: offset, sort: sort)
         try StoreAccess.withStore(home, logger: logger) { store in
             let images = try store.images(matching: query)
             let formatter = ListingFormatter(format: format, width: TerminalWidth.current())

@@ -69,12 +69,13 @@ struct Classify: AsyncParsableCommand {
                         if let similarity = analysis.sections.similarity { print("  perceptual hash \(similarity.perceptualHash)") }
                         if let faces = analysis.sections.faces { print(Self.describe(faces)) }
                         if let moderation = analysis.sections.moderation { print(Self.describe(moderation)) }
+                        if let text = analysis.sections.text { print(Self.describe(text)) }
                     case .json:
                         let line = ClassifyLine(
                             file: path, model: "\(classifier.name) \(classifier.version)",
                             labels: labels, categories: analysis.sections.labels?.categories, properties: analysis.sections.properties,
                             similarity: analysis.sections.similarity, faces: analysis.sections.faces?.faces,
-                            moderation: analysis.sections.moderation,
+                            moderation: analysis.sections.moderation, text: analysis.sections.text?.detections,
                             decodeMs: analysis.decodeMs, inferenceMs: analysis.inferenceMs, error: nil)
                         print(String(decoding: try encoder.encode(line), as: UTF8.self))
                     }
@@ -132,6 +133,14 @@ extension Classify {
         let labels = section.labels.map { String(format: "%@ %.0f%%", $0.name, $0.confidence) }.joined(separator: ", ")
         return String(format: "  moderation: %@ (nsfw %.1f%%)", section.isUnsafe ? "unsafe: \(labels)" : "safe", section.nsfwScore)
     }
+
+    /// "text: 2 lines, 5 words" and a line per text line: confidence and what it says.
+    static func describe(_ section: TextSection) -> String {
+        let lines = section.lines
+        var out = ["  text: \(lines.count) lines, \(section.words.count) words\(section.truncated ? " (more left out by --max-words)" : "")"]
+        for line in lines { out.append(String(format: "    %5.1f%%  ", line.confidence) + "\"\(line.text)\"") }
+        return out.joined(separator: "\n")
+    }
 }
 
 /// One JSON output line of `recognize classify --format json`.
@@ -144,6 +153,7 @@ struct ClassifyLine: Encodable {
     var similarity: SimilaritySection?
     var faces: [DetectedFace]?
     var moderation: ModerationSection?
+    var text: [TextDetection]?
     var decodeMs: Double?
     var inferenceMs: Double?
     var error: String?

@@ -118,6 +118,25 @@ import Testing
         #expect(show.stdout.contains("faces:      2") && show.stdout.contains("moderation: safe"), "\(show.stdout)")
     }
 
+    @Test func textSearchAndShow() throws {
+        try fixture.store.saveRecognitions([
+            RecognitionRecord(
+                image: StoreFixture.image(StoreFixture.id("b1"), name: "sign.jpg"), labels: [Sample.teapot], model: StoreFixture.model,
+                recognizedAt: StoreFixture.base.addingTimeInterval(700), text: TextStoreTests.text(["EXIT", "Main Street 12"]))
+        ])
+        let output = try run(["--text", "Exit", "--format", "ndjson"])
+        #expect(output.status == 0, "\(output.stderr)")
+        let images = try output.stdout.split(separator: "\n").map { try MessageCoding.decoder().decode(ImageSummary.self, from: Data($0.utf8)) }
+        #expect(images.map(\.id) == [StoreFixture.id("b1")])
+        #expect(images.first?.text?.lines.map(\.text) == ["EXIT", "Main Street 12"])
+        #expect(try run(["--text", "\"street main\""]).stdout.isEmpty)
+        let show = try run(["show", String(StoreFixture.id("b1").prefix(8))])
+        #expect(show.stdout.contains("text:       2 lines, 4 words") && show.stdout.contains("\"Main Street 12\""), "\(show.stdout)")
+        let csv = try run(["--text", "main", "--format", "csv"])
+        #expect(csv.stdout.contains("EXIT / Main Street 12"), "\(csv.stdout)")
+        #expect(try run(["--text", " \"\" "]).status == 64, "no word to search for")
+    }
+
     @Test func exitCodes() throws {
         let missing = try ProcessRunner.run(executable, ["--home", fixture.home.root.appendingPathComponent("nowhere").path])
         #expect(missing.status == 66)

@@ -32,7 +32,7 @@ import Testing
             Set(object[0].keys) == [
                 "id", "name", "source_url", "stored_path", "byte_size", "content_type", "width", "height",
                 "fetched_at", "recognized_at", "notified_at", "model_name", "model_version", "labels",
-                "match_confidence", "categories", "properties", "perceptual_hash", "faces", "moderation",
+                "match_confidence", "categories", "properties", "perceptual_hash", "faces", "moderation", "text",
             ])
         #expect(object[0]["notified_at"] is NSNull)
         #expect((object[1]["recognized_at"] as? String)?.hasSuffix("Z") == true)
@@ -53,7 +53,7 @@ import Testing
             rows[0] == [
                 "id", "name", "source_url", "stored_path", "byte_size", "content_type", "width", "height",
                 "fetched_at", "recognized_at", "notified_at", "model_name", "model_version", "labels", "match_confidence",
-                "categories", "brightness", "contrast", "sharpness", "colors", "faces", "moderation", "moderation_labels",
+                "categories", "brightness", "contrast", "sharpness", "colors", "faces", "moderation", "moderation_labels", "text",
             ])
         let cat = try #require(rows.first { $0[0] == StoreFixture.id("c1") })
         #expect(cat[1] == "cat, \"quoted\".jpg")

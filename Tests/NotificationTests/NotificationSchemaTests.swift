@@ -113,6 +113,47 @@ struct NotificationSchemaTests {
         #expect(throws: (any Error).self) { try SchemaValidator.notification.get().validate(outside) }
     }
 
+    @Test("text lines are in the document and validate, escaped when they hold markup; no text is an empty list")
+    func textIsInTheDocument() throws {
+        let box = BoundingBox(left: 0.1, top: 0.2, width: 0.5, height: 0.08)
+        let polygon = [ImagePoint(x: 0.1, y: 0.2), ImagePoint(x: 0.6, y: 0.2), ImagePoint(x: 0.6, y: 0.28), ImagePoint(x: 0.1, y: 0.28)]
+        var analyses = ImageAnalyses(
+            labels: LabelsSection(model: ModelInfo(name: "m", version: "1"), labels: [DetectedLabel(name: "sign", confidence: 70, parents: [])]))
+        analyses.text = TextSection(
+            model: ModelInfo(name: "pp-ocrv5-mobile", version: "1"),
+            detections: [
+                TextDetection(id: 0, type: .line, text: "Fish & <Chips>", confidence: 96.5, parentId: nil, box: box, polygon: polygon),
+                TextDetection(id: 1, type: .word, text: "Fish", confidence: 96.5, parentId: 0, box: box, polygon: polygon),
+                TextDetection(id: 2, type: .word, text: "&", confidence: 96.5, parentId: 0, box: box, polygon: polygon),
+                TextDetection(id: 3, type: .word, text: "<Chips>", confidence: 96.5, parentId: 0, box: box, polygon: polygon),
+            ])
+        let labeled = ImageLabeled(
+            imageID: String(repeating: "ab", count: 32), name: "s.jpg", sourceURL: "http://127.0.0.1/s.jpg", byteSize: 10,
+            analyses: analyses, recognizedAt: Date(timeIntervalSince1970: 1_795_000_000),
+            timing: RecognitionTiming(decodeMs: 1, inferenceMs: 1, databaseMs: 1, queueWaitMs: 1))
+        let xml = try NotificationDocument.xml(for: labeled, messageID: "labeled-11", settings: try Fixtures.settings())
+        try SchemaValidator.notification.get().validate(xml)
+        #expect(NotificationDocument.schemaVersion == 4)
+        let (_, back) = try JSONXMLMapping.json(fromXML: Data(xml.utf8))
+        guard case .object(let document) = back, case .object(let text)? = document["text"], case .array(let lines)? = text["line"],
+            case .object(let line)? = lines.first
+        else {
+            Issue.record("unexpected shape: \(back)")
+            return
+        }
+        #expect(text["lineCount"] == .integer(1))
+        #expect(text["wordCount"] == .integer(3))
+        #expect(line["text"] == .string("Fish & <Chips>"))
+        #expect(!xml.contains("<Chips>"), "markup in the text is escaped")
+        analyses.text?.detections = []
+        let none = ImageLabeled(
+            imageID: labeled.imageID, name: "s.jpg", sourceURL: labeled.sourceURL, byteSize: 10, analyses: analyses,
+            recognizedAt: labeled.recognizedAt, timing: labeled.timing)
+        let empty = try NotificationDocument.xml(for: none, messageID: "labeled-12", settings: try Fixtures.settings())
+        try SchemaValidator.notification.get().validate(empty)
+        #expect(empty.contains("<lineCount type=\"number\">0</lineCount>"))
+    }
+
     @Test func documentCarriesTheNotificationFields() throws {
         let labeled = Fixtures.labeled()
         let notifiedAt = Date(timeIntervalSince1970: 1_795_000_100)

@@ -1,5 +1,6 @@
 import Bus
 import Foundation
+import ImagingTestSupport
 import InMemoryLogging
 import LabelStore
 import Logging
@@ -26,7 +27,7 @@ struct RecognizeHandlerTests {
         let handler: RecognizeHandler
         let logs = InMemoryLogHandler()
 
-        init(properties: Bool = false, facesAndModeration: Bool = false) throws {
+        init(properties: Bool = false, facesAndModeration: Bool = false, text: Bool = false) throws {
             directory = try TemporaryDirectory("recognize-handler")
             store = try LabelDatabase(
                 path: directory.url.appendingPathComponent("labels.sqlite"),
@@ -39,6 +40,7 @@ struct RecognizeHandlerTests {
                 analyzers.append(FaceAnalyzer(detector: try FaceDetector(threads: 2)))
                 analyzers.append(ModerationAnalyzer(network: try ModerationModel(threads: 2), classifier: classifier))
             }
+            if text { analyzers.append(TextAnalyzer(reader: try TextReader(threads: 2))) }
             handler = RecognizeHandler(analyzers: analyzers, store: store, bus: bus, limits: classifier.preprocessor.limits)
         }
 
@@ -148,6 +150,27 @@ struct RecognizeHandlerTests {
         #expect(saved.faces == labeled.analyses.faces?.faces)
         #expect(saved.moderation == labeled.analyses.moderation)
         #expect(try f.store.images(matching: ImageQuery(minFaces: 1, maxFaces: 1, person: true, safety: .safe)).map(\.id) == [labeled.imageID])
+    }
+
+    @Test("with text, a photo of a sign is published and stored with its lines, and found by its words")
+    func textSection() async throws {
+        let f = try Fixture(text: true)
+        defer { f.directory.remove() }
+        let sign = f.directory.url.appendingPathComponent("sign.png")
+        let rgb = [UInt8](
+            try Data(
+                contentsOf: Self.samples.deletingLastPathComponent().deletingLastPathComponent()
+                    .appendingPathComponent("Tests/Fixtures/golden/ppocrv5/sign.rgb")))
+        try ImageEncoder.encode(Raster(width: 320, height: 256, bands: 3, samples: rgb), as: .png).write(to: sign)
+        let message = try f.stored(sign, name: "sign.png")
+        #expect(await f.handler.handle([message], logger: f.logger) == [.completed])
+        let out = try #require(try await f.bus.receive(from: Topology.notifyQueue, maxMessages: 1, visibilityTimeout: nil, wait: 0).first)
+        let labeled = try out.decodeBody(ImageLabeled.self)
+        #expect(labeled.analyses.features == [.labels, .text])
+        #expect(labeled.analyses.text?.lines.map(\.text) == ["EXIT", "Main Street 12"])
+        let saved = try #require(try f.store.image(idOrPrefix: labeled.imageID))
+        #expect(saved.text == labeled.analyses.text)
+        #expect(try f.store.images(matching: ImageQuery(text: "street exit")).map(\.id) == [labeled.imageID])
     }
 
     @Test("a redelivered message republishes the same id and leaves the same rows")
