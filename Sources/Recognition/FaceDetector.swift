@@ -169,13 +169,9 @@ public struct FaceAnalyzer: ImageAnalyzer {
     public func analyze(_ images: [AnalysisImage]) -> [Result<AnalyzerOutput, any Error>] {
         images.map { image in
             Result {
-                let started = ContinuousClock.now
-                let fitted = try image.fitted(maxSide: FaceDetector.fittedSide, limits: limits)
-                let decoded = ContinuousClock.now
-                let faces = try detector.detect(in: fitted, minConfidence: minConfidence)
-                return AnalyzerOutput(
-                    section: .faces(FacesSection(model: detector.model, faces: faces)),
-                    decodeMs: (decoded - started).inMilliseconds, inferenceMs: (ContinuousClock.now - decoded).inMilliseconds)
+                try image.analyzedFitted(limits: limits) { fitted in
+                    .faces(FacesSection(model: detector.model, faces: try detector.detect(in: fitted, minConfidence: minConfidence)))
+                }
             }
         }
     }

@@ -32,6 +32,19 @@ public protocol ImageAnalyzer: Sendable {
     func analyze(_ images: [AnalysisImage]) -> [Result<AnalyzerOutput, any Error>]
 }
 
+extension AnalysisImage {
+    /// `analysis` of the whole upright image fitted for the detectors (one decode shared by faces and
+    /// text), timed: the decode (or the wait for it) and the analysis apart.
+    func analyzedFitted(limits: ImageLimits, _ analysis: (FittedImage) throws -> AnalysisSection) throws -> AnalyzerOutput {
+        let started = ContinuousClock.now
+        let fitted = try fitted(maxSide: FaceDetector.fittedSide, limits: limits)
+        let decoded = ContinuousClock.now
+        let section = try analysis(fitted)
+        return AnalyzerOutput(
+            section: section, decodeMs: (decoded - started).inMilliseconds, inferenceMs: (ContinuousClock.now - decoded).inMilliseconds)
+    }
+}
+
 /// The classifier as an analyzer: the labels section.
 public struct LabelAnalyzer: ImageAnalyzer {
     public let classifier: Classifier

@@ -371,15 +371,7 @@ public struct TextAnalyzer: ImageAnalyzer {
 
     public func analyze(_ images: [AnalysisImage]) -> [Result<AnalyzerOutput, any Error>] {
         images.map { image in
-            Result {
-                let started = ContinuousClock.now
-                let fitted = try image.fitted(maxSide: FaceDetector.fittedSide, limits: limits)
-                let decoded = ContinuousClock.now
-                let section = try reader.read(fitted, maxWords: maxWords)
-                return AnalyzerOutput(
-                    section: .text(section), decodeMs: (decoded - started).inMilliseconds,
-                    inferenceMs: (ContinuousClock.now - decoded).inMilliseconds)
-            }
+            Result { try image.analyzedFitted(limits: limits) { .text(try reader.read($0, maxWords: maxWords)) } }
         }
     }
 }
