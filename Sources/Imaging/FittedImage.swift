@@ -107,7 +107,6 @@ public struct FittedImage: Sendable {
                 operation: "scale",
                 detail: "region \(region) of \(width)x\(height) to \(outWidth)x\(outHeight) on \(canvasWidth)x\(canvasHeight)")
         }
-        let size = canvasWidth
         let columns = Self.taps(from: region.x, count: region.width, to: outWidth)
         let rows = Self.taps(from: region.y, count: region.height, to: outHeight)
         var output = [UInt8](repeating: 0, count: canvasWidth * canvasHeight * 3)
@@ -134,7 +133,7 @@ public struct FittedImage: Sendable {
                         }
                         for index in 0..<(outWidth * 3) { accumulated[index] += line[index] * rowWeight }
                     }
-                    let target = y * size * 3
+                    let target = y * canvasWidth * 3
                     for index in 0..<(outWidth * 3) { out[target + index] = UInt8(min(255, max(0, accumulated[index].rounded()))) }
                 }
             }

@@ -47,15 +47,29 @@ extension GraphLowering {
         return (pads, output)
     }
 
+    /// A Conv's or ConvTranspose's 4-D input and constant 4-D weights.
+    func convolutionOperands(_ node: Onnx_NodeProto) throws -> (input: String, info: LoweredValue, weights: ConstantTensor) {
+        let (inputName, info) = try firstInput(node)
+        guard info.shape.count == 4 else { throw unsupported(node, "only 2-D convolution (4-D input) is supported, input is \(info.shape)") }
+        guard node.input.count >= 2 else { throw InferenceError.invalidModel(detail: "\(node.opType) '\(node.displayName)' has no weights") }
+        let weights = try requireConstant(node.input[1], node: node, role: "weights")
+        guard weights.shape.count == 4 else { throw unsupported(node, "weights must be 4-D, got \(weights.shape)") }
+        return (inputName, info, weights)
+    }
+
+    /// The optional bias input (zeros when absent), one value per output channel.
+    func convolutionBias(_ node: Onnx_NodeProto, outputs: Int) throws -> [Float] {
+        guard node.input.count > 2, !node.input[2].isEmpty else { return [Float](repeating: 0, count: outputs) }
+        let given = try requireConstant(node.input[2], node: node, role: "bias")
+        guard given.count == outputs else { throw unsupported(node, "bias has \(given.count) values for \(outputs) output channels") }
+        return given.values
+    }
+
     /// ConvTranspose (2-D, groups, strides, dilations, pads, output_padding or output_shape) on XNNPACK's
     /// deconvolution, with the bias and a following Relu/Clip fused. A text detector's head upsamples its
     /// probability map this way.
     func lowerConvTranspose(_ node: Onnx_NodeProto) throws {
-        let (inputName, info) = try firstInput(node)
-        guard info.shape.count == 4 else { throw unsupported(node, "only 2-D (4-D input) is supported, input is \(info.shape)") }
-        guard node.input.count >= 2 else { throw InferenceError.invalidModel(detail: "ConvTranspose '\(node.displayName)' has no weights") }
-        let weights = try requireConstant(node.input[1], node: node, role: "weights")
-        guard weights.shape.count == 4 else { throw unsupported(node, "weights must be 4-D, got \(weights.shape)") }
+        let (inputName, info, weights) = try convolutionOperands(node)
         let (n, c, h, w) = (info.shape[0], info.shape[1], info.shape[2], info.shape[3])
         let groups = node.int("group", default: 1)
         let (cin, og, kh, kw) = (weights.shape[0], weights.shape[1], weights.shape[2], weights.shape[3])
@@ -102,12 +116,7 @@ extension GraphLowering {
         }
         let outSize = [full[0] - pads[0] - pads[2], full[1] - pads[1] - pads[3]]
         guard outSize.allSatisfy({ $0 > 0 }) else { throw unsupported(node, "pads \(pads) leave no output") }
-        var bias = [Float](repeating: 0, count: o)
-        if node.input.count > 2, !node.input[2].isEmpty {
-            let given = try requireConstant(node.input[2], node: node, role: "bias")
-            guard given.count == o else { throw unsupported(node, "bias has \(given.count) values for \(o) output channels") }
-            bias = given.values
-        }
+        let bias = try convolutionBias(node, outputs: o)
         // ONNX [in][out per group][kh][kw] -> XNNPACK [group * out per group][kh][kw][in per group].
         var filter = [Float](repeating: 0, count: weights.count)
         for g in 0..<groups {
@@ -139,11 +148,7 @@ extension GraphLowering {
     }
 
     func lowerConv(_ node: Onnx_NodeProto) throws {
-        let (inputName, info) = try firstInput(node)
-        guard info.shape.count == 4 else { throw unsupported(node, "only 2-D convolution (4-D input) is supported, input is \(info.shape)") }
-        guard node.input.count >= 2 else { throw InferenceError.invalidModel(detail: "Conv '\(node.displayName)' has no weights") }
-        let weights = try requireConstant(node.input[1], node: node, role: "weights")
-        guard weights.shape.count == 4 else { throw unsupported(node, "weights must be 4-D, got \(weights.shape)") }
+        let (inputName, info, weights) = try convolutionOperands(node)
         let (n, c, h, w) = (info.shape[0], info.shape[1], info.shape[2], info.shape[3])
         let (o, cg, kh, kw) = (weights.shape[0], weights.shape[1], weights.shape[2], weights.shape[3])
         let groups = node.int("group", default: 1)
@@ -157,12 +162,7 @@ extension GraphLowering {
         let dilations = node.ints("dilations") ?? [1, 1]
         guard strides.count == 2, dilations.count == 2 else { throw unsupported(node, "strides/dilations must have 2 values") }
         let (pads, outSize) = try window(node, input: [h, w], kernel: [kh, kw], strides: strides, dilations: dilations)
-        var bias = [Float](repeating: 0, count: o)
-        if node.input.count > 2, !node.input[2].isEmpty {
-            let given = try requireConstant(node.input[2], node: node, role: "bias")
-            guard given.count == o else { throw unsupported(node, "bias has \(given.count) values for \(o) output channels") }
-            bias = given.values
-        }
+        var bias = try convolutionBias(node, outputs: o)
         let x = try ensure(inputName, .nhwc, origin: node.displayName)
         let outShape = [n, o, outSize[0], outSize[1]]
         // Which kernel runs it decides what can be fused after it: ours take a HardSwish and an affine map too.

@@ -25,14 +25,8 @@ extension GraphLowering {
         let aConst = constant(node.input[0]) != nil && values[resolve(node.input[0])] == nil
         let bConst = constant(node.input[1]) != nil && values[resolve(node.input[1])] == nil
         if aConst && bConst { throw unsupported(node, "both inputs are constants; constant folding is not supported") }
-        let rank = max(a.shape.count, b.shape.count)
-        let padded = [a.shape, b.shape].map { [Int](repeating: 1, count: rank - $0.count) + $0 }
-        var shape: [Int] = []
-        for axis in 0..<rank {
-            let (x, y) = (padded[0][axis], padded[1][axis])
-            guard x == y || x == 1 || y == 1 else { throw unsupported(node, "shapes \(a.shape) and \(b.shape) do not broadcast") }
-            shape.append(max(x, y))
-        }
+        let (shape, padded) = try broadcast(a.shape, b.shape, node: node)
+        let rank = shape.count
         let nhwc = rank == 4 && ((!aConst && a.layout == .nhwc && a.shape.count == 4) || (!bConst && b.layout == .nhwc && b.shape.count == 4))
         let layout: Layout = nhwc ? .nhwc : .plain
         var operands: [String] = []

@@ -126,14 +126,7 @@ extension GraphLowering {
     private func elementwise(_ node: Onnx_NodeProto, _ operands: [ConstantTensor]) throws -> ConstantTensor {
         guard operands.count == 2 else { throw unsupported(node, "needs two inputs") }
         let (a, b) = (operands[0], operands[1])
-        let rank = max(a.shape.count, b.shape.count)
-        let padded = [a.shape, b.shape].map { [Int](repeating: 1, count: rank - $0.count) + $0 }
-        var shape: [Int] = []
-        for axis in 0..<rank {
-            let (x, y) = (padded[0][axis], padded[1][axis])
-            guard x == y || x == 1 || y == 1 else { throw unsupported(node, "shapes \(a.shape) and \(b.shape) do not broadcast") }
-            shape.append(max(x, y))
-        }
+        let (shape, padded) = try broadcast(a.shape, b.shape, node: node)
         let (aStrides, bStrides) = (Self.broadcastStrides(padded[0]), Self.broadcastStrides(padded[1]))
         var pairs: [(Int, Int)] = []
         pairs.reserveCapacity(shape.reduce(1, *))
@@ -182,6 +175,19 @@ extension GraphLowering {
             indices.append(offset)
         }
         return indices
+    }
+
+    /// NumPy broadcasting of two shapes: the result, and both shapes padded with leading 1s to its rank.
+    func broadcast(_ a: [Int], _ b: [Int], node: Onnx_NodeProto) throws -> (shape: [Int], padded: [[Int]]) {
+        let rank = max(a.count, b.count)
+        let padded = [a, b].map { [Int](repeating: 1, count: rank - $0.count) + $0 }
+        var shape: [Int] = []
+        for axis in 0..<rank {
+            let (x, y) = (padded[0][axis], padded[1][axis])
+            guard x == y || x == 1 || y == 1 else { throw unsupported(node, "shapes \(a) and \(b) do not broadcast") }
+            shape.append(max(x, y))
+        }
+        return (shape, padded)
     }
 
     /// Row-major strides of `shape`.

@@ -120,15 +120,8 @@ extension GraphLowering {
         let (m, k) = (aInfo.shape[aInfo.shape.count - 2], aInfo.shape[aInfo.shape.count - 1])
         let (k2, n) = (bInfo.shape[bInfo.shape.count - 2], bInfo.shape[bInfo.shape.count - 1])
         guard k == k2 else { throw unsupported(node, "\(aInfo.shape) x \(bInfo.shape): inner sizes differ") }
-        let rank = max(aInfo.shape.count, bInfo.shape.count)
-        let aBatch = [Int](repeating: 1, count: rank - aInfo.shape.count) + aInfo.shape.dropLast(2)
-        let bBatch = [Int](repeating: 1, count: rank - bInfo.shape.count) + bInfo.shape.dropLast(2)
-        var batch: [Int] = []
-        for (x, y) in zip(aBatch, bBatch) {
-            guard x == y || x == 1 || y == 1 else { throw unsupported(node, "batch axes of \(aInfo.shape) and \(bInfo.shape) do not broadcast") }
-            batch.append(max(x, y))
-        }
-        let (aStrides, bStrides) = (Self.broadcastStrides(aBatch), Self.broadcastStrides(bBatch))
+        let (batch, padded) = try broadcast(Array(aInfo.shape.dropLast(2)), Array(bInfo.shape.dropLast(2)), node: node)
+        let (aStrides, bStrides) = (Self.broadcastStrides(padded[0]), Self.broadcastStrides(padded[1]))
         var pairs: [(Int, Int)] = []
         Self.forEachPosition(batch) { position in
             var (i, j) = (0, 0)

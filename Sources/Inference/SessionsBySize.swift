@@ -16,8 +16,9 @@ public final class SessionsBySize: @unchecked Sendable {
     private var sessions: [[Int]: InferenceSession] = [:]
     private var lastUse: [[Int]: UInt64] = [:]
     private var clock: UInt64 = 0
-    /// Sessions built so far (for tests and logs).
-    public private(set) var builds = 0
+    private var built = 0
+    /// Sessions built so far (a size evicted and asked for again is built again).
+    public var builds: Int { lock.withLock { built } }
 
     /// Sessions of `model` on `pool`'s threads.
     public init(model: ONNXModel, pool: InferenceThreads, capacity: Int = 6, logger: Logger = Logger(label: "Inference")) {
@@ -36,7 +37,7 @@ public final class SessionsBySize: @unchecked Sendable {
                 return found
             }
             let made = try InferenceSession(model: model, batchSize: 1, pool: pool, inputSize: size, logger: logger)
-            builds += 1
+            built += 1
             if sessions.count >= capacity, let oldest = lastUse.min(by: { $0.value < $1.value })?.key {
                 sessions[oldest] = nil
                 lastUse[oldest] = nil

@@ -104,4 +104,21 @@ struct FoldingTests {
         }
         #expect(throws: InferenceError.self) { try InferenceSession(model: model, batchSize: 1, threads: 1, inputSize: [3, 4]) }
     }
+
+    @Test("sessions by size: one per size, reused, the least recently used dropped beyond the capacity")
+    func sessionsBySize() throws {
+        let sessions = SessionsBySize(model: try flattenModel(), pool: try InferenceThreads(count: 2), capacity: 2)
+        let small = try sessions.session(for: [3, 4, 5])
+        #expect(try sessions.session(for: [3, 4, 5]) === small)
+        #expect(sessions.builds == 1)
+        _ = try sessions.session(for: [3, 2, 7])
+        _ = try sessions.session(for: [3, 4, 5])
+        #expect(sessions.builds == 2, "both sizes kept")
+        _ = try sessions.session(for: [3, 6, 6])  // drops [3, 2, 7], used least recently
+        #expect(try sessions.session(for: [3, 4, 5]) === small)
+        _ = try sessions.session(for: [3, 2, 7])
+        #expect(sessions.builds == 4)
+        let output = try small.run(nchw: [Float](repeating: 1, count: 60))
+        #expect(output.count == 60)
+    }
 }
