@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 // The local image-recognition event pipeline: four workers talking through a file-backed
 // topic/queue directory. See docs/ARCHITECTURE.md for how the modules fit together.
 
@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "list-images", targets: ["list-images"]),
         .executable(name: "bus-admin", targets: ["bus-admin"]),
         .executable(name: "mail-sink", targets: ["mail-sink"]),
+        .executable(name: "pipeline-api", targets: ["pipeline-api"]),
         .executable(name: "pipeline-bench", targets: ["pipeline-bench"]),
     ],
     dependencies: [
@@ -22,6 +23,11 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
+        // The HTTP API and gallery. Without the ConfigurationSupport trait: swift-configuration is not used.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // MARK: C shims (system libraries from Debian's -dev packages)
@@ -77,6 +83,21 @@ let package = Package(
                 "DurableFiles", "NotificationXML", .product(name: "FlyingFox", package: "FlyingFox"),
                 .product(name: "FlyingSocks", package: "FlyingFox"), .product(name: "Logging", package: "swift-log"),
             ]),
+        // The HTTP API and the web gallery: routes, keys and rate limits, thumbnails, metrics, templates.
+        .target(
+            name: "PipelineAPI",
+            dependencies: [
+                "Fetching", "LabelStore", "ImageStore", "Imaging", "Bus", "PipelineModel",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            // The gallery's templates and stylesheet, and docs/openapi.yaml (openapi.yaml links to it): in the binary.
+            resources: [
+                .embedInCode("openapi.yaml"), .embedInCode("Templates/head.mustache"), .embedInCode("Templates/foot.mustache"),
+                .embedInCode("Templates/grid.mustache"), .embedInCode("Templates/image.mustache"), .embedInCode("Templates/submit.mustache"),
+                .embedInCode("Templates/dead-letters.mustache"), .embedInCode("Templates/login.mustache"), .embedInCode("Templates/gallery.css"),
+            ]),
 
         // MARK: Executables: argument parsing and wiring only
         .executableTarget(name: "fetch-image", dependencies: ["Fetching", "Imaging", "CLISupport"]),
@@ -85,6 +106,9 @@ let package = Package(
         .executableTarget(name: "list-images", dependencies: ["LabelStore", "ImageListing", "Presentation", "CLISupport"]),
         .executableTarget(name: "bus-admin", dependencies: ["Bus", "PipelineModel", "Presentation", "CLISupport"]),
         .executableTarget(name: "mail-sink", dependencies: ["MailSink", "CLISupport"]),
+        .executableTarget(
+            name: "pipeline-api",
+            dependencies: ["PipelineAPI", "Fetching", "Bus", "ImageStore", "CLISupport", .product(name: "Hummingbird", package: "hummingbird")]),
         // The benchmarks behind Scripts/bench*: out of the product executables.
         .executableTarget(
             name: "pipeline-bench",
@@ -142,6 +166,12 @@ let package = Package(
         .testTarget(name: "WorkerRuntimeTests", dependencies: ["WorkerRuntime", "TestSupport"]),
         .testTarget(name: "ArchitectureTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["PipelineModel", "TestSupport"]),
+        .testTarget(
+            name: "PipelineAPITests",
+            dependencies: [
+                "PipelineAPI", "Fetching", "Bus", "LabelStore", "ImageStore", "Imaging", "PipelineModel", "CurlHTTP", "TestSupport",
+                .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+            ]),
     ]
 )
 

@@ -184,26 +184,50 @@ public final class Fetcher: Sendable {
         return parts.count >= 2 ? String(parts[1]) : nil
     }
 
-    /// Verifies the body is an acceptable image, stores it and publishes `image.stored`.
+    /// An image sent in a request body (the HTTP API's upload) rather than downloaded: checked,
+    /// stored and published exactly as a download's body is. `source` is recorded as its URL.
+    public func accept(upload body: Data, name givenName: String?, source: String) async -> FetchResult {
+        let name = NameSanitizer.name(given: givenName, url: source)
+        var metadata: Logger.Metadata = ["source": "\(source)", "name": "\(name)"]
+        let timing = FetchTiming(requestedAt: Date(), downloadMs: 0, storeMs: 0)
+        do {
+            return try await accept(body, status: nil, url: source, name: name, attempts: 1, timing: timing, metadata: &metadata)
+        } catch {
+            logger.warning("upload refused", metadata: metadata.merging(["error": "\(error)"]) { $1 })
+            return .failure(url: source, name: name, error: error, attempts: 1)
+        }
+    }
+
+    /// Verifies a download's body is an acceptable image, stores it and publishes `image.stored`.
     private func accept(
         _ reply: HTTPReply, url: String, name: String, attempts: Int, timing: FetchTiming,
         metadata: inout Logger.Metadata
     ) async throws(FetchError) -> FetchResult {
-        let started = ContinuousClock.now
         if reply.redirects > 0 { metadata["final.url"] = "\(reply.effectiveURL)" }
         // The server's claim is logged for diagnosis only; the bytes decide the type.
         if let claimed = reply.contentType { metadata["http.content.type"] = "\(claimed)" }
+        return try await accept(
+            reply.body, status: reply.status == 0 ? nil : reply.status, url: url, name: name, attempts: attempts, timing: timing,
+            metadata: &metadata)
+    }
+
+    /// Verifies `body` is an acceptable image, stores it and publishes `image.stored`.
+    private func accept(
+        _ body: Data, status: Int?, url: String, name: String, attempts: Int, timing: FetchTiming,
+        metadata: inout Logger.Metadata
+    ) async throws(FetchError) -> FetchResult {
+        let started = ContinuousClock.now
         let limits = ImageLimits(maxPixels: configuration.maxPixels, maxFileBytes: configuration.maxBytes)
         let header: ImageHeader
         do {
-            header = try ImageInspector.inspect(reply.body, limits: limits)
-            try ImageInspector.requireComplete(reply.body, format: header.format)
+            header = try ImageInspector.inspect(body, limits: limits)
+            try ImageInspector.requireComplete(body, format: header.format)
         } catch {
             throw .notAnImage(url: url, reason: error)
         }
         let stored: StoredImage
         do {
-            stored = try store.store(reply.body, fileExtension: header.format.fileExtension)
+            stored = try store.store(body, fileExtension: header.format.fileExtension)
         } catch {
             throw .store(url: url, reason: error)
         }
@@ -212,7 +236,7 @@ public final class Fetcher: Sendable {
             status: stored.isNew ? .ok : .duplicate, url: url, name: name, imageID: stored.id,
             width: header.width, height: header.height, contentType: header.mimeType, byteSize: stored.byteSize,
             storedPath: stored.url.path, published: false, attempts: attempts,
-            httpStatus: reply.status == 0 ? nil : reply.status, error: nil, transient: nil)
+            httpStatus: status, error: nil, transient: nil)
         guard stored.isNew || configuration.force else {
             logger.info("image already stored; not published again", metadata: metadata)
             return result

@@ -52,6 +52,9 @@ public struct ImageQuery: Sendable, Equatable {
     public var limit: Int
     public var offset: Int
     public var sort: Sort
+    /// Continue after this image (the previous page's `ImageSummary.cursor`); it must come from a
+    /// listing in the same `sort`. Combines with `offset`, which is then counted from the cursor.
+    public var after: ListingCursor?
 
     /// The moderation verdict asked for.
     public enum Safety: String, Sendable, CaseIterable {
@@ -64,8 +67,9 @@ public struct ImageQuery: Sendable, Equatable {
         since: Date? = nil, until: Date? = nil, sourceContains: String? = nil, nameContains: String? = nil,
         category: String? = nil, color: String? = nil, minColorShare: Double = 10, minSharpness: Double? = nil,
         minFaces: Int? = nil, maxFaces: Int? = nil, person: Bool = false, safety: Safety? = nil, text: String? = nil,
-        limit: Int = 50, offset: Int = 0, sort: Sort = .time
+        limit: Int = 50, offset: Int = 0, sort: Sort = .time, after: ListingCursor? = nil
     ) {
+        self.after = after
         self.text = text
         self.minFaces = minFaces
         self.maxFaces = maxFaces
@@ -85,6 +89,17 @@ public struct ImageQuery: Sendable, Equatable {
         self.limit = limit
         self.offset = offset
         self.sort = sort
+    }
+}
+
+extension ImageQuery {
+    /// A face-count filter as people write it: "2" exactly two, "2+" two or more, "0" none; nil
+    /// when `text` is none of these.
+    public static func faceRange(_ text: String) -> (min: Int, max: Int?)? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        let atLeast = trimmed.hasSuffix("+")
+        guard let count = Int(atLeast ? String(trimmed.dropLast()) : trimmed), count >= 0 else { return nil }
+        return (count, atLeast ? nil : count)
     }
 }
 

@@ -32,6 +32,9 @@ public struct ImageSummary: Sendable, Equatable, Codable {
     public var moderation: ModerationSection?
     /// Text lines and words; nil when the text analyzer did not run.
     public var text: TextSection?
+    /// This image's place in the listing it came from (`ImageQuery.after` continues after it);
+    /// nil for an image read on its own or decoded from JSON. Not part of the JSON.
+    public var cursor: ListingCursor?
 
     /// Field names of the JSON and CSV output, documented in docs/LIST-IMAGES.md; never renamed.
     public enum CodingKeys: String, CodingKey, CaseIterable {
@@ -53,7 +56,8 @@ public struct ImageSummary: Sendable, Equatable, Codable {
         case faces, moderation, text
     }
 
-    init(_ record: ImageRecord, labels: [LabelRecord], matchConfidence: Double?) {
+    init(_ record: ImageRecord, labels: [LabelRecord], matchConfidence: Double?, cursor: ListingCursor? = nil) {
+        self.cursor = cursor
         id = record.id
         name = record.name
         sourceURL = record.sourceUrl

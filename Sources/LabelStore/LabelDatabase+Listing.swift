@@ -160,6 +160,20 @@ extension LabelDatabase {
             conditions.append("images.seq IN (SELECT rowid FROM image_text WHERE image_text MATCH ?)")
             _ = arguments.append(contentsOf: [try textMatch(text)])
         }
+        if let cursor = query.after {
+            // Row values compare as the ORDER BY sorts, and SQLite reads them as an index range.
+            switch query.sort {
+            case .time:
+                conditions.append("(\(timeColumn), \(idColumn)) < (?, ?)")
+                _ = arguments.append(contentsOf: [cursor.recognizedAt, cursor.seq])
+            case .confidence:
+                guard let confidence = cursor.confidence else {
+                    throw LabelStoreError.invalidQuery("the cursor comes from a listing by time, not by confidence")
+                }
+                conditions.append("(coalesce(\(confidenceExpression), -1), \(timeColumn), \(idColumn)) < (?, ?, ?)")
+                _ = arguments.append(contentsOf: [confidence, cursor.recognizedAt, cursor.seq])
+            }
+        }
         if !conditions.isEmpty { sql += " WHERE " + conditions.joined(separator: " AND ") }
 
         switch query.sort {

@@ -11,7 +11,11 @@ extension LabelDatabase {
                 let records = try rows.map { try ImageRecord(row: $0) }
                 let labels = try Self.labels(of: records.map(\.id), in: db)
                 return zip(records, rows).map { record, row in
-                    ImageSummary(record, labels: labels[record.id] ?? [], matchConfidence: row["match_confidence"])
+                    let confidence: Double? = row["match_confidence"]
+                    let cursor = ListingCursor(
+                        recognizedAt: record.recognizedAt.timeIntervalSince1970, seq: row["seq"],
+                        confidence: query.sort == .confidence ? (confidence ?? -1) : nil)
+                    return ImageSummary(record, labels: labels[record.id] ?? [], matchConfidence: confidence, cursor: cursor)
                 }
             }
         }

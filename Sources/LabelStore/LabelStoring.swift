@@ -21,6 +21,10 @@ public protocol LabelStoring: Sendable {
     func duplicateGroups(_ query: DuplicateQuery) throws -> [[ImageSummary]]
     /// The images most like one image by their embeddings, most similar first; nil when the image is unknown.
     func similarImages(to idOrPrefix: String, limit: Int) throws -> SimilarImages?
+    /// Images recognized and notified so far (metrics).
+    func counts() throws -> StoreCounts
+    /// Stage times of up to `limit` images after row `seq`, in row order (metrics' latency histograms).
+    func stageTimes(afterSeq seq: Int64, limit: Int) throws -> [ImageStageTimes]
     /// Result lines of SQLite's integrity check plus the store's own consistency checks; `["ok"]` when sound.
     func integrityCheck() throws -> [String]
 }

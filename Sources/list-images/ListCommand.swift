@@ -100,11 +100,9 @@ struct ListCommand: ParsableCommand {
 
     /// `--faces`: "2" is exactly two, "2+" two or more, "0" none.
     static func faceRange(_ text: String) throws -> (min: Int, max: Int?) {
-        let trimmed = text.trimmingCharacters(in: .whitespaces)
-        let atLeast = trimmed.hasSuffix("+")
-        guard let count = Int(atLeast ? String(trimmed.dropLast()) : trimmed), count >= 0 else {
+        guard let range = ImageQuery.faceRange(text) else {
             throw ValidationError("--faces: '\(text)' is not a count; use N (exactly), N+ (at least) or 0 (none)")
         }
-        return (count, atLeast ? nil : count)
+        return range
     }
 }
