@@ -63,7 +63,8 @@ enum Submission {
         } else if type.hasPrefix("image/") || type == "application/octet-stream" {
             let body = try await collect(request, limit: services.limits.maxUploadBytes, what: "an uploaded image")
             let name = request.uri.queryParameters["name"].map(String.init)
-            let source = "upload:" + (name ?? "image")
+            if let name, name.count > maxNameLength { throw APIError.badRequest("'name' may be at most \(maxNameLength) characters") }
+            let source = "upload:" + NameSanitizer.name(given: name, url: "upload:image")
             results = [await services.fetcher.accept(upload: Data(buffer: body), name: name, source: source)]
         } else {
             throw APIError(
@@ -89,6 +90,9 @@ enum Submission {
             throw APIError.badRequest("the body must be {\"url\": ..., \"name\": ...}, a list of those, or {\"images\": [...]}")
         }
         guard !items.isEmpty else { throw APIError.badRequest("no images given") }
+        if items.contains(where: { ($0.name?.count ?? 0) > maxNameLength }) {
+            throw APIError.badRequest("a name may be at most \(maxNameLength) characters")
+        }
         guard items.count <= services.limits.maxURLsPerRequest else {
             throw APIError(
                 .contentTooLarge, code: "too_many_urls", "at most \(services.limits.maxURLsPerRequest) URLs per request, got \(items.count)")
@@ -119,6 +123,9 @@ enum Submission {
             return results.compactMap { $0 }
         }
     }
+
+    /// Longest name a client may give an image (it is sanitised and shortened further when stored).
+    static let maxNameLength = 200
 
     /// Downloads in flight at once for one request (the fetcher's connection pool is shared by all).
     static let maxParallel = 16
