@@ -118,6 +118,19 @@ struct GalleryBrowserTests {
         #expect(stack.api.terminationStatus == 0, "pipeline-api stops cleanly on SIGTERM")
     }
 
+    @Test("pipeline-api refuses to listen off loopback without keys, and names the fix")
+    func refusesOpenNetworkListening() throws {
+        let temp = try TemporaryDirectory("api-bind")
+        defer { temp.remove() }
+        let run = try ProcessRunner.run(
+            try BuiltExecutable.url("pipeline-api"), ["--home", temp.url.path, "--host", "0.0.0.0", "--port", "0"], timeout: 30)
+        #expect(run.status == 64, "\(run.stdout)\n\(run.stderr)")
+        #expect(run.stderr.contains("without API keys") && run.stderr.contains("keys add"))
+        let missing = try ProcessRunner.run(
+            try BuiltExecutable.url("pipeline-api"), ["--home", temp.url.path, "--keys", temp.url.appendingPathComponent("none").path], timeout: 30)
+        #expect(missing.status == 64 && missing.stderr.contains("cannot read the key file"), "\(missing.stderr)")
+    }
+
     @Test("schemathesis finds no server error and no answer outside docs/openapi.yaml")
     func openAPIConformance() async throws {
         guard FileManager.default.isExecutableFile(atPath: Self.python.path) else {
