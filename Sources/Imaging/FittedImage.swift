@@ -60,13 +60,7 @@ public struct FittedImage: Sendable {
                     }
                     image = try image.upright(orientation: orientation)
                 } else {
-                    var out: UnsafeMutablePointer<VipsImage>?
-                    guard
-                        shim_vips_thumbnail_buffer_fit_down(
-                            base, bytes.count, &out, Int32(maxSide), Int32(maxSide), Preprocessor.loaderOptions) == 0,
-                        let pointer = out
-                    else { throw .processingFailed(operation: "thumbnail", detail: Vips.takeError()) }
-                    image = try Preprocessor.rgb8(VipsImageRef(pointer))
+                    image = try Preprocessor.rgb8(Preprocessor.thumbnailFittingDown(base, count: bytes.count, maxSide: maxSide))
                 }
                 // Decoding is lazy: a cut file's error surfaces here.
                 let pixels = try image.writeToMemory()

@@ -117,6 +117,15 @@ public struct Preprocessor: Sendable {
         return VipsImageRef(pointer)
     }
 
+    /// libvips' thumbnail without a crop, never enlarging: the whole upright image within
+    /// `maxSide` x `maxSide` (the gallery's thumbnails, and fitted decodes of formats other than JPEG).
+    static func thumbnailFittingDown(_ base: UnsafeRawPointer, count: Int, maxSide: Int) throws(ImagingError) -> VipsImageRef {
+        var out: UnsafeMutablePointer<VipsImage>?
+        guard shim_vips_thumbnail_buffer_fit_down(base, count, &out, Int32(maxSide), Int32(maxSide), loaderOptions) == 0, let pointer = out
+        else { throw .processingFailed(operation: "thumbnail", detail: Vips.takeError()) }
+        return VipsImageRef(pointer)
+    }
+
     /// The JPEG shrink-on-load factor: the largest of 1, 2, 4, 8 that keeps the shorter side at
     /// least `size`, so that only the final lanczos3 step (a factor below 2) remains. libvips
     /// 8.14's thumbnail leaves a factor of 2 or more for that step (shrink 2 for a 2 MP photo),

@@ -13,13 +13,7 @@ public enum Thumbnail {
         return try ImageInspector.withHeader(of: data, limits: limits) { header, bytes throws(ImagingError) in
             guard let base = bytes.baseAddress else { throw .empty }
             do throws(ImagingError) {
-                var out: UnsafeMutablePointer<VipsImage>?
-                guard
-                    shim_vips_thumbnail_buffer_fit_down(
-                        base, bytes.count, &out, Int32(maxSide), Int32(maxSide), Preprocessor.loaderOptions) == 0,
-                    let pointer = out
-                else { throw .processingFailed(operation: "thumbnail", detail: Vips.takeError()) }
-                let image = try Preprocessor.rgb8(VipsImageRef(pointer))
+                let image = try Preprocessor.rgb8(Preprocessor.thumbnailFittingDown(base, count: bytes.count, maxSide: maxSide))
                 var buffer: UnsafeMutableRawPointer?
                 var size = 0
                 guard shim_vips_write_to_buffer(image.pointer, ".jpg[Q=\(quality),strip]", &buffer, &size) == 0, let buffer else {
