@@ -28,6 +28,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The PostgreSQL backend (several machines sharing one bus and store).
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // MARK: C shims (system libraries from Debian's -dev packages)
@@ -48,6 +50,10 @@ let package = Package(
         // Exclusive create, fsync, rename/link, directory fsync: the crash-safe writes of the bus, image store and mail sink.
         .target(name: "DurableFiles"),
         .target(name: "Bus", dependencies: ["DurableFiles", .product(name: "Logging", package: "swift-log")]),
+        // The bus on PostgreSQL: the same protocol and administration, shared by workers on several machines.
+        .target(
+            name: "PostgresBus",
+            dependencies: ["Bus", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")]),
         // The message model (schemas, attributes, coding, home, topology names): depends on nothing of ours.
         .target(name: "PipelineModel"),
         // What every consuming worker runs on the bus: the loop, handlers, shutdown, local events, backoff.
@@ -136,7 +142,7 @@ let package = Package(
         .target(name: "NotificationTestSupport", dependencies: ["NotificationXML", "CLibXML2"], path: "Tests/NotificationTestSupport"),
         // Encodes test images with libvips (every format, EXIF orientation, 16-bit, CMYK): tests only.
         .target(name: "ImagingTestSupport", dependencies: ["Imaging", "CVips"], path: "Tests/ImagingTestSupport"),
-        .testTarget(name: "BusTests", dependencies: ["Bus", "TestSupport"]),
+        .testTarget(name: "BusTests", dependencies: ["Bus", "PostgresBus", "TestSupport"]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXProto"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ImagingTestSupport"]),
         .testTarget(name: "RecognitionTests", dependencies: ["Recognition", "TestSupport", "ImagingTestSupport"]),

@@ -79,6 +79,9 @@ public struct CheckReport: Codable, Sendable, Equatable {
     public var messagesChecked = 0
     /// True when no problem remains.
     public var isClean: Bool { problems.isEmpty }
+
+    /// An empty report: nothing checked yet.
+    public init() {}
 }
 
 /// Operator actions on a bus (`bus-admin`), on whatever backend implements them: looking

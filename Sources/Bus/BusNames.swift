@@ -1,9 +1,10 @@
 import Foundation
 
-/// Rules for queue, topic and message-id names, which become file names.
-enum BusNames {
+/// Rules for queue, topic and message-id names, which become file names. Public for the other
+/// bus backends (PostgreSQL), which keep the same rules so a bus can move between backends.
+public enum BusNames {
     /// Queue and topic names: letters, digits, `.`, `_`, `-`; not starting with `.`; ≤ 100 chars.
-    static func validate(_ name: String, what: String) throws {
+    public static func validate(_ name: String, what: String) throws {
         let allowed = name.utf8.allSatisfy { c in
             (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A)
                 || c == 0x2E || c == 0x5F || c == 0x2D
@@ -16,7 +17,7 @@ enum BusNames {
     }
 
     /// Message ids: no `/`, no NUL, not starting with `.`, ≤ 150 bytes (they end file names).
-    static func validateID(_ id: String) throws {
+    public static func validateID(_ id: String) throws {
         guard !id.isEmpty, id.utf8.count <= 150, !id.hasPrefix("."),
             !id.utf8.contains(0x2F), !id.utf8.contains(0)
         else {
@@ -27,7 +28,7 @@ enum BusNames {
     }
 
     /// A fresh, time-sortable id: microseconds since 1970 (16 digits) and 8 random hex digits.
-    static func newID(at date: Date) -> String {
+    public static func newID(at date: Date) -> String {
         "\(TimeCode.encode(date))-\(randomHex(8))"
     }
 

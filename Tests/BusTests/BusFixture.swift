@@ -1,12 +1,18 @@
 import Bus
 import Foundation
+import PostgresBus
 import TestSupport
 import Testing
 
-/// Which bus implementation a semantic test runs against; every semantic test runs on both.
+/// Which bus implementation a semantic test runs against; every semantic test runs on each.
+/// PostgreSQL joins when `PIPELINE_TEST_POSTGRES_URL` names a server (Scripts/test starts a
+/// throw-away cluster and sets it).
 enum BusKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
-    case file, memory
+    case file, memory, postgres
     var testDescription: String { rawValue }
+
+    static var allCases: [BusKind] { postgresURL == nil ? [.file, .memory] : [.file, .memory, .postgres] }
+    static var postgresURL: String? { ProcessInfo.processInfo.environment["PIPELINE_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 } }
 }
 
 /// A bus on a manual clock, in a fresh temporary directory for the file bus.
@@ -24,6 +30,11 @@ final class BusFixture: @unchecked Sendable {
         case .memory:
             directory = nil
             bus = InMemoryBus(clock: .manual(clock))
+        case .postgres:
+            directory = nil
+            // A schema of its own per fixture: tests never see each other's queues.
+            let schema = "bus_test_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+            bus = try PostgresBus(url: BusKind.postgresURL ?? "", schema: String(schema), clock: .manual(clock))
         }
     }
 
