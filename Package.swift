@@ -131,7 +131,7 @@ let package = Package(
         .target(
             name: "CLISupport",
             dependencies: [
-                "PipelineModel", "WorkerRuntime", "Presentation",
+                "PipelineModel", "WorkerRuntime", "Presentation", "Bus", "PostgresBus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

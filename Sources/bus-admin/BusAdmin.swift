@@ -26,11 +26,12 @@ struct BusAdmin: AsyncParsableCommand {
 struct BusOptions: ParsableArguments {
     @OptionGroup var home: HomeOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var database: DatabaseOptions
 
     /// Sets up logging and opens the bus of the selected home (any backend with administration).
     func open() throws -> any BusAdministration {
         let logger = logging.bootstrap(label: "bus-admin")
-        return try FileBus(root: home.pipelineHome.busDirectory, logger: logger)
+        return try database.openBus(home: home.pipelineHome, logger: logger)
     }
 }
 

@@ -26,6 +26,7 @@ struct FetchImage: AsyncParsableCommand {
 
     @OptionGroup var home: HomeOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var database: DatabaseOptions
 
     @Argument(help: ArgumentHelp("URLs to fetch (default: read standard input).", valueName: "url"))
     var urls: [String] = []
@@ -117,7 +118,7 @@ struct FetchImage: AsyncParsableCommand {
         Vips.routeWarnings(to: logger)
         let pipelineHome = home.pipelineHome
         try pipelineHome.createDirectories()
-        let bus = try FileBus(root: pipelineHome.busDirectory, logger: logger)
+        let bus = try database.openBus(home: pipelineHome, logger: logger)
         // Every worker declares the topology, so fetch-image may run before the others exist.
         try Topology.ensure(on: bus)
         let store = ImageStore(home: pipelineHome)

@@ -79,6 +79,7 @@ struct RunNotifier: AsyncParsableCommand {
     var trace: String?
 
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var database: DatabaseOptions
 
     func validate() throws {
         guard concurrency >= 1, maxInFlight >= 1, batchSize >= 1, attempts >= 1 else {
@@ -149,7 +150,7 @@ struct RunNotifier: AsyncParsableCommand {
 
         let home = self.home.pipelineHome
         try home.createDirectories()
-        let bus = try FileBus(root: home.busDirectory, logger: logger)
+        let bus = try database.openBus(home: home, logger: logger)
         try Topology.ensure(on: bus)
 
         if dryRun {

@@ -21,6 +21,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     @OptionGroup var home: HomeOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var database: DatabaseOptions
 
     @Option(help: "Address to listen on (non-loopback addresses need --keys).")
     var host = "127.0.0.1"
@@ -65,7 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let pipelineHome = home.pipelineHome
         try pipelineHome.createDirectories()
-        let bus = try FileBus(root: pipelineHome.busDirectory, logger: logger)
+        let bus = try database.openBus(home: pipelineHome, logger: logger)
         try Topology.ensure(on: bus)
         var fetch = FetchConfiguration()
         fetch.maxBytes = maxBytes

@@ -22,6 +22,7 @@ struct RunWorker: AsyncParsableCommand {
 
     @OptionGroup var home: HomeOptions
     @OptionGroup var logging: LoggingOptions
+    @OptionGroup var database: DatabaseOptions
     @OptionGroup var model: ModelOptions
     @OptionGroup var filter: LabelFilterOptions
     @OptionGroup var features: FeatureOptions
@@ -56,7 +57,7 @@ struct RunWorker: AsyncParsableCommand {
         Vips.routeWarnings(to: logger)
         let home = self.home.pipelineHome
         try home.createDirectories()
-        let bus = try FileBus(root: home.busDirectory, logger: logger)
+        let bus = try database.openBus(home: home, logger: logger)
         try Topology.ensure(on: bus)
         let store = try LabelDatabase(home: home, logger: logger)
         let classifier = try model.loadClassifier(logger: logger)
