@@ -60,3 +60,33 @@ struct ImageRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equat
         static let sharpness = Column("sharpness")
     }
 }
+
+extension ImageRecord {
+    /// Reads a row by column name without `Decodable`'s per-column key conversion (see `LabelRecord.init(row:)`).
+    init(row: Row) throws {
+        id = row["id"]
+        name = row["name"]
+        sourceUrl = row["source_url"]
+        storedPath = row["stored_path"]
+        byteSize = row["byte_size"]
+        contentType = row["content_type"]
+        width = row["width"]
+        height = row["height"]
+        fetchedAt = Date(timeIntervalSince1970: row["fetched_at"])
+        recognizedAt = Date(timeIntervalSince1970: row["recognized_at"])
+        modelName = row["model_name"]
+        modelVersion = row["model_version"]
+        notifiedAt = (row["notified_at"] as Double?).map { Date(timeIntervalSince1970: $0) }
+        brightness = row["brightness"]
+        contrast = row["contrast"]
+        sharpness = row["sharpness"]
+        colors = row["colors"]
+        categories = row["categories"]
+        phash = row["phash"]
+        faceCount = row["face_count"]
+        faces = row["faces"]
+        moderation = row["moderation"]
+        unsafe = row["unsafe"]
+        text = row["text"]
+    }
+}

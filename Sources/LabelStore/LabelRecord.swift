@@ -27,3 +27,24 @@ struct LabelRecord: Codable, FetchableRecord, PersistableRecord, Sendable, Equat
         static let parents = Column("parents")
     }
 }
+
+extension LabelRecord {
+    /// Reads a row by column position rather than through `Decodable` (which looked up each column
+    /// by its converted name and ran a JSON decoder per array): listings read ten or so labels per
+    /// image, and the generic path was most of a listing's time.
+    init(row: Row) throws {
+        imageId = row["image_id"]
+        rank = row["rank"]
+        name = row["name"]
+        confidence = row["confidence"]
+        parents = try Self.strings(row["parents"])
+        aliases = try Self.strings(row["aliases"])
+        categories = try Self.strings(row["categories"])
+    }
+
+    /// A JSON array of strings as GRDB stored it; most are empty.
+    static func strings(_ text: String?) throws -> [String] {
+        guard let text, text != "[]", !text.isEmpty else { return [] }
+        return try JSONDecoder().decode([String].self, from: Data(text.utf8))
+    }
+}
