@@ -15,6 +15,16 @@ from selenium import webdriver
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+
+def click_and_wait(driver, element):
+    """Clicks something that loads a new page and waits until the old page is gone (reading
+    elements right after the click can otherwise catch the old page mid-navigation)."""
+    page = driver.find_element(By.TAG_NAME, "html")
+    element.click()
+    WebDriverWait(driver, 60).until(expected_conditions.staleness_of(page))
 
 
 def check(condition, message):
@@ -34,7 +44,7 @@ def search(driver, base, **fields):
         box = driver.find_element(By.NAME, name)
         box.clear()
         box.send_keys(value)
-    driver.find_element(By.CSS_SELECTOR, "form.search button").click()
+    click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form.search button"))
     return card_names(driver)
 
 
@@ -42,7 +52,7 @@ def open_card(driver, base, name):
     driver.get(base + "/")
     for card in driver.find_elements(By.CSS_SELECTOR, "#grid .card"):
         if card.find_element(By.CSS_SELECTOR, ".name").text == name:
-            card.find_element(By.CSS_SELECTOR, "a").click()
+            click_and_wait(driver, card.find_element(By.CSS_SELECTOR, "a"))
             return
     check(False, f"a card named {name}")
 
@@ -72,7 +82,7 @@ def main():
         driver.get(args.base + "/")
         check("/login" in driver.current_url, "an unknown browser is sent to the key form")
         driver.find_element(By.ID, "key").send_keys(args.key)
-        driver.find_element(By.CSS_SELECTOR, "form button").click()
+        click_and_wait(driver, driver.find_element(By.CSS_SELECTOR, "form button"))
 
         names = card_names(driver)
         expected = args.expect.split(",")
@@ -119,7 +129,7 @@ def main():
 
         driver.get(args.base + "/submit")
         driver.find_element(By.ID, "urls").send_keys(f"{args.submit_url} {args.submit_name}")
-        driver.find_element(By.ID, "submit-button").click()
+        click_and_wait(driver, driver.find_element(By.ID, "submit-button"))
         results = driver.find_element(By.ID, "results").text
         check(args.submit_name in results and "failed" not in results, f"the form accepted the URL ({results})")
         deadline = time.time() + 180
