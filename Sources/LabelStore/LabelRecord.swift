@@ -45,6 +45,9 @@ extension LabelRecord {
     /// A JSON array of strings as GRDB stored it; most are empty.
     static func strings(_ text: String?) throws -> [String] {
         guard let text, text != "[]", !text.isEmpty else { return [] }
-        return try JSONDecoder().decode([String].self, from: Data(text.utf8))
+        return try decoder.decode([String].self, from: Data(text.utf8))
     }
+
+    /// One decoder for every row (decoding keeps no state between calls).
+    private static let decoder = JSONDecoder()
 }

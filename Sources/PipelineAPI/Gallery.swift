@@ -302,13 +302,14 @@ enum Gallery {
         var queues: [DeadQueue]
     }
 
-    /// The dead-letter queues and their newest 50 messages each.
+    /// The pipeline's dead-letter queues and their oldest 50 messages each. Only those queues are read:
+    /// asking every queue for its configuration would also count the archives, which hold every message.
     static func deadLetters(services: APIServices) async throws -> Response {
         let bus = services.bus
         let queues = try await services.blocking { () throws -> [DeadQueue] in
             do {
-                return try bus.queues().sorted().compactMap { name -> DeadQueue? in
-                    guard let target = try bus.status(of: name).configuration.deadLetterQueue else { return nil }
+                let existing = Set(try bus.queues())
+                return try Topology.deadLetterQueues.filter(existing.contains).map { target -> DeadQueue in
                     let peeked = try bus.peek(target, count: 50, all: true)
                     let count = try bus.stats(of: target).visible
                     return DeadQueue(
@@ -356,7 +357,7 @@ enum Gallery {
         let bus = services.bus
         let dead =
             (try? await services.blocking { () -> Int in
-                (try? bus.queues().filter { $0.hasSuffix(".dead") }.reduce(0) { $0 + (try bus.stats(of: $1).visible) }) ?? 0
+                Topology.deadLetterQueues.reduce(0) { $0 + ((try? bus.stats(of: $1).visible) ?? 0) }
             }) ?? 0
         view.deadLetterCount = dead > 0 ? dead : nil
         let html = library.render(view, withTemplate: template) ?? "template \(template) is missing"

@@ -13,6 +13,8 @@ public enum Topology {
     public static let recognizeDeadLetters = "recognize.dead"
     /// Dead letters of `notify`.
     public static let notifyDeadLetters = "notify.dead"
+    /// Every dead-letter queue of the pipeline, in flow order.
+    public static let deadLetterQueues = [recognizeDeadLetters, notifyDeadLetters]
     /// Archive queue keeping every message of a topic, for replay after a bug fix.
     public static func archiveQueue(of topic: String) -> String { "archive.\(topic)" }
 }
