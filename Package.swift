@@ -53,7 +53,13 @@ let package = Package(
         // The bus on PostgreSQL: the same protocol and administration, shared by workers on several machines.
         .target(
             name: "PostgresBus",
-            dependencies: ["Bus", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "Bus", "PostgresClient", .product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log"),
+            ]),
+        // Blocking pooled connections to PostgreSQL, URLs, errors and schema migrations, for the bus and the stores.
+        .target(
+            name: "PostgresClient",
+            dependencies: [.product(name: "PostgresNIO", package: "postgres-nio"), .product(name: "Logging", package: "swift-log")]),
         // The message model (schemas, attributes, coding, home, topology names): depends on nothing of ours.
         .target(name: "PipelineModel"),
         // What every consuming worker runs on the bus: the loop, handlers, shutdown, local events, backoff.
@@ -61,7 +67,8 @@ let package = Package(
         .target(
             name: "LabelStore",
             dependencies: [
-                "PipelineModel", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                "PipelineModel", "PostgresClient", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
         .target(name: "ImageStore", dependencies: ["CCrypto", "DurableFiles", "PipelineModel"]),
@@ -131,7 +138,7 @@ let package = Package(
         .target(
             name: "CLISupport",
             dependencies: [
-                "PipelineModel", "WorkerRuntime", "Presentation", "Bus", "PostgresBus",
+                "PipelineModel", "WorkerRuntime", "Presentation", "Bus", "PostgresBus", "PostgresClient", "LabelStore", "ImageStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),

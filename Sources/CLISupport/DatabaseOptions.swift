@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import PipelineModel
 import PostgresBus
+import PostgresClient
 
 /// `--database`: where the bus lives. Absent, the home's file bus (one machine); a PostgreSQL URL,
 /// a bus that workers on several machines share.

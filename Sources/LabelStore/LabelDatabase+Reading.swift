@@ -7,7 +7,7 @@ extension LabelDatabase {
         let (sql, arguments) = try Self.listingSQL(for: query)
         return try Self.wrap(path, "list images") {
             try pool.read { db in
-                let rows = try Row.fetchAll(db, sql: sql, arguments: arguments)
+                let rows = try Row.fetchAll(db, sql: sql, arguments: arguments.statementArguments)
                 let records = try rows.map { try ImageRecord(row: $0) }
                 let labels = try Self.labels(of: records.map(\.id), in: db)
                 return zip(records, rows).map { record, row in
@@ -119,7 +119,9 @@ extension LabelDatabase {
         let (sql, arguments) = try Self.listingSQL(for: query)
         return try Self.wrap(path, "explain query") {
             try pool.read { db in
-                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments).map { "\($0["detail"] as String? ?? "")" }
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: arguments.statementArguments).map {
+                    "\($0["detail"] as String? ?? "")"
+                }
             }
         }
     }

@@ -7,12 +7,7 @@ extension LabelDatabase {
     /// or whose embeddings (of the same model) reach `minSimilarity`, joined transitively. Each
     /// group is most recently recognized first; larger groups first.
     public func duplicateGroups(_ query: DuplicateQuery) throws -> [[ImageSummary]] {
-        guard (0...32).contains(query.maxDistance) else {
-            throw LabelStoreError.invalidQuery("maximum hash distance \(query.maxDistance) is outside 0-32")
-        }
-        if let minimum = query.minSimilarity, !(-1...1).contains(minimum) {
-            throw LabelStoreError.invalidQuery("minimum similarity \(minimum) is outside -1 to 1")
-        }
+        try Self.validate(query)
         return try Self.wrap(path, "find duplicates") {
             try pool.read { db in
                 var seqs: [Int64] = []
@@ -34,19 +29,7 @@ extension LabelDatabase {
                         models[String(cString: model), default: Fingerprints()].append(item: number(seq), embedding: Self.blob(row, 2))
                     }
                 }
-                var pairs = SimilaritySearch.hashPairs(hashed.map(\.hash), maxDistance: query.maxDistance).map {
-                    (hashed[$0.0].item, hashed[$0.1].item)
-                }
-                if let minimum = query.minSimilarity {
-                    // Only embeddings of one model compare; each model's images are searched apart.
-                    for prints in models.values where prints.width > 0 {
-                        let rows = SimilaritySearch.centred(prints.flat, width: prints.width)
-                        pairs += SimilaritySearch.embeddingPairs(rows, width: prints.width, minimum: minimum).map {
-                            (prints.items[$0.0], prints.items[$0.1])
-                        }
-                    }
-                }
-                let groups = SimilaritySearch.groups(count: seqs.count, pairs: pairs)
+                let groups = Self.duplicateItemGroups(hashed: hashed, models: models, itemCount: seqs.count, query: query)
                 let summaries = try Self.summaries(seqs: groups.flatMap { $0.map { seqs[$0] } }, in: db)
                 return groups.map { group in
                     group.compactMap { summaries[seqs[$0]] }.sorted { $0.recognizedAt > $1.recognizedAt }
@@ -85,21 +68,62 @@ extension LabelDatabase {
                     // Rows of another width than the first are corrupt; skip them (rows stay aligned with seqs).
                     if prints.append(item: seqs.count, embedding: Self.blob(row, 1)) { seqs.append(sqlite3_column_int64(row, 0)) }
                 }
-                guard let ownRow = seqs.firstIndex(of: ownSeq), prints.width > 0 else { return SimilarImages(image: target, matches: []) }
-                let scores = SimilaritySearch.centredCosines(prints.flat, width: prints.width, to: ownRow)
-                let top = SimilaritySearch.best(scores, count: limit, excluding: ownRow).map { (row: $0, similarity: Double(scores[$0])) }
-                let summaries = try Self.summaries(seqs: top.map { seqs[$0.row] }, in: db)
-                let phashes = try Self.perceptualHashes(seqs: [ownSeq] + top.map { seqs[$0.row] }, in: db)
-                let ownHash = phashes[ownSeq]
-                return SimilarImages(
-                    image: target,
-                    matches: top.compactMap { item in
-                        guard let summary = summaries[seqs[item.row]] else { return nil }
-                        let distance = ownHash.flatMap { a in phashes[seqs[item.row]].map { b in (a ^ b).nonzeroBitCount } }
-                        return SimilarImages.Match(image: summary, similarity: (item.similarity * 10_000).rounded() / 10_000, hashDistance: distance)
-                    })
+                let top = Self.mostSimilar(prints: prints, seqs: seqs, to: ownSeq, limit: limit)
+                let summaries = try Self.summaries(seqs: top.map(\.seq), in: db)
+                let phashes = try Self.perceptualHashes(seqs: [ownSeq] + top.map(\.seq), in: db)
+                return Self.similarImages(target: target, ownSeq: ownSeq, top: top, summaries: summaries, phashes: phashes)
             }
         }
+    }
+
+    /// Refuses distances and similarities outside their ranges.
+    static func validate(_ query: DuplicateQuery) throws {
+        guard (0...32).contains(query.maxDistance) else {
+            throw LabelStoreError.invalidQuery("maximum hash distance \(query.maxDistance) is outside 0-32")
+        }
+        if let minimum = query.minSimilarity, !(-1...1).contains(minimum) {
+            throw LabelStoreError.invalidQuery("minimum similarity \(minimum) is outside -1 to 1")
+        }
+    }
+
+    /// Groups of item numbers joined by hash distance or embedding similarity (either backend's rows).
+    static func duplicateItemGroups(
+        hashed: [(item: Int, hash: UInt64)], models: [String: Fingerprints], itemCount: Int, query: DuplicateQuery
+    ) -> [[Int]] {
+        var pairs = SimilaritySearch.hashPairs(hashed.map(\.hash), maxDistance: query.maxDistance).map {
+            (hashed[$0.0].item, hashed[$0.1].item)
+        }
+        if let minimum = query.minSimilarity {
+            // Only embeddings of one model compare; each model's images are searched apart.
+            for prints in models.values where prints.width > 0 {
+                let rows = SimilaritySearch.centred(prints.flat, width: prints.width)
+                pairs += SimilaritySearch.embeddingPairs(rows, width: prints.width, minimum: minimum).map {
+                    (prints.items[$0.0], prints.items[$0.1])
+                }
+            }
+        }
+        return SimilaritySearch.groups(count: itemCount, pairs: pairs)
+    }
+
+    /// The `limit` rows most like the row of `ownSeq` (rows of `prints` in the order of `seqs`).
+    static func mostSimilar(prints: Fingerprints, seqs: [Int64], to ownSeq: Int64, limit: Int) -> [(seq: Int64, similarity: Double)] {
+        guard let ownRow = seqs.firstIndex(of: ownSeq), prints.width > 0 else { return [] }
+        let scores = SimilaritySearch.centredCosines(prints.flat, width: prints.width, to: ownRow)
+        return SimilaritySearch.best(scores, count: limit, excluding: ownRow).map { (seqs[$0], Double(scores[$0])) }
+    }
+
+    /// The answer of `similarImages`, the matches' summaries and hashes read by the backend.
+    static func similarImages(
+        target: ImageDetail, ownSeq: Int64, top: [(seq: Int64, similarity: Double)], summaries: [Int64: ImageSummary], phashes: [Int64: UInt64]
+    ) -> SimilarImages {
+        let ownHash = phashes[ownSeq]
+        return SimilarImages(
+            image: target,
+            matches: top.compactMap { item in
+                guard let summary = summaries[item.seq] else { return nil }
+                let distance = ownHash.flatMap { a in phashes[item.seq].map { b in (a ^ b).nonzeroBitCount } }
+                return SimilarImages.Match(image: summary, similarity: (item.similarity * 10_000).rounded() / 10_000, hashDistance: distance)
+            })
     }
 
     /// The perceptual hashes of the images with these seqs that have one.

@@ -69,28 +69,13 @@ extension LabelDatabase {
         let oldLabels = try LabelRecord.filter(LabelRecord.Columns.imageID == image.imageID).fetchAll(db)
         let oldRow = try Row.fetchOne(
             db.cachedStatement(sql: "SELECT categories, colors, faces, moderation FROM images WHERE id = ?"), arguments: [image.imageID])
-        let oldTerms = Set(
-            LabelTermRecord.terms(
-                labels: oldLabels.map { ($0.name, $0.confidence, $0.parents, $0.aliases) },
-                categories: decodeJSON([LabelCategory].self, oldRow?["categories"]) ?? [],
-                colors: decodeJSON([DominantColor].self, oldRow?["colors"]) ?? [],
-                faces: decodeJSON(FacesSection.self, oldRow?["faces"])?.faces ?? [],
-                moderation: decodeJSON(ModerationSection.self, oldRow?["moderation"])
-            ).map { LabelTermRecord.asciiFolded($0.term) })
-        let newTerms = LabelTermRecord.terms(
-            labels: item.labels.map { ($0.name, $0.confidence, $0.parents, $0.aliases ?? []) }, categories: item.categories,
-            colors: item.properties?.colors ?? [], faces: item.faces?.faces ?? [], moderation: item.moderation)
-        let newKeys = Set(newTerms.map { LabelTermRecord.asciiFolded($0.term) })
-        let properties = item.properties
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let colorsJSON = try properties.map { String(decoding: try encoder.encode($0.colors), as: UTF8.self) }
-        let categoriesJSON = item.categories.isEmpty ? nil : String(decoding: try encoder.encode(item.categories), as: UTF8.self)
-        let phash = item.similarity?.hashBits.map { Int64(bitPattern: $0) }
-        let facesJSON = try item.faces.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        let moderationJSON = try item.moderation.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        let textJSON = try item.text.map { String(decoding: try encoder.encode($0), as: UTF8.self) }
-        let embedding = item.similarity.flatMap { $0.embedding.isEmpty ? nil : Data(base64Encoded: $0.embedding) }
+        let oldTerms = RecognitionColumns.terms(
+            labels: oldLabels, categories: oldRow?["categories"], colors: oldRow?["colors"], faces: oldRow?["faces"],
+            moderation: oldRow?["moderation"])
+        let columns = try RecognitionColumns(item)
+        let (newTerms, newKeys, properties) = (columns.terms, columns.termKeys, item.properties)
+        let (colorsJSON, categoriesJSON, phash) = (columns.colors, columns.categories, columns.phash)
+        let (facesJSON, moderationJSON, textJSON, embedding) = (columns.faces, columns.moderation, columns.text, columns.embedding)
 
         // notified_at is left alone: a re-recognition does not mean the notification is unsent.
         let upsert = try db.cachedStatement(
@@ -171,7 +156,6 @@ extension LabelDatabase {
         guard let text else { return nil }
         return try? JSONDecoder().decode(T.self, from: Data(text.utf8))
     }
-
     /// Parents as the JSON array text GRDB decodes back into `[String]`; written by hand because
     /// a JSONEncoder per label is needless work in bulk saves of millions of labels.
     static func parentsJSON(_ parents: [String]) -> String {
@@ -193,5 +177,51 @@ extension LabelDatabase {
             json += "\""
         }
         return json + "]"
+    }
+}
+
+/// What one recognition writes beside its labels, as both backends store it: the JSON columns,
+/// the hash, the embedding and the searchable terms.
+struct RecognitionColumns {
+    var colors: String?
+    var categories: String?
+    var phash: Int64?
+    var faces: String?
+    var moderation: String?
+    var text: String?
+    var embedding: Data?
+    /// Every searchable term with its confidence (`label_terms` rows).
+    var terms: [(term: String, confidence: Double)]
+    /// The terms' folded keys.
+    var termKeys: Set<String>
+
+    init(_ item: RecognitionRecord) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        func json<T: Encodable>(_ value: T?) throws -> String? { try value.map { String(decoding: try encoder.encode($0), as: UTF8.self) } }
+        colors = try json(item.properties?.colors)
+        categories = item.categories.isEmpty ? nil : try json(item.categories)
+        phash = item.similarity?.hashBits.map { Int64(bitPattern: $0) }
+        faces = try json(item.faces)
+        moderation = try json(item.moderation)
+        text = try json(item.text)
+        embedding = item.similarity.flatMap { $0.embedding.isEmpty ? nil : Data(base64Encoded: $0.embedding) }
+        terms = LabelTermRecord.terms(
+            labels: item.labels.map { ($0.name, $0.confidence, $0.parents, $0.aliases ?? []) }, categories: item.categories,
+            colors: item.properties?.colors ?? [], faces: item.faces?.faces ?? [], moderation: item.moderation)
+        termKeys = Set(terms.map { LabelTermRecord.asciiFolded($0.term) })
+    }
+
+    /// The folded keys of the terms an image's stored labels and JSON columns carry (what a
+    /// re-recognition replaces).
+    static func terms(labels: [LabelRecord], categories: String?, colors: String?, faces: String?, moderation: String?) -> Set<String> {
+        Set(
+            LabelTermRecord.terms(
+                labels: labels.map { ($0.name, $0.confidence, $0.parents, $0.aliases) },
+                categories: LabelDatabase.decodeJSON([LabelCategory].self, categories) ?? [],
+                colors: LabelDatabase.decodeJSON([DominantColor].self, colors) ?? [],
+                faces: LabelDatabase.decodeJSON(FacesSection.self, faces)?.faces ?? [],
+                moderation: LabelDatabase.decodeJSON(ModerationSection.self, moderation)
+            ).map { LabelTermRecord.asciiFolded($0.term) })
     }
 }

@@ -2,6 +2,7 @@ import Bus
 import Foundation
 import Logging
 import NIOCore
+import PostgresClient
 import PostgresNIO
 import Synchronization
 
@@ -25,22 +26,16 @@ public final class PostgresBus: BusAdministration, Sendable {
         "seq, id, topic, attributes, body, published_at, enqueued_at, visible_at, receive_count, receipt, dead_letters"
 
     /// Connects (`maxConnections` pooled), creates the schema's tables if missing and starts
-    /// listening for publishes. Throws `PostgresBusError.unreachable` when the server cannot be reached.
+    /// listening for publishes. Throws `PostgresClientError.unreachable` when the server cannot be reached.
     public init(
         url: String, schema: String = "pipeline_bus", maxConnections: Int = 4, clock: BusClock = .system,
         logger: Logger = Logger(label: "bus.postgres")
     ) throws {
-        guard let location = PostgresLocation(url: url) else {
-            throw PostgresBusError.unreachable(
-                location: PostgresLocation(url: "postgres://invalid/")!, detail: "'\(url)' is not a postgres://user@host:port/database URL")
-        }
-        guard let first = schema.unicodeScalars.first, CharacterSet.lowercaseLetters.contains(first), schema.count <= 50,
-            schema.unicodeScalars.allSatisfy({ CharacterSet.lowercaseLetters.contains($0) || CharacterSet.decimalDigits.contains($0) || $0 == "_" })
-        else { throw PostgresBusError.invalidSchemaName(schema) }
+        try PostgresSession.validate(schema: schema)
         self.schema = schema
         self.clock = clock
         self.logger = logger
-        session = PostgresSession(location: location, maxConnections: maxConnections, logger: logger)
+        session = try PostgresSession(url: url, maxConnections: maxConnections, logger: logger)
         wakeups = Wakeups()
         try migrate()
         try wakeups.listen(session: session, channel: channel, logger: logger)
@@ -56,7 +51,6 @@ public final class PostgresBus: BusAdministration, Sendable {
 
     private func migrate() throws {
         let statements = [
-            "CREATE SCHEMA IF NOT EXISTS \"\(schema)\"",
             """
             CREATE TABLE IF NOT EXISTS \(table("queues")) (
                 name text PRIMARY KEY, visibility_timeout double precision NOT NULL, max_receive_count bigint NOT NULL,
@@ -78,11 +72,8 @@ public final class PostgresBus: BusAdministration, Sendable {
             "CREATE INDEX IF NOT EXISTS messages_due ON \(table("messages")) (queue, visible_at, seq)",
             "CREATE UNIQUE INDEX IF NOT EXISTS messages_receipt ON \(table("messages")) (receipt) WHERE receipt IS NOT NULL",
         ]
-        // Two processes starting at once on a fresh database: one creates, the other waits on the lock.
-        try session.transaction { connection in
-            _ = try session.run(connection, "SELECT pg_advisory_xact_lock(hashtext(\(schema)))")
-            for statement in statements { _ = try session.run(connection, PostgresQuery(unsafeSQL: statement)) }
-        }
+        // IF NOT EXISTS: buses made before migrations were recorded take this step without harm.
+        try session.migrate(schema: schema, [PostgresMigration("bus-v1-queues-subscriptions-messages", statements)])
     }
 
     // MARK: Queues and topics

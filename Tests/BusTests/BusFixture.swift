@@ -12,7 +12,7 @@ enum BusKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
     var testDescription: String { rawValue }
 
     static var allCases: [BusKind] { postgresURL == nil ? [.file, .memory] : [.file, .memory, .postgres] }
-    static var postgresURL: String? { ProcessInfo.processInfo.environment["PIPELINE_TEST_POSTGRES_URL"].flatMap { $0.isEmpty ? nil : $0 } }
+    static var postgresURL: String? { TestPostgres.url }
 }
 
 /// A bus on a manual clock, in a fresh temporary directory for the file bus.

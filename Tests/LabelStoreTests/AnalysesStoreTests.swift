@@ -31,9 +31,9 @@ struct AnalysesStoreTests {
         ])
     }
 
-    @Test("--category, --color and --min-sharpness find the right images, alone and with labels")
-    func filtersFindImages() throws {
-        let fixture = try StoreFixture()
+    @Test("--category, --color and --min-sharpness find the right images, alone and with labels", arguments: StoreKind.allCases)
+    func filtersFindImages(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         let (a, b, c) = (StoreFixture.id("a"), StoreFixture.id("b"), StoreFixture.id("c"))
         try save(
             fixture, a, minutes: 1, labels: [Self.cat], categories: [LabelCategory(id: "animals", name: "Animals and pets", confidence: 80)],
@@ -67,9 +67,9 @@ struct AnalysesStoreTests {
         #expect(try fixture.store.integrityCheck() == ["ok"])
     }
 
-    @Test("show returns categories and properties; re-recognition replaces colour and category rows")
-    func showAndReplace() throws {
-        let fixture = try StoreFixture()
+    @Test("show returns categories and properties; re-recognition replaces colour and category rows", arguments: StoreKind.allCases)
+    func showAndReplace(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         let a = StoreFixture.id("a")
         let props = Self.properties(sharpness: 70, colors: [("orange", "sienna", 60)])
         let animals = LabelCategory(id: "animals", name: "Animals and pets", confidence: 80)

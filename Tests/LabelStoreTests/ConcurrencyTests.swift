@@ -66,7 +66,7 @@ import Testing
         Thread.detachNewThread {
             defer { writerFinished.signal() }
             do {
-                try fixture.store.pool.writeWithoutTransaction { db in
+                try fixture.sqlite.pool.writeWithoutTransaction { db in
                     try db.inTransaction(.immediate) {
                         try LabelDatabase.save(
                             RecognitionRecord(

@@ -7,7 +7,7 @@ import Testing
 @Suite("Keyset cursors")
 struct CursorPagingTests {
     /// Pages `query` by cursor, `size` at a time, returning the ids in order.
-    static func walk(_ store: LabelDatabase, _ query: ImageQuery, size: Int) throws -> [String] {
+    static func walk(_ store: any LabelStoring, _ query: ImageQuery, size: Int) throws -> [String] {
         var query = query
         query.limit = size
         var ids: [String] = []
@@ -20,9 +20,9 @@ struct CursorPagingTests {
         return ids
     }
 
-    @Test("every query shape pages by cursor to exactly what one big page lists, ties of time included")
-    func shapesAgreeWithOnePage() throws {
-        let fixture = try StoreFixture()
+    @Test("every query shape pages by cursor to exactly what one big page lists, ties of time included", arguments: StoreKind.allCases)
+    func shapesAgreeWithOnePage(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         for index in 0..<37 {
             // Pairs of images share a recognition time; confidences repeat every 7.
             let labels = [

@@ -39,9 +39,9 @@ struct FacesModerationStoreTests {
         ])
     }
 
-    @Test("--faces N, N+ and 0, --person, --safe and --unsafe find the right images")
-    func filtersFindImages() throws {
-        let fixture = try StoreFixture()
+    @Test("--faces N, N+ and 0, --person, --safe and --unsafe find the right images", arguments: StoreKind.allCases)
+    func filtersFindImages(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         let (one, three, none, cat, old) = (
             StoreFixture.id("a"), StoreFixture.id("b"), StoreFixture.id("c"), StoreFixture.id("d"), StoreFixture.id("e")
         )
@@ -77,9 +77,9 @@ struct FacesModerationStoreTests {
         #expect(try fixture.store.image(idOrPrefix: cat)?.faces == nil)
     }
 
-    @Test("re-recognition with fewer faces and a safe verdict replaces the rows exactly")
-    func reRecognitionReplaces() throws {
-        let fixture = try StoreFixture()
+    @Test("re-recognition with fewer faces and a safe verdict replaces the rows exactly", arguments: StoreKind.allCases)
+    func reRecognitionReplaces(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         let a = StoreFixture.id("a")
         try save(fixture, a, minutes: 1, labels: [Self.person], faces: Self.faces([95, 80, 60]), moderation: Self.moderation([("Explicit", 70)]))
         try save(fixture, a, minutes: 2, labels: [Self.person], faces: Self.faces([95]), moderation: Self.moderation([]))

@@ -7,8 +7,8 @@ import Testing
 @testable import LabelStore
 
 @Suite struct LabelDatabaseTests {
-    @Test func savedRecognitionReadsBackWithLabelsAndParents() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: StoreKind.allCases) func savedRecognitionReadsBackWithLabelsAndParents(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         defer { fixture.directory.remove() }
         let id = StoreFixture.id("ab")
         let saved = try fixture.save(id, name: "kitty.jpg", minutes: 1, labels: [Sample.tabby, Sample.tiger])
@@ -26,8 +26,8 @@ import Testing
         #expect(detail.notifiedAt == nil)
     }
 
-    @Test func redeliveryLeavesTheSameRows() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: StoreKind.allCases) func redeliveryLeavesTheSameRows(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         defer { fixture.directory.remove() }
         try fixture.save(StoreFixture.id("01"), minutes: 1, labels: [Sample.tabby, Sample.tiger])
         try fixture.save(StoreFixture.id("02"), minutes: 2, labels: [Sample.beagle])
@@ -38,8 +38,8 @@ import Testing
         #expect(try fixture.store.integrityCheck() == ["ok"])
     }
 
-    @Test func reRecognitionReplacesLabelsAndKeepsCountsRight() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: StoreKind.allCases) func reRecognitionReplacesLabelsAndKeepsCountsRight(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         defer { fixture.directory.remove() }
         let id = StoreFixture.id("03")
         try fixture.save(id, minutes: 1, labels: [Sample.tabby])
@@ -57,8 +57,8 @@ import Testing
         #expect(try fixture.store.integrityCheck() == ["ok"])
     }
 
-    @Test func markNotifiedSetsTimeAndIgnoresUnknownImages() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: StoreKind.allCases) func markNotifiedSetsTimeAndIgnoresUnknownImages(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         defer { fixture.directory.remove() }
         let id = StoreFixture.id("04")
         try fixture.save(id, minutes: 1, labels: [Sample.teapot])
@@ -69,8 +69,8 @@ import Testing
         #expect(abs(notified.timeIntervalSince(at)) < 0.001)
     }
 
-    @Test func batchSaveIsOneTransaction() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: StoreKind.allCases) func batchSaveIsOneTransaction(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         defer { fixture.directory.remove() }
         let good = RecognitionRecord(
             image: StoreFixture.image(StoreFixture.id("05")), labels: [Sample.tabby],
@@ -84,8 +84,8 @@ import Testing
         #expect(try fixture.store.images(matching: ImageQuery()).count == 1)
     }
 
-    @Test func showFindsByPrefixAndReportsAmbiguity() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: StoreKind.allCases) func showFindsByPrefixAndReportsAmbiguity(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         defer { fixture.directory.remove() }
         try fixture.save(StoreFixture.id("abc1"), name: "one.jpg", minutes: 1, labels: [Sample.tabby])
         try fixture.save(StoreFixture.id("abc2"), name: "two.jpg", minutes: 2, labels: [Sample.beagle])
@@ -108,8 +108,8 @@ import Testing
         #expect(throws: LabelStoreError.invalidIDPrefix("xyz")) { try fixture.store.image(idOrPrefix: "xyz") }
     }
 
-    @Test func labelCountsCountImagesPerTermMostFrequentFirst() throws {
-        let fixture = try StoreFixture()
+    @Test(arguments: StoreKind.allCases) func labelCountsCountImagesPerTermMostFrequentFirst(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         defer { fixture.directory.remove() }
         // tabby and tiger share "cat" and "animal": the image counts once per term.
         try fixture.save(StoreFixture.id("10"), minutes: 1, labels: [Sample.tabby, Sample.tiger])
@@ -148,7 +148,7 @@ import Testing
     @Test func newerSchemaIsRefusedByReadersAndWriters() throws {
         let fixture = try StoreFixture()
         defer { fixture.directory.remove() }
-        try fixture.store.pool.write { db in
+        try fixture.sqlite.pool.write { db in
             try db.execute(sql: "INSERT INTO grdb_migrations (identifier) VALUES ('v99-from-the-future')")
         }
         let path = fixture.home.labelDatabase
@@ -179,7 +179,7 @@ import Testing
         defer { fixture.directory.remove() }
         try fixture.save(StoreFixture.id("30"), minutes: 1, labels: [Sample.tabby])
         #expect(try fixture.store.integrityCheck() == ["ok"])
-        try fixture.store.pool.write { db in try db.execute(sql: "UPDATE label_counts SET image_count = 7 WHERE term = 'cat'") }
+        try fixture.sqlite.pool.write { db in try db.execute(sql: "UPDATE label_counts SET image_count = 7 WHERE term = 'cat'") }
         let problems = try fixture.store.integrityCheck()
         #expect(problems != ["ok"])
         #expect(problems.contains { $0.contains("'cat'") })

@@ -92,7 +92,7 @@ import Testing
         let check = try run(["check"])
         #expect(check.status == 0)
         #expect(check.stdout == "ok\n")
-        try fixture.store.pool.write { db in try db.execute(sql: "UPDATE label_counts SET image_count = 99 WHERE term = 'dog'") }
+        try fixture.sqlite.pool.write { db in try db.execute(sql: "UPDATE label_counts SET image_count = 99 WHERE term = 'dog'") }
         let broken = try run(["check"])
         #expect(broken.status != 0)
         #expect(broken.stdout.contains("'dog'"))
@@ -148,7 +148,7 @@ import Testing
         let badFaces = try run(["--faces", "two"])
         #expect(badFaces.status == 64 && badFaces.stderr.contains("N+ (at least)"))
         #expect(try run(["--safe", "--unsafe"]).status == 64)
-        try fixture.store.pool.write { db in try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v99-newer')") }
+        try fixture.sqlite.pool.write { db in try db.execute(sql: "INSERT INTO grdb_migrations VALUES ('v99-newer')") }
         let newer = try run([])
         #expect(newer.status == 1)
         #expect(newer.stderr.contains("database schema is newer than this list-images; upgrade"))

@@ -91,9 +91,11 @@ struct SimilarityStoreTests {
                 perceptualHash: String(format: "%016llx", hash), embedding: bytes.base64EncodedString(), embeddingModel: model))
     }
 
-    @Test("duplicates groups copies by hash or by embedding; similar ranks by embedding; images without fingerprints are left out")
-    func storeSearches() throws {
-        let fixture = try StoreFixture()
+    @Test(
+        "duplicates groups copies by hash or by embedding; similar ranks by embedding; images without fingerprints are left out",
+        arguments: StoreKind.allCases)
+    func storeSearches(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         var numbers = Numbers(state: 3)
         func embedding(_ base: [Float]) -> [Int8] {
             let largest = base.map(abs).max() ?? 1

@@ -3,23 +3,38 @@ import GRDB
 import Logging
 import PipelineModel
 import TestSupport
+import Testing
 
 @testable import LabelStore
 
-/// A label database in a fresh temporary home, filled through the real store code.
+/// Which label store a test runs against; PostgreSQL joins when the test run has a server.
+enum StoreKind: String, CaseIterable, CustomTestStringConvertible, Sendable {
+    case sqlite, postgres
+    var testDescription: String { rawValue }
+    static var allCases: [StoreKind] { TestPostgres.url == nil ? [.sqlite] : [.sqlite, .postgres] }
+}
+
+/// A label store (SQLite in a fresh temporary home, or a fresh PostgreSQL schema), filled through
+/// the real store code.
 struct StoreFixture {
     let directory: TemporaryDirectory
     let home: PipelineHome
-    let store: LabelDatabase
+    let store: any LabelStoring
+    /// The SQLite store, for tests of SQLite's own files and plans (nil on PostgreSQL).
+    var sqlite: LabelDatabase! { store as? LabelDatabase }
     static let logger = Logger(label: "LabelStoreTests")
     static let model = ModelInfo(name: "efficientnet-lite0", version: "test-1")
     /// A fixed base time so the tests never depend on the clock.
     static let base = Date(timeIntervalSince1970: 1_790_000_000)
 
-    init() throws {
+    init(_ kind: StoreKind = .sqlite) throws {
         directory = try TemporaryDirectory("labelstore")
         home = PipelineHome(root: directory.url)
-        store = try LabelDatabase(home: home, logger: Self.logger)
+        switch kind {
+        case .sqlite: store = try LabelDatabase(home: home, logger: Self.logger)
+        case .postgres:
+            store = try PostgresLabelStore(url: TestPostgres.url ?? "", schema: TestPostgres.schemaName("labels_test"), logger: Self.logger)
+        }
     }
 
     /// A deterministic 64-hex id whose first characters are `prefix`.
@@ -52,7 +67,8 @@ struct StoreFixture {
 
     /// Every row of the database's tables, as text, to compare states.
     func dump() throws -> [String] {
-        try store.pool.read { db in
+        if let postgres = store as? PostgresLabelStore { return try postgres.dumpRows() }
+        return try sqlite.pool.read { db in
             var lines: [String] = []
             for table in ["images", "labels", "label_terms", "label_counts"] {
                 for row in try Row.fetchAll(db, sql: "SELECT * FROM \(table) ORDER BY 1, 2") {

@@ -39,9 +39,9 @@ struct TextStoreTests {
         ])
     }
 
-    @Test("--text finds words in any order and phrases as written, ignoring case and accents")
-    func search() throws {
-        let fixture = try StoreFixture()
+    @Test("--text finds words in any order and phrases as written, ignoring case and accents", arguments: StoreKind.allCases)
+    func search(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         let (exit, cafe, menu, blank, unread) = (
             StoreFixture.id("a"), StoreFixture.id("b"), StoreFixture.id("c"), StoreFixture.id("d"), StoreFixture.id("e")
         )
@@ -71,9 +71,9 @@ struct TextStoreTests {
         #expect(try fixture.store.image(idOrPrefix: blank)?.text?.detections.isEmpty == true)
     }
 
-    @Test("re-recognition replaces the searchable text; the same recognition again changes nothing")
-    func reRecognitionReplaces() throws {
-        let fixture = try StoreFixture()
+    @Test("re-recognition replaces the searchable text; the same recognition again changes nothing", arguments: StoreKind.allCases)
+    func reRecognitionReplaces(kind: StoreKind) throws {
+        let fixture = try StoreFixture(kind)
         let a = StoreFixture.id("a")
         try save(fixture, a, minutes: 1, text: Self.text(["EXIT"]))
         try save(fixture, a, minutes: 2, text: Self.text(["Entrance"]))
