@@ -71,7 +71,12 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .target(name: "ImageStore", dependencies: ["CCrypto", "DurableFiles", "PipelineModel"]),
+        .target(
+            name: "ImageStore",
+            dependencies: [
+                "CCrypto", "DurableFiles", "PipelineModel", "PostgresClient", .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // Output for people and programs: the one --format, table columns, CSV, terminal width.
         .target(name: "Presentation"),
         // list-images' output: image listings, one image, label counts in every --format.
@@ -89,7 +94,7 @@ let package = Package(
         .target(
             name: "Notification",
             dependencies: ["NotificationXML", "CurlHTTP", "PipelineModel", "WorkerRuntime", "Bus", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "RecognitionWorker", dependencies: ["Recognition", "Imaging", "LabelStore", "PipelineModel", "WorkerRuntime", "Bus"]),
+        .target(name: "RecognitionWorker", dependencies: ["Recognition", "Imaging", "ImageStore", "LabelStore", "PipelineModel", "WorkerRuntime", "Bus"]),
         .target(
             name: "MailSink",
             dependencies: [
@@ -116,7 +121,7 @@ let package = Package(
         .executableTarget(name: "fetch-image", dependencies: ["Fetching", "Imaging", "CLISupport"]),
         .executableTarget(name: "recognize", dependencies: ["RecognitionWorker", "RecognitionOptions", "Imaging", "CLISupport"]),
         .executableTarget(name: "notify-xml", dependencies: ["Notification", "LabelStore", "Bus", "CLISupport"]),
-        .executableTarget(name: "list-images", dependencies: ["LabelStore", "ImageListing", "Presentation", "CLISupport"]),
+        .executableTarget(name: "list-images", dependencies: ["LabelStore", "ImageListing", "Presentation", "CLISupport", "PostgresClient"]),
         .executableTarget(name: "bus-admin", dependencies: ["Bus", "PipelineModel", "Presentation", "CLISupport"]),
         .executableTarget(name: "mail-sink", dependencies: ["MailSink", "CLISupport"]),
         .executableTarget(

@@ -11,13 +11,13 @@ import WorkerRuntime
 /// `image.stored` for each new one. The `fetch-image` executable is a thin wrapper around it.
 public final class Fetcher: Sendable {
     private let configuration: FetchConfiguration
-    private let store: ImageStore
+    private let store: any ImageStoring
     private let bus: any MessageBus
     private let logger: Logger
     private let client: HTTPClient
 
     /// Creates a fetcher and starts its libcurl engine thread.
-    public init(configuration: FetchConfiguration, store: ImageStore, bus: any MessageBus, logger: Logger) throws(FetchError) {
+    public init(configuration: FetchConfiguration, store: any ImageStoring, bus: any MessageBus, logger: Logger) throws(FetchError) {
         self.configuration = configuration
         self.store = store
         self.bus = bus
@@ -235,7 +235,7 @@ public final class Fetcher: Sendable {
         var result = FetchResult(
             status: stored.isNew ? .ok : .duplicate, url: url, name: name, imageID: stored.id,
             width: header.width, height: header.height, contentType: header.mimeType, byteSize: stored.byteSize,
-            storedPath: stored.url.path, published: false, attempts: attempts,
+            storedPath: stored.storedPath, published: false, attempts: attempts,
             httpStatus: status, error: nil, transient: nil)
         guard stored.isNew || configuration.force else {
             logger.info("image already stored; not published again", metadata: metadata)
@@ -244,7 +244,7 @@ public final class Fetcher: Sendable {
         var timing = timing
         timing.storeMs = (ContinuousClock.now - started).inMilliseconds
         let event = ImageStored(
-            imageID: stored.id, name: name, sourceURL: url, storedPath: stored.url.path,
+            imageID: stored.id, name: name, sourceURL: url, storedPath: stored.storedPath,
             byteSize: stored.byteSize, contentType: header.mimeType,
             width: header.width, height: header.height, fetchedAt: Date(), timing: timing)
         do {

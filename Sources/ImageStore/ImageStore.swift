@@ -10,7 +10,7 @@ import PipelineModel
 /// failure at any point leaves nothing behind. A writer killed mid-write leaves its temporary
 /// file in `.tmp/` only, where `removeStaleTemporaryFiles(olderThan:)` finds it without walking
 /// the store.
-public struct ImageStore: Sendable {
+public struct ImageStore: ImageStoring {
     /// The store's top directory (`<home>/images`).
     public let root: URL
     private let io: ImageStoreIO
@@ -42,7 +42,7 @@ public struct ImageStore: Sendable {
         let id = SHA256.hex(of: data)
         let target = url(forID: id, fileExtension: fileExtension)
         if FileManager.default.fileExists(atPath: target.path) {
-            return StoredImage(id: id, url: target, byteSize: data.count, isNew: false)
+            return StoredImage(id: id, storedPath: target.path, byteSize: data.count, isNew: false)
         }
         let directory = directory(forID: id)
         do {
@@ -51,7 +51,13 @@ public struct ImageStore: Sendable {
             throw .createDirectory(path: directory.path, detail: "\(error)")
         }
         try writeAtomically(data, to: target, in: directory, id: id)
-        return StoredImage(id: id, url: target, byteSize: data.count, isNew: true)
+        return StoredImage(id: id, storedPath: target.path, byteSize: data.count, isNew: true)
+    }
+
+    /// The file itself; `.missing` when it is gone.
+    public func localFile(forStoredPath storedPath: String) throws(ImageStoreError) -> URL {
+        guard FileManager.default.fileExists(atPath: storedPath) else { throw .missing(storedPath: storedPath) }
+        return URL(fileURLWithPath: storedPath)
     }
 
     /// Where images are written before they are renamed into place.
@@ -118,12 +124,25 @@ public struct ImageStore: Sendable {
 public struct StoredImage: Sendable, Equatable {
     /// SHA-256 of the bytes, lowercase hex.
     public var id: String
-    /// Absolute location of the file.
-    public var url: URL
+    /// Where the store keeps it, as `image.stored` carries it: a file path, or a shared store's
+    /// `postgres:` location.
+    public var storedPath: String
     /// Size in bytes.
     public var byteSize: Int
     /// False when identical bytes were already stored (nothing was written).
     public var isNew: Bool
+
+    /// The file, for a store of files.
+    public var url: URL { URL(fileURLWithPath: storedPath) }
+}
+
+/// Where image bytes are kept: files in the home (one machine), or a database shared by several.
+public protocol ImageStoring: Sendable {
+    /// Stores `data` unless identical bytes are already stored; `isNew` tells which happened.
+    func store(_ data: Data, fileExtension: String) throws(ImageStoreError) -> StoredImage
+    /// A local file with the bytes of the image at `storedPath` (as `store` returned it): the
+    /// file itself, or a cached copy of a shared store's image.
+    func localFile(forStoredPath storedPath: String) throws(ImageStoreError) -> URL
 }
 
 /// The system calls the store writes with; tests swap `write` to simulate a full disk.

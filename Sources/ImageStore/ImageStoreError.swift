@@ -8,6 +8,10 @@ public enum ImageStoreError: Error, Sendable, Equatable, CustomStringConvertible
     case createDirectory(path: String, detail: String)
     /// A system call on the file failed with `errno`.
     case write(path: String, operation: String, errno: Int32)
+    /// The shared store's database failed (`transient`: unreachable, worth retrying).
+    case database(location: String, detail: String, transient: Bool)
+    /// The stored image is not there (or its bytes do not match its id).
+    case missing(storedPath: String)
 
     public var description: String {
         switch self {
@@ -21,6 +25,10 @@ public enum ImageStoreError: Error, Sendable, Equatable, CustomStringConvertible
                 ? "free disk space in the pipeline home and fetch again"
                 : "check permissions and the file system of the pipeline home"
             return "cannot store image \(path): \(operation) failed: \(String(cString: strerror(code))) (errno \(code)); nothing was kept; \(hint)"
+        case .database(let location, let detail, _):
+            return "the image store at \(location) failed: \(detail)"
+        case .missing(let storedPath):
+            return "stored image is missing at \(storedPath); refetch it with fetch-image --force"
         }
     }
 }

@@ -24,7 +24,7 @@ public struct APIServices: Sendable {
     public var home: PipelineHome
     public var store: StoreHandle
     public var bus: any BusAdministration
-    public var images: ImageStore
+    public var images: any ImageStoring
     public var fetcher: Fetcher
     public var thumbnails: ThumbnailCache
     public var metrics: PipelineMetrics
@@ -35,12 +35,12 @@ public struct APIServices: Sendable {
 
     public init(
         home: PipelineHome, bus: any BusAdministration, fetcher: Fetcher, keyring: APIKeyring, limits: APILimits = APILimits(),
-        logger: Logger
+        store: StoreHandle? = nil, images: (any ImageStoring)? = nil, logger: Logger
     ) {
         self.home = home
-        self.store = StoreHandle(home: home, logger: logger)
+        self.store = store ?? StoreHandle(home: home, logger: logger)
         self.bus = bus
-        self.images = ImageStore(home: home)
+        self.images = images ?? ImageStore(home: home)
         self.fetcher = fetcher
         self.thumbnails = ThumbnailCache(home: home)
         self.metrics = PipelineMetrics(logger: logger)

@@ -1,6 +1,7 @@
 import Bus
 import Foundation
 import Hummingbird
+import ImageStore
 import LabelStore
 import NIOCore
 import PipelineModel
@@ -68,6 +69,15 @@ enum ImageRoutes {
         JSONBody.response(try await image(id, services: services))
     }
 
+    /// A local file of a stored image: 410 when the store no longer has it, 503 when a shared store is down.
+    static func localFile(_ storedPath: String, _ images: any ImageStoring) throws(APIError) -> URL {
+        do { return try images.localFile(forStoredPath: storedPath) } catch ImageStoreError.database(_, let detail, _) {
+            throw .unavailable("the image store failed: \(detail)")
+        } catch {
+            throw APIError(.gone, code: "content_missing", "the image's file is missing from the store (\(storedPath))")
+        }
+    }
+
     /// The stored bytes. Images are content-addressed, so the id is a strong ETag and the bytes never change.
     static func content(_ id: String, request: Request, services: APIServices) async throws -> Response {
         let found = try await image(id, services: services)
@@ -75,8 +85,9 @@ enum ImageRoutes {
         var headers: HTTPFields = [.eTag: etag, .cacheControl: "public, max-age=31536000, immutable"]
         if matches(request, etag: etag) { return Response(status: .notModified, headers: headers) }
         let path = found.storedPath
+        let images = services.images
         let bytes = try await services.blocking { () throws -> Data in
-            do { return try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
+            do { return try Data(contentsOf: try Self.localFile(path, images)) } catch let error as APIError { throw error } catch {
                 throw APIError(.gone, code: "content_missing", "the image's file is missing from the store (\(path))")
             }
         }
@@ -98,10 +109,12 @@ enum ImageRoutes {
         var headers: HTTPFields = [.eTag: etag, .cacheControl: "public, max-age=31536000, immutable"]
         if matches(request, etag: etag) { return Response(status: .notModified, headers: headers) }
         let thumbnails = services.thumbnails
-        let source = URL(fileURLWithPath: found.storedPath)
+        let path = found.storedPath
+        let images = services.images
         let imageID = found.id
         let snappedSize = size
         let jpeg = try await services.blocking { () throws -> Data in
+            let source = try Self.localFile(path, images)
             do { return try thumbnails.thumbnail(id: imageID, source: source, size: snappedSize) } catch {
                 throw APIError(.unprocessableContent, code: "thumbnail_failed", "no thumbnail can be made of this image: \(error)")
             }

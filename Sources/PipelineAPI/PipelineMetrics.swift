@@ -54,7 +54,7 @@ public final class PipelineMetrics: Sendable {
     }
 
     /// Reads the pipeline's state into the gauges and histograms, then renders every metric.
-    public func scrape(store: LabelDatabase?, bus: (any BusAdministration)?) -> String {
+    public func scrape(store: (any LabelStoring)?, bus: (any BusAdministration)?) -> String {
         scrapeLock.withLock { _ in
             var waiting = 0
             if let bus {
@@ -97,7 +97,7 @@ public final class PipelineMetrics: Sendable {
     }
 
     /// Observes the stage times of images added since the last scrape (at most 50,000 a scrape).
-    private func observeStages(_ store: LabelDatabase) throws {
+    private func observeStages(_ store: any LabelStoring) throws {
         let (recognized, notified) = watermarks.withLock { $0 }
         var newRecognized = recognized
         for row in try store.stageTimes(afterSeq: recognized, limit: 50_000) {

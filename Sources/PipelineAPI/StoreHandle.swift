@@ -4,23 +4,30 @@ import Logging
 import PipelineModel
 import Synchronization
 
-/// The label database, opened read-only on first use and kept: the API may start before any image
-/// was recognized (no database yet), and then answers 503 until the recognizer has made it.
+/// The label store, opened on first use and kept: the API may start before any image was
+/// recognized (no SQLite database yet) or while the shared database is down, and then answers 503
+/// until the store can be opened.
 public final class StoreHandle: Sendable {
-    private let home: PipelineHome
+    private let open: @Sendable () throws -> any LabelStoring
     private let logger: Logger
-    private let opened = Mutex<LabelDatabase?>(nil)
+    private let opened = Mutex<(any LabelStoring)?>(nil)
 
-    public init(home: PipelineHome, logger: Logger) {
-        self.home = home
+    /// The home's SQLite database, read-only.
+    public convenience init(home: PipelineHome, logger: Logger) {
+        self.init(logger: logger) { try LabelDatabase.openReadOnly(home: home, logger: logger) }
+    }
+
+    /// The store `open` opens (retried on each request until it succeeds).
+    public init(logger: Logger, open: @escaping @Sendable () throws -> any LabelStoring) {
+        self.open = open
         self.logger = logger
     }
 
     /// The open store; throws 503 (no database yet, or it cannot be opened) with the reason.
-    public func store() throws(APIError) -> LabelDatabase {
+    public func store() throws(APIError) -> any LabelStoring {
         if let store = opened.withLock({ $0 }) { return store }
         do {
-            let store = try LabelDatabase.openReadOnly(home: home, logger: logger)
+            let store = try open()
             opened.withLock { $0 = store }
             return store
         } catch LabelStoreError.databaseMissing {
@@ -31,7 +38,7 @@ public final class StoreHandle: Sendable {
     }
 
     /// Runs a store query, answering store failures as API errors (bad queries 400, the rest 503).
-    public func read<T>(_ body: (LabelDatabase) throws -> T) throws(APIError) -> T {
+    public func read<T>(_ body: (any LabelStoring) throws -> T) throws(APIError) -> T {
         let store = try store()
         do {
             return try body(store)

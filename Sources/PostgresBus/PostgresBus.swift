@@ -524,11 +524,35 @@ final class Wakeups: Sendable {
 
     var generation: UInt64 { state.withLock { $0.generation } }
 
+    /// What `relistenIfClosed` needs to listen again, and when it last tried.
+    private let source = Mutex<(session: PostgresSession, channel: String, logger: Logger, lastTry: ContinuousClock.Instant)?>(nil)
+
     func listen(session: PostgresSession, channel: String, logger: Logger) throws {
+        source.withLock { $0 = (session, channel, logger, .now) }
         let connection = try session.connect()
         let context = connection.addListener(channel: channel) { [weak self] _, _ in self?.wakeAll() }
         _ = try session.run(connection, PostgresQuery(unsafeSQL: "LISTEN \"\(channel)\""))
         listener.withLock { $0 = (connection, context) }
+    }
+
+    /// Listens again when the server dropped the listening connection (a restart), at most every
+    /// two seconds; until then long polls fall back to polling, so nothing waits on a dead channel.
+    func relistenIfClosed() {
+        guard listener.withLock({ $0.connection?.isClosed ?? false }) else { return }
+        guard
+            let (session, channel, logger) = source.withLock({ source -> (PostgresSession, String, Logger)? in
+                guard let current = source, ContinuousClock.now - current.lastTry >= .seconds(2) else { return nil }
+                source?.lastTry = .now
+                return (current.session, current.channel, current.logger)
+            })
+        else { return }
+        do {
+            try listen(session: session, channel: channel, logger: logger)
+            logger.notice("listening for publishes again", metadata: ["db.channel": "\(channel)"])
+            wakeAll()  // anything published while the channel was down is found at once
+        } catch {
+            logger.debug("cannot listen yet", metadata: ["error": "\(error)"])
+        }
     }
 
     func stop() {
@@ -549,6 +573,7 @@ final class Wakeups: Sendable {
     /// Returns when the generation moves past `generation` or `timeout` passes.
     func wait(after generation: UInt64, timeout: Duration) async {
         guard timeout > .zero else { return }
+        relistenIfClosed()
         let id = state.withLock { state -> UInt64 in
             state.next &+= 1
             return state.next

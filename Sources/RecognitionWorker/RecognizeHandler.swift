@@ -1,6 +1,7 @@
 import Bus
 import Dispatch
 import Foundation
+import ImageStore
 import Imaging
 import LabelStore
 import Logging
@@ -17,11 +18,17 @@ public struct RecognizeHandler: MessageHandler {
     private let store: any LabelStoring
     private let bus: any MessageBus
     private let limits: ImageLimits
+    private let images: (any ImageStoring)?
     /// Heavy, blocking work (libvips, inference) runs here, off Swift's cooperative threads.
     private let workQueue = DispatchQueue(label: "recognize.work", attributes: .concurrent)
 
-    /// A handler running `analyzers` in order on every image (`limits`: the largest file read).
-    public init(analyzers: [any ImageAnalyzer], store: any LabelStoring, bus: any MessageBus, limits: ImageLimits = .default) {
+    /// A handler running `analyzers` in order on every image (`limits`: the largest file read);
+    /// `images` resolves stored paths to local files (nil: they are files, the file store's).
+    public init(
+        analyzers: [any ImageAnalyzer], store: any LabelStoring, bus: any MessageBus, limits: ImageLimits = .default,
+        images: (any ImageStoring)? = nil
+    ) {
+        self.images = images
         self.analyzers = analyzers
         self.store = store
         self.bus = bus
@@ -31,21 +38,32 @@ public struct RecognizeHandler: MessageHandler {
     public func handle(_ batch: [ReceivedMessage], logger: Logger) async -> [MessageOutcome] {
         let received = Date()
         var outcomes = [MessageOutcome?](repeating: nil, count: batch.count)
-        var work: [(index: Int, image: ImageStored)] = []
+        var work: [(index: Int, image: ImageStored, path: String)] = []
         for (index, message) in batch.enumerated() {
             do {
                 let image = try message.decodeBody(ImageStored.self)
-                guard FileManager.default.fileExists(atPath: image.storedPath) else {
+                var path = image.storedPath
+                if let images {
+                    do {
+                        path = try images.localFile(forStoredPath: image.storedPath).path
+                    } catch .database(_, let detail, true) {
+                        outcomes[index] = .retry(delay: 5, reason: "image store: \(detail)")
+                        continue
+                    } catch {
+                        outcomes[index] = .deadLetter(reason: "\(error)")
+                        continue
+                    }
+                } else if !FileManager.default.fileExists(atPath: image.storedPath) {
                     outcomes[index] = .deadLetter(reason: "stored image is missing at \(image.storedPath); refetch it with fetch-image --force")
                     continue
                 }
-                work.append((index, image))
+                work.append((index, image, path))
             } catch {
                 outcomes[index] = .deadLetter(reason: "\(error)")
             }
         }
 
-        let paths = work.map(\.image.storedPath)
+        let paths = work.map(\.path)
         let analyzers = self.analyzers
         let limits = self.limits
         let results = await withCheckedContinuation { continuation in

@@ -121,9 +121,9 @@ struct FetchImage: AsyncParsableCommand {
         let bus = try database.openBus(home: pipelineHome, logger: logger)
         // Every worker declares the topology, so fetch-image may run before the others exist.
         try Topology.ensure(on: bus)
-        let store = ImageStore(home: pipelineHome)
+        let store = try database.openImageStore(home: pipelineHome, logger: logger)
         // Temporary files of fetchers killed mid-write (a cheap listing of images/.tmp/).
-        let removed = store.removeStaleTemporaryFiles()
+        let removed = (store as? ImageStore)?.removeStaleTemporaryFiles() ?? 0
         if removed > 0 { logger.notice("removed stale temporary image files", metadata: ["count": "\(removed)"]) }
         let fetcher = try Fetcher(configuration: fetchConfiguration, store: store, bus: bus, logger: logger)
 

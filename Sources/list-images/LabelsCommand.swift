@@ -23,6 +23,7 @@ struct LabelsCommand: ParsableCommand {
     var format: OutputFormat = .table
 
     @OptionGroup var home: HomeOptions
+    @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -31,7 +32,7 @@ struct LabelsCommand: ParsableCommand {
 
     func run() throws {
         let logger = logging.bootstrap(label: "list-images")
-        try StoreAccess.withStore(home, logger: logger) { store in
+        try StoreAccess.withStore(home, database: database, logger: logger) { store in
             let counts = try store.labelCounts(LabelCountQuery(contains: contains, limit: limit, kind: kind))
             StoreAccess.emit(try ListingFormatter(format: format, width: TerminalWidth.current()).labelCounts(counts))
         }

@@ -57,6 +57,7 @@ struct ListCommand: ParsableCommand {
     var format: OutputFormat = .table
 
     @OptionGroup var home: HomeOptions
+    @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -88,7 +89,7 @@ struct ListCommand: ParsableCommand {
             minSharpness: minSharpness, minFaces: try faces.map { try Self.faceRange($0).min },
             maxFaces: try faces.flatMap { try Self.faceRange($0).max },
             person: person, safety: safe ? .safe : unsafe ? .unsafe : nil, text: text, limit: limit, offset: offset, sort: sort)
-        try StoreAccess.withStore(home, logger: logger) { store in
+        try StoreAccess.withStore(home, database: database, logger: logger) { store in
             let images = try store.images(matching: query)
             let formatter = ListingFormatter(format: format, width: TerminalWidth.current())
             StoreAccess.emit(try formatter.images(images, showMatch: !labels.isEmpty))

@@ -17,11 +17,12 @@ struct ShowCommand: ParsableCommand {
     var format: OutputFormat = .table
 
     @OptionGroup var home: HomeOptions
+    @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
 
     func run() throws {
         let logger = logging.bootstrap(label: "list-images")
-        try StoreAccess.withStore(home, logger: logger) { store in
+        try StoreAccess.withStore(home, database: database, logger: logger) { store in
             guard let image = try store.image(idOrPrefix: id) else {
                 FileHandle.standardError.write(Data("list-images: no image with id or prefix '\(id)'\n".utf8))
                 throw ExitCode.failure

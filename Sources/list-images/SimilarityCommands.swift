@@ -26,6 +26,7 @@ struct DuplicatesCommand: ParsableCommand {
     var format: OutputFormat = .table
 
     @OptionGroup var home: HomeOptions
+    @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -35,7 +36,7 @@ struct DuplicatesCommand: ParsableCommand {
 
     func run() throws {
         let logger = logging.bootstrap(label: "list-images")
-        try StoreAccess.withStore(home, logger: logger) { store in
+        try StoreAccess.withStore(home, database: database, logger: logger) { store in
             let groups = try store.duplicateGroups(DuplicateQuery(maxDistance: maxDistance, minSimilarity: hashOnly ? nil : minSimilarity))
             StoreAccess.emit(try ListingFormatter(format: format, width: TerminalWidth.current()).duplicateGroups(groups))
             if groups.isEmpty && format == .table { FileHandle.standardError.write(Data("no duplicates\n".utf8)) }
@@ -56,6 +57,7 @@ struct SimilarCommand: ParsableCommand {
     var format: OutputFormat = .table
 
     @OptionGroup var home: HomeOptions
+    @OptionGroup var database: DatabaseOptions
     @OptionGroup var logging: LoggingOptions
 
     func validate() throws {
@@ -64,7 +66,7 @@ struct SimilarCommand: ParsableCommand {
 
     func run() throws {
         let logger = logging.bootstrap(label: "list-images")
-        try StoreAccess.withStore(home, logger: logger) { store in
+        try StoreAccess.withStore(home, database: database, logger: logger) { store in
             guard let result = try store.similarImages(to: id, limit: limit) else {
                 FileHandle.standardError.write(Data("list-images: no image with id or prefix '\(id)'\n".utf8))
                 throw ExitCode.failure

@@ -3,6 +3,7 @@ import CLISupport
 import Foundation
 import LabelStore
 import Logging
+import PostgresClient
 import Presentation
 
 /// Opens the label database read-only and maps store errors to the documented exit statuses.
@@ -11,13 +12,18 @@ enum StoreAccess {
     static let noInput = ExitCode(66)
 
     /// Runs `body` on the home's database, printing store errors as one clear message.
-    static func withStore(_ home: HomeOptions, logger: Logger, _ body: (LabelDatabase) throws -> Void) throws {
+    static func withStore(
+        _ home: HomeOptions, database: DatabaseOptions, logger: Logger, _ body: (any LabelStoring) throws -> Void
+    ) throws {
         do {
-            let store = try LabelDatabase.openReadOnly(home: home.pipelineHome, logger: logger)
+            let store = try database.openLabelStoreForReading(home: home.pipelineHome, logger: logger)
             try body(store)
         } catch let error as LabelStoreError {
             FileHandle.standardError.write(Data("list-images: \(error)\n".utf8))
             if case .databaseMissing = error { throw noInput }
+            throw ExitCode.failure
+        } catch let error as PostgresClientError {
+            FileHandle.standardError.write(Data("list-images: \(error)\n".utf8))
             throw ExitCode.failure
         }
     }

@@ -168,7 +168,7 @@ struct RunNotifier: AsyncParsableCommand {
     private func makeRecorder(logger: Logger) throws -> NotifiedRecorder {
         let home = self.home.pipelineHome
         try home.createDirectories()
-        let store = try LabelDatabase(home: home, logger: logger)
+        let store = try database.openLabelStore(home: home, logger: logger)
         return NotifiedRecorder(logger: logger) { marks in try store.markNotified(marks) }
     }
 

@@ -74,11 +74,15 @@ struct ServeCommand: AsyncParsableCommand {
         fetch.totalTimeout = timeout
         fetch.parallel = 32
         fetch.addressPolicy = AddressPolicy(allowPrivate: allowPrivate, allowedHosts: Set(allowHost.map { $0.lowercased() }))
-        let fetcher = try Fetcher(configuration: fetch, store: ImageStore(home: pipelineHome), bus: bus, logger: logger)
+        let images = try database.openImageStore(home: pipelineHome, logger: logger)
+        let fetcher = try Fetcher(configuration: fetch, store: images, bus: bus, logger: logger)
         var limits = APILimits()
         limits.maxURLsPerRequest = maxURLs
         limits.maxUploadBytes = maxBytes
-        let services = APIServices(home: pipelineHome, bus: bus, fetcher: fetcher, keyring: keyring, limits: limits, logger: logger)
+        let database = self.database
+        let store = StoreHandle(logger: logger) { try database.openLabelStoreForReading(home: pipelineHome, logger: logger) }
+        let services = APIServices(
+            home: pipelineHome, bus: bus, fetcher: fetcher, keyring: keyring, limits: limits, store: store, images: images, logger: logger)
         let shownHost = host.contains(":") ? "[\(host)]" : host
         let portFile = portFile
         let app = try APIServer.application(services: services, address: ListenAddress(host: host, port: port)) { bound in

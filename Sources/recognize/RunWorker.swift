@@ -59,7 +59,8 @@ struct RunWorker: AsyncParsableCommand {
         try home.createDirectories()
         let bus = try database.openBus(home: home, logger: logger)
         try Topology.ensure(on: bus)
-        let store = try LabelDatabase(home: home, logger: logger)
+        let store = try database.openLabelStore(home: home, logger: logger)
+        let images = try database.openImageStore(home: home, logger: logger)
         let classifier = try model.loadClassifier(logger: logger)
         try classifier.prepare(maxBatchSize: batchSize)
         logger.info(
@@ -70,7 +71,7 @@ struct RunWorker: AsyncParsableCommand {
         let handler = RecognizeHandler(
             analyzers: try features.analyzers(classifier: classifier, labels: try filter.labelOptions(for: classifier), logger: logger),
             store: store, bus: bus,
-            limits: classifier.preprocessor.limits)
+            limits: classifier.preprocessor.limits, images: images)
 
         if let event {
             try await WorkerRunner.runLocalEvent(

@@ -21,39 +21,76 @@ struct PostgresEndToEndTests {
         return try #require(components.string)
     }
 
-    @Test("photos fetched, labelled and notified once each through the PostgreSQL bus", .enabled(if: server != nil))
-    func samplePhotosThroughPostgres() async throws {
-        let database = try Self.freshDatabase()
-        let temp = try TemporaryDirectory("e2e-pg")
-        defer { temp.remove() }
-        let home = temp.url.appendingPathComponent("home")
-        let outbox = temp.url.appendingPathComponent("outbox")
-        let photos = ["cat.jpg", "coffee.jpg", "rocket.jpg"]
+    /// Each worker with a home of its own, as on machines of their own: only the database is shared.
+    struct Machines {
+        let temp: TemporaryDirectory
+        var fetcher: URL { temp.url.appendingPathComponent("fetcher-home") }
+        var recognizer: URL { temp.url.appendingPathComponent("recognizer-home") }
+        var notifier: URL { temp.url.appendingPathComponent("notifier-home") }
+        var reader: URL { temp.url.appendingPathComponent("reader-home") }
+        var outbox: URL { temp.url.appendingPathComponent("outbox") }
+    }
+
+    /// Serves the photos, starts the gateway (mail-sink) and fetches every photo into `database`.
+    struct Fetched {
+        let web: TestHTTPServer
+        let sink: Process
+        let port: String
+    }
+
+    static func fetched(_ photos: [String], into database: String, machines: Machines) async throws -> Fetched {
         let web = try await TestHTTPServer.started()
         for photo in photos {
             let bytes = try Data(contentsOf: Self.samples.appendingPathComponent(photo))
             await web.route("/\(photo)") { _ in TestResponses.ok(bytes, contentType: "image/jpeg") }
         }
-        let portFile = temp.url.appendingPathComponent("sink.port")
+        let portFile = machines.temp.url.appendingPathComponent("sink.port")
         let sink = try ProcessRunner.start(
-            try BuiltExecutable.url("mail-sink"), ["--port", "0", "--port-file", portFile.path, "--outbox", outbox.path],
-            logFile: temp.url.appendingPathComponent("sink.log"))
+            try BuiltExecutable.url("mail-sink"), ["--port", "0", "--port-file", portFile.path, "--outbox", machines.outbox.path],
+            logFile: machines.temp.url.appendingPathComponent("sink.log"))
         let port = try await PipelineEndToEndTests.waitForContents(of: portFile)
-
-        // The environment variable selects the bus for every worker, as the flag does.
-        let environment = ["IMAGE_PIPELINE_DATABASE_URL": database]
+        // The environment variable selects the database for every worker, as the flag does.
         let fetch = try ProcessRunner.run(
-            try BuiltExecutable.url("fetch-image"), ["--home", home.path, "--allow-private"] + photos.map { web.url("/\($0)") },
-            environment: environment)
+            try BuiltExecutable.url("fetch-image"), ["--home", machines.fetcher.path, "--allow-private"] + photos.map { web.url("/\($0)") },
+            environment: [DatabaseVariable.name: database])
         #expect(fetch.status == 0, "\(fetch.stdout)\n\(fetch.stderr)")
-        let recognize = try ProcessRunner.start(
-            try BuiltExecutable.url("recognize"), ["run", "--home", home.path, "--features", "labels", "--threads", "2"],
-            logFile: temp.url.appendingPathComponent("recognize.log"), environment: environment)
-        let notify = try ProcessRunner.start(
+        return Fetched(web: web, sink: sink, port: port)
+    }
+
+    enum DatabaseVariable { static let name = "IMAGE_PIPELINE_DATABASE_URL" }
+
+    static func recognizer(_ database: String, machines: Machines, log: String) throws -> Process {
+        try ProcessRunner.start(
+            try BuiltExecutable.url("recognize"), ["run", "--home", machines.recognizer.path, "--features", "labels", "--threads", "1"],
+            logFile: machines.temp.url.appendingPathComponent(log), environment: [DatabaseVariable.name: database])
+    }
+
+    static func notifier(_ database: String, machines: Machines, port: String) throws -> Process {
+        try ProcessRunner.start(
             try BuiltExecutable.url("notify-xml"),
-            ["--home", home.path, "--gateway-url", "http://127.0.0.1:\(port)/messages", "--to", "ops@example.org"],
-            logFile: temp.url.appendingPathComponent("notify.log"), environment: environment)
-        let delivered = try await PipelineEndToEndTests.waitForFiles(in: outbox, count: photos.count, timeout: 180)
+            ["--home", machines.notifier.path, "--gateway-url", "http://127.0.0.1:\(port)/messages", "--to", "ops@example.org"],
+            logFile: machines.temp.url.appendingPathComponent("notify.log"), environment: [DatabaseVariable.name: database])
+    }
+
+    /// The images list-images reads from the shared label store, from a home that holds nothing.
+    static func listed(_ database: String, machines: Machines) throws -> [[String: Any]] {
+        let list = try ProcessRunner.run(
+            try BuiltExecutable.url("list-images"), ["--home", machines.reader.path, "--database", database, "--format", "json", "--limit", "100"])
+        #expect(list.status == 0, "\(list.stderr)")
+        return (try? JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]]) ?? []
+    }
+
+    @Test("photos fetched, labelled and notified once each, each worker in a home of its own sharing only PostgreSQL", .enabled(if: server != nil))
+    func samplePhotosThroughPostgres() async throws {
+        let database = try Self.freshDatabase()
+        let machines = Machines(temp: try TemporaryDirectory("e2e-pg"))
+        defer { machines.temp.remove() }
+        let photos = ["cat.jpg", "coffee.jpg", "rocket.jpg"]
+        let fetched = try await Self.fetched(photos, into: database, machines: machines)
+        let (web, sink, port) = (fetched.web, fetched.sink, fetched.port)
+        let recognize = try Self.recognizer(database, machines: machines, log: "recognize.log")
+        let notify = try Self.notifier(database, machines: machines, port: port)
+        let delivered = try await PipelineEndToEndTests.waitForFiles(in: machines.outbox, count: photos.count, timeout: 180)
         for process in [recognize, notify, sink] { process.terminate() }
         for process in [recognize, notify, sink] { process.waitUntilExit() }
         await web.stop()
@@ -62,14 +99,81 @@ struct PostgresEndToEndTests {
 
         // The queues on PostgreSQL are drained; the file bus of the home was never used.
         let status = try ProcessRunner.run(
-            try BuiltExecutable.url("bus-admin"), ["status", "--home", home.path, "--database", database, "--format", "json"])
+            try BuiltExecutable.url("bus-admin"), ["status", "--home", machines.reader.path, "--database", database, "--format", "json"])
         let queues = try PipelineEndToEndTests.queueStats(status.stdout)
         #expect(queues["recognize"]?.visible == 0 && queues["recognize"]?.inFlight == 0, "\(status.stdout)")
         #expect(queues["notify"]?.visible == 0 && queues["notify"]?.inFlight == 0)
         #expect(queues["archive.image.stored"]?.visible == photos.count, "the archive keeps every image.stored for replay")
-        #expect(!FileManager.default.fileExists(atPath: home.appendingPathComponent("bus/queues").path))
+        #expect(!FileManager.default.fileExists(atPath: machines.fetcher.appendingPathComponent("bus/queues").path))
+
+        // The images' bytes went to the database, not the fetcher's disk; labels and notification
+        // times to the shared label store, which list-images reads from an empty home.
+        #expect(FileTree.files(under: machines.fetcher.appendingPathComponent("images")).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: machines.recognizer.appendingPathComponent("labels.sqlite").path))
+        let listed = try Self.listed(database, machines: machines)
+        #expect(listed.count == photos.count)
+        #expect(listed.allSatisfy { ($0["stored_path"] as? String)?.hasPrefix("postgres:") == true && $0["notified_at"] is String }, "\(listed)")
+        #expect(listed.allSatisfy { !(($0["labels"] as? [Any]) ?? []).isEmpty })
+
         let unreachable = try ProcessRunner.run(
-            try BuiltExecutable.url("bus-admin"), ["status", "--home", home.path, "--database", "postgres://nobody@127.0.0.1:1/none"])
+            try BuiltExecutable.url("bus-admin"), ["status", "--home", machines.reader.path, "--database", "postgres://nobody@127.0.0.1:1/none"])
         #expect(unreachable.status != 0 && unreachable.stderr.contains("cannot reach PostgreSQL"), "\(unreachable.stderr)")
+        let unreachableList = try ProcessRunner.run(
+            try BuiltExecutable.url("list-images"), ["--home", machines.reader.path, "--database", "postgres://nobody@127.0.0.1:1/none"])
+        #expect(unreachableList.status != 0 && unreachableList.stderr.contains("cannot reach PostgreSQL"), "\(unreachableList.stderr)")
+    }
+
+    static func stopCluster(_ script: URL, _ cluster: URL) {
+        _ = try? ProcessRunner.run(script, ["stop", cluster.path], timeout: 120)
+    }
+
+    @Test(
+        "a recognizer killed mid-run and the database restarted mid-run: every photo labelled once and notified once",
+        .enabled(if: server != nil))
+    func faultsThroughPostgres() async throws {
+        // A cluster of its own: restarting the shared one would disturb the other tests.
+        let machines = Machines(temp: try TemporaryDirectory("e2e-pg-faults"))
+        defer { machines.temp.remove() }
+        let cluster = machines.temp.url.appendingPathComponent("cluster")
+        let script = BuiltExecutable.projectRoot().appendingPathComponent("Scripts/postgres-cluster")
+        let started = try ProcessRunner.run(script, ["start", cluster.path], timeout: 120)
+        #expect(started.status == 0, "\(started.stderr)")
+        guard started.status == 0 else { return }
+        defer { Self.stopCluster(script, cluster) }
+        let database = started.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let photos = ["cat.jpg", "coffee.jpg", "rocket.jpg", "astronaut.jpg", "camera.jpg", "grace-hopper.jpg"]
+        let fetched = try await Self.fetched(photos, into: database, machines: machines)
+        let (web, sink, port) = (fetched.web, fetched.sink, fetched.port)
+        let doomed = try Self.recognizer(database, machines: machines, log: "recognize-killed.log")
+        let survivor = try Self.recognizer(database, machines: machines, log: "recognize.log")
+        let notify = try Self.notifier(database, machines: machines, port: port)
+        // Kill one recognizer as soon as anything is delivered (it may hold messages mid-batch),
+        // then take the database away for a few seconds under the others.
+        _ = try await PipelineEndToEndTests.waitForFiles(in: machines.outbox, count: 1, timeout: 180)
+        _ = try ProcessRunner.run(URL(fileURLWithPath: "/bin/kill"), ["-KILL", "\(doomed.processIdentifier)"])
+        doomed.waitUntilExit()
+        let stopped = try ProcessRunner.run(script, ["stop", cluster.path], timeout: 120)
+        #expect(stopped.status == 0)
+        try await Task.sleep(for: .seconds(3))
+        let resumed = try ProcessRunner.run(script, ["resume", cluster.path], timeout: 120)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+
+        let delivered = try await PipelineEndToEndTests.waitForFiles(in: machines.outbox, count: photos.count, timeout: 240)
+        // Time for a doubled delivery to show up, were there one.
+        try await Task.sleep(for: .seconds(3))
+        let outboxFiles = FileTree.files(under: machines.outbox)
+        for process in [survivor, notify, sink] { process.terminate() }
+        for process in [survivor, notify, sink] { process.waitUntilExit() }
+        await web.stop()
+        #expect(delivered.count == photos.count)
+        #expect(outboxFiles.count == photos.count, "one notification per photo, none doubled: \(outboxFiles.map { $0.lastPathComponent })")
+        #expect(survivor.terminationStatus == 0 && notify.terminationStatus == 0, "the workers rode out the restart")
+        let listed = try Self.listed(database, machines: machines)
+        #expect(listed.count == photos.count)
+        #expect(listed.allSatisfy { $0["notified_at"] is String }, "\(listed)")
+        let check = try ProcessRunner.run(
+            try BuiltExecutable.url("list-images"), ["check", "--home", machines.reader.path, "--database", database])
+        #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
     }
 }
