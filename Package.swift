@@ -94,7 +94,8 @@ let package = Package(
         .target(
             name: "Notification",
             dependencies: ["NotificationXML", "CurlHTTP", "PipelineModel", "WorkerRuntime", "Bus", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "RecognitionWorker", dependencies: ["Recognition", "Imaging", "ImageStore", "LabelStore", "PipelineModel", "WorkerRuntime", "Bus"]),
+        .target(
+            name: "RecognitionWorker", dependencies: ["Recognition", "Imaging", "ImageStore", "LabelStore", "PipelineModel", "WorkerRuntime", "Bus"]),
         .target(
             name: "MailSink",
             dependencies: [
@@ -131,7 +132,7 @@ let package = Package(
         .executableTarget(
             name: "pipeline-bench",
             dependencies: [
-                "RecognitionOptions", "Inference", "Notification", "NotificationXML", "LabelStore", "CLISupport",
+                "RecognitionOptions", "Inference", "Notification", "NotificationXML", "LabelStore", "CLISupport", "PostgresBus",
             ]),
         // --model, --threads, --max-labels ...: the classifier's options, shared by recognize and pipeline-bench.
         .target(

@@ -50,7 +50,8 @@ public final class PostgresImageStore: ImageStoring {
                 ).isEmpty
             }
         } catch {
-            throw .database(location: "\(session.location)#\(schema)", detail: "\(error)", transient: (error as? PostgresClientError)?.isUnreachable ?? false)
+            throw .database(
+                location: "\(session.location)#\(schema)", detail: "\(error)", transient: (error as? PostgresClientError)?.isUnreachable ?? false)
         }
         return StoredImage(id: id, storedPath: Self.locationPrefix + "\(id).\(fileExtension)", byteSize: data.count, isNew: inserted)
     }
@@ -73,7 +74,8 @@ public final class PostgresImageStore: ImageStoring {
                 }
             }
         } catch {
-            throw .database(location: "\(session.location)#\(schema)", detail: "\(error)", transient: (error as? PostgresClientError)?.isUnreachable ?? false)
+            throw .database(
+                location: "\(session.location)#\(schema)", detail: "\(error)", transient: (error as? PostgresClientError)?.isUnreachable ?? false)
         }
         guard let bytes, SHA256.hex(of: bytes) == id else { throw .missing(storedPath: storedPath) }
         return try cache.store(bytes, fileExtension: fileExtension).url

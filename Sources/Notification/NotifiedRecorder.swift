@@ -6,8 +6,10 @@ import Logging
 ///
 /// Acceptances are collected and written in one transaction every `interval` (or once
 /// `batchLimit` are waiting), so a burst of deliveries costs the database a few commits, not one
-/// per message. A failed write is logged and dropped: the notification itself is delivered and
-/// acked either way, and `notified_at` is information, not state the pipeline acts on.
+/// per message. A failed write (the database restarting) is kept and retried with backoff; the
+/// notification itself is delivered and acked either way. At most `maxPending` wait (memory is
+/// bounded; past that the oldest are dropped with a warning: `notified_at` is information, not
+/// state the pipeline acts on).
 public final class NotifiedRecorder: @unchecked Sendable {
     /// Writes a batch of (image id, accepted at) pairs in one transaction.
     public typealias Writer = @Sendable ([(imageID: String, at: Date)]) throws -> Void
@@ -20,6 +22,9 @@ public final class NotifiedRecorder: @unchecked Sendable {
     private var pending: [(imageID: String, at: Date)] = []
     private var flushScheduled = false
     private let queue = DispatchQueue(label: "notify.recorder")
+    private var failures = 0
+    /// The most acceptances kept waiting while the store cannot be written.
+    public static let maxPending = 100_000
 
     /// A recorder writing through `write`.
     public init(interval: TimeInterval = 0.25, batchLimit: Int = 256, logger: Logger, write: @escaping Writer) {
@@ -57,12 +62,22 @@ public final class NotifiedRecorder: @unchecked Sendable {
         guard !batch.isEmpty else { return }
         do {
             try write(batch)
+            failures = 0
         } catch {
+            // Keep them (oldest first) and try again later; a restarted database comes back.
+            failures += 1
+            let delay = min(30, 0.5 * pow(2, Double(min(failures, 6))))
+            let dropped: Int = lock.withLock {
+                pending = batch + pending
+                let excess = max(0, pending.count - Self.maxPending)
+                if excess > 0 { pending.removeFirst(excess) }
+                flushScheduled = true
+                return excess
+            }
             logger.warning(
-                "could not record notified_at; the notifications were delivered",
-                metadata: [
-                    "images": "\(batch.count)", "error": "\(error)",
-                ])
+                "could not record notified_at yet; retrying (the notifications were delivered)",
+                metadata: ["images": "\(batch.count)", "error": "\(error)", "retry.s": "\(delay)", "dropped": "\(dropped)"])
+            queue.asyncAfter(deadline: .now() + delay) { self.flush() }
         }
     }
 }

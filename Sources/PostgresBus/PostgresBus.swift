@@ -76,6 +76,13 @@ public final class PostgresBus: BusAdministration, Sendable {
         try session.migrate(schema: schema, [PostgresMigration("bus-v1-queues-subscriptions-messages", statements)])
     }
 
+    /// Drops the schema with every queue and message in it (benchmarks and tests clean up with it).
+    public func dropSchema() throws {
+        try session.withConnection { connection in
+            _ = try session.run(connection, PostgresQuery(unsafeSQL: "DROP SCHEMA IF EXISTS \"\(schema)\" CASCADE"))
+        }
+    }
+
     // MARK: Queues and topics
 
     public func createQueue(_ name: String, configuration: QueueConfiguration) throws {

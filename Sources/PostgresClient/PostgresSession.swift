@@ -77,11 +77,21 @@ public final class PostgresSession: Sendable {
         return connection
     }
 
+    /// The longest a statement may take before its connection is closed under it (and the call
+    /// fails as unreachable, to be retried): longer than any query the pipeline makes.
+    public static let statementTimeout: TimeAmount = .seconds(60)
+
     /// Runs `body` with a connection of the pool.
     public func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
         slots.wait()
         defer { slots.signal() }
-        let connection = try idle.withLock { $0.popLast() } ?? connect()
+        // Pooled connections the server closed meanwhile (a restart) are dropped, not used.
+        var pooled = idle.withLock { $0.popLast() }
+        while let stale = pooled, stale.isClosed {
+            let _: EventLoopFuture<Void> = stale.close()
+            pooled = idle.withLock { $0.popLast() }
+        }
+        let connection = try pooled ?? connect()
         do {
             let result = try body(connection)
             idle.withLock { $0.append(connection) }
@@ -110,6 +120,13 @@ public final class PostgresSession: Sendable {
 
     /// One statement on `connection`, its rows collected.
     public func run(_ connection: PostgresConnection, _ query: PostgresQuery) throws -> [PostgresRow] {
+        guard !connection.isClosed else {
+            throw PostgresClientError.unreachable(location: location, detail: "the connection was closed (server restarted or gone)")
+        }
+        // A watchdog: a statement on a connection whose server vanished without closing it (seen
+        // after a server restart) would otherwise wait for ever; closing the connection fails it.
+        let watchdog = connection.eventLoop.scheduleTask(in: Self.statementTimeout) { let _: EventLoopFuture<Void> = connection.close() }
+        defer { watchdog.cancel() }
         do {
             return Array(try connection.query(query, logger: logger).wait())
         } catch let error as PSQLError {

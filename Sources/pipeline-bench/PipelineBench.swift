@@ -7,5 +7,5 @@ struct PipelineBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pipeline-bench",
         abstract: "Measure the pipeline's parts: the classifier, other models, notification delivery, list-images queries.",
-        subcommands: [ClassifierBench.self, ModelBench.self, NotifyBench.self, ListImagesBench.self, TextBench.self])
+        subcommands: [ClassifierBench.self, ModelBench.self, NotifyBench.self, ListImagesBench.self, TextBench.self, BusBench.self])
 }
