@@ -79,7 +79,7 @@ public final class PostgresSession: Sendable {
 
     /// The longest a statement may take before its connection is closed under it (and the call
     /// fails as unreachable, to be retried): longer than any query the pipeline makes.
-    public static let statementTimeout: TimeAmount = .seconds(60)
+    public static let statementTimeout: TimeInterval = 60
 
     /// Runs `body` with a connection of the pool.
     public func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
@@ -98,7 +98,12 @@ public final class PostgresSession: Sendable {
             return result
         } catch {
             // A statement error leaves the connection usable; a closed one is dropped.
-            if !connection.isClosed { idle.withLock { $0.append(connection) } } else { try? connection.close().wait() }
+            // An unanswered statement leaves the connection unusable even when it looks open.
+            if !connection.isClosed && !((error as? PostgresClientError)?.isUnreachable ?? false) {
+                idle.withLock { $0.append(connection) }
+            } else {
+                let _: EventLoopFuture<Void> = connection.close()
+            }
             throw error
         }
     }
@@ -123,12 +128,22 @@ public final class PostgresSession: Sendable {
         guard !connection.isClosed else {
             throw PostgresClientError.unreachable(location: location, detail: "the connection was closed (server restarted or gone)")
         }
-        // A watchdog: a statement on a connection whose server vanished without closing it (seen
-        // after a server restart) would otherwise wait for ever; closing the connection fails it.
-        let watchdog = connection.eventLoop.scheduleTask(in: Self.statementTimeout) { let _: EventLoopFuture<Void> = connection.close() }
-        defer { watchdog.cancel() }
+        // A deadline of our own: a statement on a connection whose server vanished without
+        // closing it (seen after a server restart) never completes, and closing that connection
+        // does not fail it either; so wait on the future with a timeout, then drop the connection.
+        let rows = PostgresRowsBox()
+        let done = DispatchSemaphore(value: 0)
+        connection.query(query, logger: logger).whenComplete { result in
+            rows.result = result.map { Array($0) }
+            done.signal()
+        }
         do {
-            return Array(try connection.query(query, logger: logger).wait())
+            guard done.wait(timeout: .now() + Self.statementTimeout) == .success, let result = rows.result else {
+                let _: EventLoopFuture<Void> = connection.close()
+                throw PostgresClientError.unreachable(
+                    location: location, detail: "no answer to a statement within \(Int(Self.statementTimeout)) s; the connection was dropped")
+            }
+            return try result.get()
         } catch let error as PSQLError {
             if connection.isClosed { throw PostgresClientError.unreachable(location: location, detail: String(reflecting: error)) }
             throw PostgresClientError.statement(sql: query.sql, detail: error.serverInfo?[.message] ?? String(reflecting: error))
@@ -228,4 +243,10 @@ extension PostgresSession {
             }
         }
     }
+}
+
+/// The outcome of one statement, handed from the event loop to the waiting thread (the semaphore
+/// orders the write before the read).
+private final class PostgresRowsBox: @unchecked Sendable {
+    var result: Result<[PostgresRow], any Error>?
 }
