@@ -114,7 +114,11 @@ enum ImageRoutes {
         let imageID = found.id
         let snappedSize = size
         let jpeg = try await services.blocking { () throws -> Data in
-            let source = try Self.localFile(path, images)
+            // A missing file fails below as an image that cannot be read (422, as before); a shared store that is down is 503.
+            let source: URL
+            do { source = try images.localFile(forStoredPath: path) } catch ImageStoreError.database(_, let detail, _) {
+                throw APIError.unavailable("the image store failed: \(detail)")
+            } catch { source = URL(fileURLWithPath: path) }
             do { return try thumbnails.thumbnail(id: imageID, source: source, size: snappedSize) } catch {
                 throw APIError(.unprocessableContent, code: "thumbnail_failed", "no thumbnail can be made of this image: \(error)")
             }
