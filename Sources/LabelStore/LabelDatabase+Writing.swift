@@ -79,24 +79,7 @@ extension LabelDatabase {
 
         // notified_at is left alone: a re-recognition does not mean the notification is unsent.
         let upsert = try db.cachedStatement(
-            sql: """
-                INSERT INTO images (id, name, source_url, stored_path, byte_size, content_type, width, height,
-                                    fetched_at, recognized_at, model_name, model_version, notified_at,
-                                    brightness, contrast, sharpness, colors, categories, phash,
-                                    face_count, faces, moderation, unsafe, text)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT(id) DO UPDATE SET
-                    name = excluded.name, source_url = excluded.source_url, stored_path = excluded.stored_path,
-                    byte_size = excluded.byte_size, content_type = excluded.content_type,
-                    width = excluded.width, height = excluded.height, fetched_at = excluded.fetched_at,
-                    recognized_at = excluded.recognized_at, model_name = excluded.model_name,
-                    model_version = excluded.model_version, brightness = excluded.brightness,
-                    contrast = excluded.contrast, sharpness = excluded.sharpness, colors = excluded.colors,
-                    categories = excluded.categories, phash = excluded.phash, face_count = excluded.face_count,
-                    faces = excluded.faces, moderation = excluded.moderation, unsafe = excluded.unsafe,
-                    text = excluded.text
-                RETURNING seq
-                """)
+            sql: upsertImageSQL)
         let seqValue = try Int64.fetchOne(
             upsert,
             arguments: [
@@ -149,6 +132,28 @@ extension LabelDatabase {
             }
         }
     }
+
+    /// The image row's upsert, for both engines (`?` placeholders; PostgreSQL numbers them),
+    /// returning its seq. notified_at is left alone: a re-recognition does not mean the
+    /// notification is unsent.
+    static let upsertImageSQL = """
+        INSERT INTO images (id, name, source_url, stored_path, byte_size, content_type, width, height,
+                            fetched_at, recognized_at, model_name, model_version, notified_at,
+                            brightness, contrast, sharpness, colors, categories, phash,
+                            face_count, faces, moderation, unsafe, text)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT(id) DO UPDATE SET
+            name = excluded.name, source_url = excluded.source_url, stored_path = excluded.stored_path,
+            byte_size = excluded.byte_size, content_type = excluded.content_type,
+            width = excluded.width, height = excluded.height, fetched_at = excluded.fetched_at,
+            recognized_at = excluded.recognized_at, model_name = excluded.model_name,
+            model_version = excluded.model_version, brightness = excluded.brightness,
+            contrast = excluded.contrast, sharpness = excluded.sharpness, colors = excluded.colors,
+            categories = excluded.categories, phash = excluded.phash, face_count = excluded.face_count,
+            faces = excluded.faces, moderation = excluded.moderation, unsafe = excluded.unsafe,
+            text = excluded.text
+        RETURNING seq
+        """
 
     /// A JSON column's value decoded, nil when NULL or unreadable (a column written by a newer
     /// version is shown without it rather than failing the whole listing).

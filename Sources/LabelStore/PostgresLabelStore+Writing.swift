@@ -95,25 +95,9 @@ extension PostgresLabelStore {
         bindings.append(columns.moderation)
         bindings.append(item.moderation.map { Int32($0.isUnsafe ? 1 : 0) })
         bindings.append(columns.text)
-        let upsert = PostgresQuery(
-            unsafeSQL: """
-                INSERT INTO images (id, name, source_url, stored_path, byte_size, content_type, width, height,
-                                    fetched_at, recognized_at, model_name, model_version, notified_at,
-                                    brightness, contrast, sharpness, colors, categories, phash,
-                                    face_count, faces, moderation, unsafe, text)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, NULL, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
-                ON CONFLICT (id) DO UPDATE SET
-                    name = excluded.name, source_url = excluded.source_url, stored_path = excluded.stored_path,
-                    byte_size = excluded.byte_size, content_type = excluded.content_type,
-                    width = excluded.width, height = excluded.height, fetched_at = excluded.fetched_at,
-                    recognized_at = excluded.recognized_at, model_name = excluded.model_name,
-                    model_version = excluded.model_version, brightness = excluded.brightness,
-                    contrast = excluded.contrast, sharpness = excluded.sharpness, colors = excluded.colors,
-                    categories = excluded.categories, phash = excluded.phash, face_count = excluded.face_count,
-                    faces = excluded.faces, moderation = excluded.moderation, unsafe = excluded.unsafe,
-                    text = excluded.text
-                RETURNING seq
-                """, binds: bindings)
+        var numbered = Self.query(LabelDatabase.upsertImageSQL, SQLArguments())
+        numbered.binds = bindings
+        let upsert = numbered
         guard let seq = try session.run(connection, upsert).first?.decode(Int64.self) else {
             throw LabelStoreError.database(path: location, operation: "save image \(image.imageID)", underlying: "the upsert returned no seq")
         }
