@@ -155,7 +155,9 @@ let package = Package(
         .target(name: "NotificationTestSupport", dependencies: ["NotificationXML", "CLibXML2"], path: "Tests/NotificationTestSupport"),
         // Encodes test images with libvips (every format, EXIF orientation, 16-bit, CMYK): tests only.
         .target(name: "ImagingTestSupport", dependencies: ["Imaging", "CVips"], path: "Tests/ImagingTestSupport"),
-        .testTarget(name: "BusTests", dependencies: ["Bus", "PostgresBus", "TestSupport"]),
+        .testTarget(
+            name: "BusTests",
+            dependencies: ["Bus", "PostgresBus", "PostgresClient", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "InferenceTests", dependencies: ["Inference", "ONNXProto"]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "ImagingTestSupport"]),
         .testTarget(name: "RecognitionTests", dependencies: ["Recognition", "TestSupport", "ImagingTestSupport"]),

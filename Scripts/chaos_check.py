@@ -5,7 +5,9 @@ Usage:
   python3 chaos_check.py verify  HOME BIN FETCH_JSONL SINK_URL KILLED_PIDS_FILE
       prints `key=value` figures on stdout (one per line) and every problem on stderr as
       `chaos: problem: ...`; exit 1 when anything was lost, duplicated or left behind.
-Standard library only (sqlite3 module, ElementTree, urllib), so no apt package is needed.
+With IMAGE_PIPELINE_DATABASE_URL set (Scripts/chaos --database), the label store is read
+from PostgreSQL with psql and bus-admin reads the PostgreSQL bus; otherwise HOME/labels.sqlite.
+Standard library only (sqlite3 module, ElementTree, urllib), so no pip package is needed.
 """
 import json
 import os
@@ -18,6 +20,27 @@ import xml.etree.ElementTree as ET
 BAD_KINDS = ("/missing/", "/html/", "/trunc/", "/bomb/")
 WORK_QUEUES = ("recognize", "notify")
 DEAD_QUEUES = ("recognize.dead", "notify.dead")
+
+
+DATABASE = os.environ.get("IMAGE_PIPELINE_DATABASE_URL", "")
+
+
+def label_rows(home, sql):
+    """Rows of `sql` on the label store: SQLite in HOME, or PostgreSQL's pipeline_labels schema."""
+    if not DATABASE:
+        db = sqlite3.connect(f"file:{os.path.join(home, 'labels.sqlite')}?mode=ro", uri=True)
+        try:
+            return list(db.execute(sql))
+        finally:
+            db.close()
+    out = subprocess.run(["psql", DATABASE, "-XAtq", "-F", "\t", "-v", "ON_ERROR_STOP=1",
+                          "-c", "SET search_path TO pipeline_labels", "-c", sql],
+                         check=True, capture_output=True, text=True).stdout
+    rows = []
+    for line in out.splitlines():
+        if line:
+            rows.append(tuple(int(v) if v.isdigit() else v for v in line.split("\t")))
+    return rows
 
 
 def fetch_results(path):
@@ -87,23 +110,22 @@ def verify(home, bin_dir, fetch_path, sink, killed_path):
         problems.append(f"{len(ok) - len(fetched)} fetched images share an id (generator bug)")
 
     # Labels: one images row per fetched image, no label twice, nothing unexpected.
-    db = sqlite3.connect(f"file:{os.path.join(home, 'labels.sqlite')}?mode=ro", uri=True)
-    rows = dict(db.execute("SELECT id, (SELECT COUNT(*) FROM labels WHERE image_id = images.id) FROM images"))
+    store = "PostgreSQL" if DATABASE else "labels.sqlite"
+    rows = dict(label_rows(home, "SELECT id, (SELECT COUNT(*) FROM labels WHERE image_id = images.id) FROM images"))
     labelled = fetched & set(rows)
     figures["labelled"] = len(labelled)
     for image in sorted(fetched - set(rows)):
-        problems.append(f"image {image} has no row in labels.sqlite")
+        problems.append(f"image {image} has no row in {store}")
     for image in sorted(set(rows) - fetched):
-        problems.append(f"labels.sqlite holds an image nobody fetched: {image}")
+        problems.append(f"{store} holds an image nobody fetched: {image}")
     no_labels = [i for i in labelled if rows[i] == 0]
     figures["unlabelled"] = len(no_labels)
-    for image, name, count in db.execute(
-            "SELECT image_id, name, COUNT(*) FROM labels GROUP BY image_id, name HAVING COUNT(*) > 1"):
+    for image, name, count in label_rows(
+            home, "SELECT image_id, name, COUNT(*) FROM labels GROUP BY image_id, name HAVING COUNT(*) > 1"):
         problems.append(f"label {name!r} stored {count} times for image {image}")
-    for term, seq, count in db.execute(
-            "SELECT term, image_seq, COUNT(*) FROM label_terms GROUP BY term, image_seq HAVING COUNT(*) > 1"):
+    for term, seq, count in label_rows(
+            home, "SELECT term, image_seq, COUNT(*) FROM label_terms GROUP BY term, image_seq HAVING COUNT(*) > 1"):
         problems.append(f"label term {term!r} stored {count} times for image seq {seq}")
-    db.close()
 
     # Notifications: exactly one accepted message per fetched image.
     ids = outbox_ids(home)
@@ -152,9 +174,10 @@ def verify(home, bin_dir, fetch_path, sink, killed_path):
         if os.path.basename(top) == "tmp":
             for f in files:
                 (orphans if f.split(".")[0] in killed else leftovers).append(os.path.join(top, f))
-    image_tmp = os.path.join(home, "images", ".tmp")
-    if os.path.isdir(image_tmp):
-        leftovers += [os.path.join(image_tmp, f) for f in os.listdir(image_tmp)]
+    # The image store's temporary files; with PostgreSQL, those of the local copies' cache.
+    for image_tmp in (os.path.join(home, "images", ".tmp"), os.path.join(home, "image-cache", ".tmp")):
+        if os.path.isdir(image_tmp):
+            leftovers += [os.path.join(image_tmp, f) for f in os.listdir(image_tmp)]
     sink_tmp = os.path.join(home, "outbox", ".tmp")
     if os.path.isdir(sink_tmp):
         leftovers += [os.path.join(sink_tmp, f) for f in os.listdir(sink_tmp)]

@@ -22,6 +22,7 @@ public final class PostgresBus: BusAdministration, Sendable {
     private let clock: BusClock
     private let logger: Logger
     private let wakeups: Wakeups
+    private let maintenance = MaintenanceSchedule()
     private static let columns =
         "seq, id, topic, attributes, body, published_at, enqueued_at, visible_at, receive_count, receipt, dead_letters"
 
@@ -199,26 +200,33 @@ public final class PostgresBus: BusAdministration, Sendable {
         }
     }
 
+    /// Claims up to `maxMessages` due rows in one autocommit statement (one round trip). Rows
+    /// whose claim ran out below the receive limit are claimable directly; the rest of the
+    /// upkeep (retention, dead-lettering spent claims) runs at most once a second per queue, so
+    /// a busy queue does not pay three more statements on every receive.
     private func claim(_ queue: String, maxMessages: Int, visibilityTimeout: TimeInterval?) throws -> [ReceivedMessage] {
-        try session.transaction { connection in
-            let configuration = try configuration(of: queue, on: connection)
-            let now = clock.now().timeIntervalSince1970
-            try maintain(queue, configuration, now: now, on: connection)
-            let timeout = max(0, visibilityTimeout ?? configuration.visibilityTimeout)
-            let rows = try session.run(
+        let configuration = try session.withConnection { connection in try self.configuration(of: queue, on: connection) }
+        let now = clock.now().timeIntervalSince1970
+        if maintenance.isDue(queue, now: now) {
+            try session.transaction { connection in try maintain(queue, configuration, now: now, on: connection) }
+        }
+        let timeout = max(0, visibilityTimeout ?? configuration.visibilityTimeout)
+        let rows = try session.withConnection { connection in
+            try session.run(
                 connection,
                 """
                 WITH due AS (
-                    SELECT seq FROM \(unescaped: table("messages")) WHERE queue = \(queue) AND receipt IS NULL AND visible_at <= \(now)
+                    SELECT seq FROM \(unescaped: table("messages")) WHERE queue = \(queue) AND visible_at <= \(now)
+                    AND (receipt IS NULL OR receive_count < \(Int64(configuration.maxReceiveCount)))
                     ORDER BY visible_at, seq LIMIT \(maxMessages) FOR UPDATE SKIP LOCKED)
                 UPDATE \(unescaped: table("messages")) m SET receive_count = m.receive_count + 1, visible_at = \(now + timeout),
                     receipt = md5(random()::text || clock_timestamp()::text || m.seq::text)
                 FROM due WHERE m.seq = due.seq
                 RETURNING \(unescaped: Self.columns.split(separator: ",").map { "m." + $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ", "))
                 """)
-            return try rows.map { try Entry(row: $0) }.sorted { ($0.seq) < ($1.seq) }.map { entry in
-                ReceivedMessage(message: entry.message, queue: queue, receiveCount: entry.receiveCount, receipt: entry.receipt ?? "")
-            }
+        }
+        return try rows.map { try Entry(row: $0) }.sorted { ($0.seq) < ($1.seq) }.map { entry in
+            ReceivedMessage(message: entry.message, queue: queue, receiveCount: entry.receiveCount, receipt: entry.receipt ?? "")
         }
     }
 
@@ -248,7 +256,8 @@ public final class PostgresBus: BusAdministration, Sendable {
     }
 
     public func delete(_ message: ReceivedMessage) throws {
-        try session.transaction { connection in
+        // One statement, autocommitted: one round trip per ack.
+        try session.withConnection { connection in
             let rows = try session.run(
                 connection,
                 "DELETE FROM \(unescaped: table("messages")) WHERE queue = \(message.queue) AND receipt = \(message.receipt) RETURNING seq")
@@ -602,6 +611,22 @@ final class Wakeups: Sendable {
             }
             await group.next()
             group.cancelAll()
+        }
+    }
+}
+
+/// When each queue's upkeep last ran in this process, by the bus clock (so tests on a manual
+/// clock see it run whenever they move time on by a second or more).
+final class MaintenanceSchedule: Sendable {
+    private let last = Mutex<[String: Double]>([:])
+    static let interval = 1.0
+
+    /// True (and the time recorded) when `queue` was not maintained in the last second.
+    func isDue(_ queue: String, now: Double) -> Bool {
+        last.withLock { times in
+            if let previous = times[queue], now >= previous, now - previous < Self.interval { return false }
+            times[queue] = now
+            return true
         }
     }
 }

@@ -46,8 +46,12 @@ public final class PostgresSession: Sendable {
 
     /// A pool of at most `maxConnections` connections, opened as needed; `searchPath` (a schema
     /// `validate(schema:)` accepts) is where unqualified table names resolve.
-    public init(location: PostgresLocation, maxConnections: Int, logger: Logger, searchPath: String? = nil) {
+    public init(
+        location: PostgresLocation, maxConnections: Int, logger: Logger, searchPath: String? = nil,
+        statementTimeout: TimeInterval = PostgresSession.defaultStatementTimeout
+    ) {
         self.location = location
+        self.statementTimeout = statementTimeout
         self.logger = logger
         self.searchPath = searchPath
         slots = DispatchSemaphore(value: max(1, maxConnections))
@@ -65,6 +69,9 @@ public final class PostgresSession: Sendable {
                 on: MultiThreadedEventLoopGroup.singleton.next(), configuration: configuration,
                 id: counter.wrappingAdd(1, ordering: .relaxed).newValue, logger: logger
             ).wait()
+        } catch let error as PSQLError where error.serverInfo?[.sqlState] == "53300" {
+            // too_many_connections: the server answered, it has no slot for one more client.
+            throw PostgresClientError.noFreeConnection(location: location, detail: error.serverInfo?[.message] ?? "too many clients")
         } catch {
             throw PostgresClientError.unreachable(location: location, detail: String(reflecting: error))
         }
@@ -79,7 +86,9 @@ public final class PostgresSession: Sendable {
 
     /// The longest a statement may take before its connection is closed under it (and the call
     /// fails as unreachable, to be retried): longer than any query the pipeline makes.
-    public static let statementTimeout: TimeInterval = 60
+    public static let defaultStatementTimeout: TimeInterval = 60
+    /// This pool's statement deadline (`defaultStatementTimeout` unless a test shortens it).
+    public let statementTimeout: TimeInterval
 
     /// Runs `body` with a connection of the pool.
     public func withConnection<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
@@ -88,7 +97,7 @@ public final class PostgresSession: Sendable {
         // Pooled connections the server closed meanwhile (a restart) are dropped, not used.
         var pooled = idle.withLock { $0.popLast() }
         while let stale = pooled, stale.isClosed {
-            let _: EventLoopFuture<Void> = stale.close()
+            Self.discard(stale)
             pooled = idle.withLock { $0.popLast() }
         }
         let connection = try pooled ?? connect()
@@ -102,7 +111,7 @@ public final class PostgresSession: Sendable {
             if !connection.isClosed && !((error as? PostgresClientError)?.isUnreachable ?? false) {
                 idle.withLock { $0.append(connection) }
             } else {
-                let _: EventLoopFuture<Void> = connection.close()
+                Self.discard(connection)
             }
             throw error
         }
@@ -138,16 +147,23 @@ public final class PostgresSession: Sendable {
             done.signal()
         }
         do {
-            guard done.wait(timeout: .now() + Self.statementTimeout) == .success, let result = rows.result else {
-                let _: EventLoopFuture<Void> = connection.close()
+            guard done.wait(timeout: .now() + statementTimeout) == .success, let result = rows.result else {
+                Self.discard(connection)
                 throw PostgresClientError.unreachable(
-                    location: location, detail: "no answer to a statement within \(Int(Self.statementTimeout)) s; the connection was dropped")
+                    location: location, detail: "no answer to a statement within \(Int(statementTimeout)) s; the connection was dropped")
             }
             return try result.get()
         } catch let error as PSQLError {
             if connection.isClosed { throw PostgresClientError.unreachable(location: location, detail: String(reflecting: error)) }
             throw PostgresClientError.statement(sql: query.sql, detail: error.serverInfo?[.message] ?? String(reflecting: error))
         }
+    }
+
+    /// Closes `connection` without waiting for it, holding on to it until it has closed:
+    /// postgres-nio requires a connection to be closed before its last reference goes.
+    static func discard(_ connection: PostgresConnection) {
+        let closed: EventLoopFuture<Void> = connection.close()
+        closed.whenComplete { _ in withExtendedLifetime(connection) {} }
     }
 
     public func close() {
@@ -161,6 +177,9 @@ public final class PostgresSession: Sendable {
 /// What went wrong talking to PostgreSQL.
 public enum PostgresClientError: Error, CustomStringConvertible {
     case unreachable(location: PostgresLocation, detail: String)
+    /// The server is up but refused a new connection: all of its connections (or this role's or
+    /// database's CONNECTION LIMIT) are taken.
+    case noFreeConnection(location: PostgresLocation, detail: String)
     case statement(sql: String, detail: String)
     case invalidSchemaName(String)
     case invalidURL(String)
@@ -171,6 +190,9 @@ public enum PostgresClientError: Error, CustomStringConvertible {
         switch self {
         case .unreachable(let location, let detail):
             return "cannot reach PostgreSQL at \(location): \(detail). Check that the server runs and the URL (host, port, user, database) is right."
+        case .noFreeConnection(let location, let detail):
+            return "PostgreSQL at \(location) has no free connection (\(detail)); raise max_connections (or the role's or database's "
+                + "CONNECTION LIMIT), run fewer workers per machine, or pool connections with PgBouncer (docs/SCALING.md)"
         case .statement(let sql, let detail):
             return "PostgreSQL refused a statement: \(detail) (\(sql.prefix(120)))"
         case .invalidSchemaName(let name):
@@ -183,10 +205,13 @@ public enum PostgresClientError: Error, CustomStringConvertible {
         }
     }
 
-    /// Whether the server could not be reached (worth retrying later), rather than a refusal.
+    /// Whether the server could not be reached or had no connection to spare (worth retrying
+    /// later), rather than a refusal of the statement itself.
     public var isUnreachable: Bool {
-        if case .unreachable = self { return true }
-        return false
+        switch self {
+        case .unreachable, .noFreeConnection: return true
+        default: return false
+        }
     }
 }
 
@@ -210,10 +235,13 @@ extension PostgresSession {
     }
 
     /// A session on the database a `postgres://` URL names.
-    public convenience init(url: String, maxConnections: Int, logger: Logger, searchPath: String? = nil) throws {
+    public convenience init(
+        url: String, maxConnections: Int, logger: Logger, searchPath: String? = nil,
+        statementTimeout: TimeInterval = PostgresSession.defaultStatementTimeout
+    ) throws {
         guard let location = PostgresLocation(url: url) else { throw PostgresClientError.invalidURL(url) }
         if let searchPath { try Self.validate(schema: searchPath) }
-        self.init(location: location, maxConnections: maxConnections, logger: logger, searchPath: searchPath)
+        self.init(location: location, maxConnections: maxConnections, logger: logger, searchPath: searchPath, statementTimeout: statementTimeout)
     }
 
     /// Applies the migrations `schema` lacks, in order, each in the transaction that records it;

@@ -131,9 +131,9 @@ import Testing
 
         let binary = try BuiltExecutable.url("bus-admin")
         let home = ["--home", dir.url.path]
-        let repair = try ProcessRunner.run(binary, ["check", "--repair", "--tmp-age", "0"] + home)
+        let repair = try await ProcessRunner.run(binary, ["check", "--repair", "--tmp-age", "0"] + home)
         #expect(repair.status == 0, "\(repair.stdout)\(repair.stderr)")
-        let check = try ProcessRunner.run(binary, ["check", "--tmp-age", "0"] + home)
+        let check = try await ProcessRunner.run(binary, ["check", "--tmp-age", "0"] + home)
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
         #expect(check.stdout.contains("clean"))
 

@@ -62,7 +62,7 @@ struct GalleryBrowserTests {
         }
         // The key is made by the tool itself and printed once; the file holds only its hash.
         let keyFile = temp.url.appendingPathComponent("keys")
-        let made = try ProcessRunner.run(
+        let made = try await ProcessRunner.run(
             try BuiltExecutable.url("pipeline-api"),
             ["keys", "add", "browser", "--scope", "submit", "--keys", keyFile.path, "--rate", "500", "--burst", "1000"])
         #expect(made.status == 0, "\(made.stderr)")
@@ -103,7 +103,7 @@ struct GalleryBrowserTests {
 
         let screenshots = Self.root.appendingPathComponent(".build/screenshots")
         try FileManager.default.createDirectory(at: screenshots, withIntermediateDirectories: true)
-        let run = try ProcessRunner.run(
+        let run = try await ProcessRunner.run(
             Self.python,
             [
                 Self.root.appendingPathComponent("Tests/EndToEndTests/Browser/gallery_browser.py").path, "--base", stack.base, "--key", stack.key,
@@ -145,7 +145,7 @@ struct GalleryBrowserTests {
         ])
         #expect(reply.stdout.contains("\"accepted\""), "\(reply.stdout)")
         try await stack.waitForImages(2)
-        let run = try ProcessRunner.run(
+        let run = try await ProcessRunner.run(
             Self.python,
             [
                 "-m", "schemathesis.cli", "run", "\(stack.base)/openapi.yaml", "--url", stack.base, "-H", "Authorization: Bearer \(stack.key)",

@@ -47,7 +47,7 @@ struct PipelineEndToEndTests {
         // URLs in: three photos and one bad URL; one result line each, exit 2 for the failure.
         var input = photos.map { "\(server.url("/photos/\($0)"))\t\(($0 as NSString).deletingPathExtension)" }
         input.append(server.url("/photos/not-a-photo.jpg"))
-        let fetch = try ProcessRunner.run(
+        let fetch = try await ProcessRunner.run(
             try BuiltExecutable.url("fetch-image"),
             ["--home", home.path, "--allow-private"],
             stdin: Data((input.joined(separator: "\n") + "\n").utf8))
@@ -105,13 +105,13 @@ struct PipelineEndToEndTests {
         }
 
         // The labels are in SQLite, queryable by a parent label.
-        let list = try ProcessRunner.run(
+        let list = try await ProcessRunner.run(
             try BuiltExecutable.url("list-images"),
             ["--home", home.path, "--format", "json", "--label", "animal"])
         #expect(list.status == 0, "\(list.stderr)")
         #expect(list.stdout.contains("cat"))
         #expect(!list.stdout.contains("espresso"))
-        let all = try ProcessRunner.run(try BuiltExecutable.url("list-images"), ["--home", home.path, "--format", "ndjson"])
+        let all = try await ProcessRunner.run(try BuiltExecutable.url("list-images"), ["--home", home.path, "--format", "ndjson"])
         #expect(all.stdout.split(separator: "\n").count == photos.count)
         // notify-xml recorded the gateway's acceptance of each notification, after recognition.
         for line in all.stdout.split(separator: "\n") {
@@ -121,7 +121,7 @@ struct PipelineEndToEndTests {
         }
 
         // Nothing stuck: queues empty, nothing in flight, no dead letters.
-        let status = try ProcessRunner.run(try BuiltExecutable.url("bus-admin"), ["status", "--home", home.path, "--format", "json"])
+        let status = try await ProcessRunner.run(try BuiltExecutable.url("bus-admin"), ["status", "--home", home.path, "--format", "json"])
         #expect(status.status == 0, "\(status.stderr)")
         let queues = try Self.queueStats(status.stdout)
         for queue in ["recognize", "notify", "recognize.dead", "notify.dead"] {

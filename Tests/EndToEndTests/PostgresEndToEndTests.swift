@@ -50,7 +50,7 @@ struct PostgresEndToEndTests {
             logFile: machines.temp.url.appendingPathComponent("sink.log"))
         let port = try await PipelineEndToEndTests.waitForContents(of: portFile)
         // The environment variable selects the database for every worker, as the flag does.
-        let fetch = try ProcessRunner.run(
+        let fetch = try await ProcessRunner.run(
             try BuiltExecutable.url("fetch-image"), ["--home", machines.fetcher.path, "--allow-private"] + photos.map { web.url("/\($0)") },
             environment: [DatabaseVariable.name: database])
         #expect(fetch.status == 0, "\(fetch.stdout)\n\(fetch.stderr)")
@@ -98,7 +98,7 @@ struct PostgresEndToEndTests {
         #expect(recognize.terminationStatus == 0 && notify.terminationStatus == 0)
 
         // The queues on PostgreSQL are drained; the file bus of the home was never used.
-        let status = try ProcessRunner.run(
+        let status = try await ProcessRunner.run(
             try BuiltExecutable.url("bus-admin"), ["status", "--home", machines.reader.path, "--database", database, "--format", "json"])
         let queues = try PipelineEndToEndTests.queueStats(status.stdout)
         #expect(queues["recognize"]?.visible == 0 && queues["recognize"]?.inFlight == 0, "\(status.stdout)")
@@ -115,10 +115,10 @@ struct PostgresEndToEndTests {
         #expect(listed.allSatisfy { ($0["stored_path"] as? String)?.hasPrefix("postgres:") == true && $0["notified_at"] is String }, "\(listed)")
         #expect(listed.allSatisfy { !(($0["labels"] as? [Any]) ?? []).isEmpty })
 
-        let unreachable = try ProcessRunner.run(
+        let unreachable = try await ProcessRunner.run(
             try BuiltExecutable.url("bus-admin"), ["status", "--home", machines.reader.path, "--database", "postgres://nobody@127.0.0.1:1/none"])
         #expect(unreachable.status != 0 && unreachable.stderr.contains("cannot reach PostgreSQL"), "\(unreachable.stderr)")
-        let unreachableList = try ProcessRunner.run(
+        let unreachableList = try await ProcessRunner.run(
             try BuiltExecutable.url("list-images"), ["--home", machines.reader.path, "--database", "postgres://nobody@127.0.0.1:1/none"])
         #expect(unreachableList.status != 0 && unreachableList.stderr.contains("cannot reach PostgreSQL"), "\(unreachableList.stderr)")
     }
@@ -169,7 +169,7 @@ struct PostgresEndToEndTests {
         // Kill one recognizer as soon as anything is delivered (it may hold messages mid-batch),
         // then take the database away for a few seconds under the others.
         _ = try await PipelineEndToEndTests.waitForFiles(in: machines.outbox, count: 1, timeout: 180)
-        _ = try ProcessRunner.run(URL(fileURLWithPath: "/bin/kill"), ["-KILL", "\(doomed.processIdentifier)"])
+        _ = try await ProcessRunner.run(URL(fileURLWithPath: "/bin/kill"), ["-KILL", "\(doomed.processIdentifier)"])
         doomed.waitUntilExit()
         let stopped = try Self.clusterCommand(script, "stop", cluster)
         #expect(stopped.status == 0, "\(stopped.output)")
@@ -190,7 +190,7 @@ struct PostgresEndToEndTests {
         let listed = try Self.listed(database, machines: machines)
         #expect(listed.count == photos.count)
         #expect(listed.allSatisfy { $0["notified_at"] is String }, "\(listed)")
-        let check = try ProcessRunner.run(
+        let check = try await ProcessRunner.run(
             try BuiltExecutable.url("list-images"), ["check", "--home", machines.reader.path, "--database", database])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
     }

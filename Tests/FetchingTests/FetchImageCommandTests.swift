@@ -35,7 +35,7 @@ struct FetchImageCommandTests {
             \(server.url("/missing.jpg"))
             not-a-url with spaces
             """
-        let first = try ProcessRunner.run(executable, common + ["--allow-private"], stdin: Data(stdin.utf8), timeout: 120)
+        let first = try await ProcessRunner.run(executable, common + ["--allow-private"], stdin: Data(stdin.utf8), timeout: 120)
         #expect(first.status == 2, "stderr: \(first.stderr)")
         let lines = first.stdout.split(separator: "\n").map(String.init)
         #expect(lines.count == 4, "\(lines)")
@@ -54,7 +54,7 @@ struct FetchImageCommandTests {
         try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(-3600)], ofItemAtPath: stale.path)
 
         // 2. Same images as arguments: duplicates, success, nothing new published.
-        let second = try ProcessRunner.run(
+        let second = try await ProcessRunner.run(
             executable,
             common + [
                 "--allow-private", "--format", "json",
@@ -68,12 +68,12 @@ struct FetchImageCommandTests {
         #expect(!FileManager.default.fileExists(atPath: stale.path), "the stale temporary file should be gone")
 
         // 3. Without --allow-private the loopback server is refused.
-        let third = try ProcessRunner.run(executable, common + [server.url("/a.jpg")], timeout: 120)
+        let third = try await ProcessRunner.run(executable, common + [server.url("/a.jpg")], timeout: 120)
         #expect(third.status == 2)
         #expect(third.stdout.contains("FAIL  \(server.url("/a.jpg"))  refused loopback address 127.0.0.1"), "\(third.stdout)")
 
         // 4. Usage errors exit 64.
-        let usage = try ProcessRunner.run(executable, common + ["--parallel", "0", server.url("/a.jpg")], timeout: 120)
+        let usage = try await ProcessRunner.run(executable, common + ["--parallel", "0", server.url("/a.jpg")], timeout: 120)
         #expect(usage.status == 64, "\(usage.stderr)")
 
         // The store holds exactly the two images; the bus got one event per new image.
@@ -171,14 +171,14 @@ struct FullDiskTests {
         let home = dir.url.appendingPathComponent("home")
         let images = home.appendingPathComponent("images")
         try FileManager.default.createDirectory(at: images, withIntermediateDirectories: true)
-        let mount = try ProcessRunner.run(
+        let mount = try await ProcessRunner.run(
             URL(fileURLWithPath: "/bin/mount"),
             ["-t", "tmpfs", "-o", "size=64k", "tmpfs", images.path], timeout: 30)
         try #require(mount.status == 0, "mount failed: \(mount.stderr)")
         defer { _ = try? ProcessRunner.run(URL(fileURLWithPath: "/bin/umount"), [images.path], timeout: 30) }
 
         let common = ["--home", home.path, "--retries", "0", "--log-level", "warning", "--allow-private"]
-        let full = try ProcessRunner.run(executable, common + [server.url("/big.jpg")], timeout: 120)
+        let full = try await ProcessRunner.run(executable, common + [server.url("/big.jpg")], timeout: 120)
         #expect(full.status == 2, "stderr: \(full.stderr)")
         #expect(full.stdout.contains("FAIL  \(server.url("/big.jpg"))"), "\(full.stdout)")
         #expect(full.stdout.contains("No space left on device"), "\(full.stdout)")
@@ -189,7 +189,7 @@ struct FullDiskTests {
         let bus = try FileBus(root: home.appendingPathComponent("bus"))
         let none = try await bus.receive(from: Topology.recognizeQueue, maxMessages: 10, visibilityTimeout: 60, wait: 0)
         #expect(none.isEmpty)
-        let fits = try ProcessRunner.run(executable, common + [server.url("/small.jpg")], timeout: 120)
+        let fits = try await ProcessRunner.run(executable, common + [server.url("/small.jpg")], timeout: 120)
         #expect(fits.status == 0, "stderr: \(fits.stderr)")
         #expect(Fixtures.files(under: images).count == 1)
         await server.stop()

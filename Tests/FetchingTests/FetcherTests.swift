@@ -405,7 +405,7 @@ struct FetcherTests {
         defer { dir.remove() }
         let plain = dir.url.appendingPathComponent("x.png")
         try png.write(to: plain)
-        let gzip = try ProcessRunner.run(URL(fileURLWithPath: "/bin/gzip"), ["-k", "-9", plain.path])
+        let gzip = try await ProcessRunner.run(URL(fileURLWithPath: "/bin/gzip"), ["-k", "-9", plain.path])
         try #require(gzip.status == 0)
         let compressed = try Data(contentsOf: dir.url.appendingPathComponent("x.png.gz"))
         let encodings = AgentLog()

@@ -84,21 +84,22 @@ struct ProcessTests {
 
         let notify = try BuiltExecutable.url("notify-xml")
         let event = try eventFile(in: dir.url)
-        let delivered = try ProcessRunner.run(notify, ["--event", event.path, "--gateway-url", sink.url, "--to", "me@example.org"])
+        let delivered = try await ProcessRunner.run(notify, ["--event", event.path, "--gateway-url", sink.url, "--to", "me@example.org"])
         #expect(delivered.status == 0, "\(delivered.stderr)")
         #expect(delivered.stdout.hasPrefix("completed local-"))
         #expect(storedXML(outbox).count == 1)
 
-        let dry = try ProcessRunner.run(notify, ["--event", "-", "--to", "me@example.org", "--dry-run"], stdin: try Data(contentsOf: event))
+        let dry = try await ProcessRunner.run(notify, ["--event", "-", "--to", "me@example.org", "--dry-run"], stdin: try Data(contentsOf: event))
         #expect(dry.status == 0)
         #expect(dry.stdout.contains("<subject>Labels for tabby.jpg: tabby cat, tiger cat</subject>"))
         #expect(storedXML(outbox).count == 1, "a dry run sends nothing")
 
-        let malformed = try ProcessRunner.run(notify, ["--event", "-", "--gateway-url", sink.url, "--to", "me@example.org"], stdin: Data("{}".utf8))
+        let malformed = try await ProcessRunner.run(
+            notify, ["--event", "-", "--gateway-url", sink.url, "--to", "me@example.org"], stdin: Data("{}".utf8))
         #expect(malformed.status == 1)
         #expect(malformed.stdout.hasPrefix("dead-letter local-"))
 
-        let usage = try ProcessRunner.run(notify, ["--event", event.path, "--to", "not-an-address"])
+        let usage = try await ProcessRunner.run(notify, ["--event", event.path, "--to", "not-an-address"])
         #expect(usage.status == 64)
     }
 
@@ -108,7 +109,7 @@ struct ProcessTests {
         let outbox = dir.url.appendingPathComponent("outbox")
         let sink = try SinkProcess.start(outbox: outbox, work: dir.url, extra: ["--fail-first", "1", "--fail-status", "400"])
         defer { sink.stop() }
-        let result = try ProcessRunner.run(
+        let result = try await ProcessRunner.run(
             try BuiltExecutable.url("notify-xml"),
             ["--event", try eventFile(in: dir.url).path, "--gateway-url", sink.url, "--to", "me@example.org"])
         #expect(result.status == 1)
@@ -214,13 +215,13 @@ struct ProcessTests {
         let notify = try BuiltExecutable.url("notify-xml")
         let common = ["--home", home.root.path, "--gateway-url", sink.url, "--to", "me@example.org", "--poll-wait", "1"]
 
-        let dry = try ProcessRunner.run(notify, common + ["--dry-run"])
+        let dry = try await ProcessRunner.run(notify, common + ["--dry-run"])
         #expect(dry.status == 0, "\(dry.stderr)")
         #expect(dry.stdout.contains("<id>labeled-once</id>"))
         #expect(try bus.stats(of: Topology.notifyQueue).visible == 1, "the dry run put the message back")
         #expect(storedXML(outbox).isEmpty)
 
-        let once = try ProcessRunner.run(notify, common + ["--once"])
+        let once = try await ProcessRunner.run(notify, common + ["--once"])
         #expect(once.status == 0, "\(once.stderr)")
         #expect(once.stdout.contains("processed 1 message(s): 1 completed"))
         #expect(try queueIsEmpty(bus, Topology.notifyQueue))

@@ -57,6 +57,22 @@ public enum ProcessRunner {
             stderr: String(decoding: collected.err, as: UTF8.self))
     }
 
+    /// `run` for async code: waits on a thread of its own. A test blocking on a child inside a
+    /// task holds one of the few threads of the cooperative pool (2 on 2 cores); two such
+    /// tests at once leave none for in-process servers (TestHTTPServer) the child talks to,
+    /// which then stop answering ("Operation too slow" in fetch-image).
+    public static func run(
+        _ executable: URL, _ arguments: [String], stdin: Data? = nil,
+        environment: [String: String] = [:], timeout: TimeInterval = 300
+    ) async throws -> ProcessOutput {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread {
+                continuation.resume(
+                    with: Result { try run(executable, arguments, stdin: stdin, environment: environment, timeout: timeout) as ProcessOutput })
+            }.start()
+        }
+    }
+
     /// Starts `executable` in the background with its output appended to `logFile`.
     public static func start(
         _ executable: URL, _ arguments: [String], logFile: URL,
