@@ -249,7 +249,12 @@ def main():
     parser.add_argument("--notify-args", default="", help="extra arguments for every notifier")
     parser.add_argument("--report", help="JSON report path (default: bench-pipeline.json in the work dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--database", default="",
+                        help="run every worker on PostgreSQL (bus, labels, image bytes) at this URL; use an empty database")
     args = parser.parse_args()
+    if args.database:
+        # Every worker (and fetch-image) reads it from the environment, as --database.
+        os.environ["IMAGE_PIPELINE_DATABASE_URL"] = args.database
     paced_count = args.paced_images or max(1, args.images // 2)
     args.threads = args.threads or max(1, cores // max(1, args.recognizers))
     bin_dir = os.path.realpath(args.bin)
