@@ -173,7 +173,7 @@ let package = Package(
                 "LabelStore", "ImageListing", "Presentation", "TestSupport", .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
-        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "TestSupport"]),
+        .testTarget(name: "ImageStoreTests", dependencies: ["ImageStore", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "MailSinkTests", dependencies: ["MailSink", "NotificationXML", "CurlHTTP", "PipelineModel", "TestSupport"]),
         .testTarget(name: "CurlHTTPTests", dependencies: ["CurlHTTP", "TestSupport"]),
         .testTarget(name: "FetchingTests", dependencies: ["Fetching", "CurlHTTP", "ImagingTestSupport", "TestSupport"]),

@@ -2,22 +2,41 @@ import Foundation
 import Logging
 import PostgresClient
 import PostgresNIO
+import Synchronization
 
 /// Image bytes content-addressed in PostgreSQL, so a worker on another machine needs only the
 /// database URL. `storedPath` is `postgres:<id>.<ext>`; readers get a local file through a cache
 /// of files (itself a content-addressed `ImageStore`, so a cached copy is never stale), and
 /// paths of the file store (images fetched before the switch) still resolve to their files.
+/// The cache is bounded: past `cacheLimit` bytes the oldest copies go (any copy can, since the
+/// database holds every image), keeping those made in the last `cacheMinimumAge`.
 public final class PostgresImageStore: ImageStoring {
     /// The prefix of the locations this store hands out.
     public static let locationPrefix = "postgres:"
     public let schema: String
     private let session: PostgresSession
     private let cache: ImageStore
+    /// Bytes of local copies kept before the oldest are removed.
+    public let cacheLimit: Int64
+    /// Copies younger than this are never removed (a reader may be about to open one).
+    public let cacheMinimumAge: TimeInterval
+    /// Bytes in the cache as last counted plus what was added since; nil until first needed.
+    private let cacheBytes = Mutex<Int64?>(nil)
+    private let logger: Logger
+
+    /// 1 GiB of local copies: hundreds of photos, far more than a recognizer's queue holds at once.
+    public static let defaultCacheLimit: Int64 = 1 << 30
 
     /// Connects, creating the table when missing; `cacheRoot` holds local copies for readers.
-    public init(url: String, schema: String = "pipeline_images", cacheRoot: URL, maxConnections: Int = 2, logger: Logger) throws {
+    public init(
+        url: String, schema: String = "pipeline_images", cacheRoot: URL, cacheLimit: Int64 = PostgresImageStore.defaultCacheLimit,
+        cacheMinimumAge: TimeInterval = 60, maxConnections: Int = 2, logger: Logger
+    ) throws {
         try PostgresSession.validate(schema: schema)
         self.schema = schema
+        self.cacheLimit = max(0, cacheLimit)
+        self.cacheMinimumAge = cacheMinimumAge
+        self.logger = logger
         cache = ImageStore(root: cacheRoot)
         session = try PostgresSession(url: url, maxConnections: maxConnections, logger: logger, searchPath: schema)
         try session.migrate(
@@ -78,6 +97,46 @@ public final class PostgresImageStore: ImageStoring {
                 location: "\(session.location)#\(schema)", detail: "\(error)", transient: (error as? PostgresClientError)?.isUnreachable ?? false)
         }
         guard let bytes, SHA256.hex(of: bytes) == id else { throw .missing(storedPath: storedPath) }
-        return try cache.store(bytes, fileExtension: fileExtension).url
+        let copy = try cache.store(bytes, fileExtension: fileExtension)
+        if copy.isNew { trimCache(added: Int64(bytes.count)) }
+        return copy.url
+    }
+
+    /// Counts `added` bytes in; past the limit, removes the oldest copies (by modification time)
+    /// until the cache is at three quarters of it.
+    private func trimCache(added: Int64) {
+        cacheBytes.withLock { total in
+            let current = (total ?? Self.files(under: cache.root).reduce(0) { $0 + $1.size }) + added
+            total = current
+            guard current > cacheLimit else { return }
+            var remaining = current
+            var removed = 0
+            let now = Date()
+            for file in Self.files(under: cache.root).sorted(by: { $0.modified < $1.modified }) {
+                guard remaining > cacheLimit / 4 * 3 else { break }
+                guard now.timeIntervalSince(file.modified) >= cacheMinimumAge else { continue }
+                if (try? FileManager.default.removeItem(at: file.url)) != nil {
+                    remaining -= file.size
+                    removed += 1
+                }
+            }
+            total = remaining
+            logger.info(
+                "image cache trimmed", metadata: ["removed": "\(removed)", "cache.bytes": "\(remaining)", "cache.limit": "\(cacheLimit)"])
+        }
+    }
+
+    /// The cached copies (temporary files excluded) with their sizes and modification times.
+    static func files(under root: URL) -> [(url: URL, size: Int64, modified: Date)] {
+        let keys: [URLResourceKey] = [.isRegularFileKey, .fileSizeKey, .contentModificationDateKey]
+        guard let walker = FileManager.default.enumerator(at: root, includingPropertiesForKeys: keys, options: [.skipsHiddenFiles]) else {
+            return []
+        }
+        var files: [(url: URL, size: Int64, modified: Date)] = []
+        for case let url as URL in walker {
+            guard let values = try? url.resourceValues(forKeys: Set(keys)), values.isRegularFile == true else { continue }
+            files.append((url, Int64(values.fileSize ?? 0), values.contentModificationDate ?? .distantPast))
+        }
+        return files
     }
 }
