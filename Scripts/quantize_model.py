@@ -163,6 +163,23 @@ def main() -> int:
     print(f"check: worst top-5 probability delta {worst:.3f} (limit {MAX_TOP5_DELTA}); "
           f"onnxruntime's int8 kernels: worst {worst_kernels:.3f}, {kernel_flips} top-1 change(s)")
 
+    # Goldens for the engine's test: the exact arithmetic's logits on the golden inputs (the
+    # preprocessed .rgb files Scripts/convert_model.py wrote for the fp32 goldens).
+    golden = root / "Tests/Fixtures/golden"
+    for rgb_path in sorted(golden.glob("*.rgb")):
+        if not (golden / (rgb_path.stem + ".logits.json")).exists():
+            continue
+        size = spec["width"]
+        hwc = np.frombuffer(rgb_path.read_bytes(), dtype=np.uint8).reshape(size, size, 3).astype(np.float32)
+        hwc = (hwc - np.array(spec["mean"], dtype=np.float32)) / np.array(spec["std"], dtype=np.float32)
+        logits = exact.run(None, {input_name: np.ascontiguousarray(hwc.transpose(2, 0, 1)[None])})[0][0]
+        text = json.dumps({"photo": rgb_path.stem, "model": int8_path.name, "arithmetic": "exact (graph optimizations off)",
+                           "logits": [float(v) for v in logits]}) + "\n"
+        target = golden / f"{rgb_path.stem}.int8.logits.json"
+        if not target.exists() or target.read_text() != text:
+            target.write_text(text)
+    print(f"goldens: {len(list(golden.glob('*.int8.logits.json')))} int8 logits files in {golden.relative_to(root)}")
+
     feed = {input_name: tensor((models / "samples" / "cat.jpg").read_bytes(), spec)}
     ms32, ms8 = median_ms(fp32, feed, args.runs), median_ms(int8, feed, args.runs)
     print(f"onnxruntime {ort.__version__}, batch 1, 2 threads, median of {args.runs}: "

@@ -103,7 +103,7 @@ final class GraphLowering {
     static let supportedOperators: Set<String> = foldableOperators.union([
         "Conv", "ConvTranspose", "BatchNormalization", "Relu", "Clip", "HardSwish", "HardSigmoid", "Sigmoid", "Sqrt", "Pow", "Exp",
         "PRelu", "GlobalAveragePool", "ReduceMean", "AveragePool", "MaxPool", "Gemm", "MatMul", "Softmax", "Pad", "Split", "Resize",
-        "Upsample", "Dropout", "Constant",
+        "Upsample", "Dropout", "Constant", "QuantizeLinear", "DequantizeLinear",
     ])
 
     func lowerNode(_ node: Onnx_NodeProto, index: Int) throws {
@@ -142,6 +142,8 @@ final class GraphLowering {
         case "Resize", "Upsample": try lowerResize(node)
         case "Exp": try lowerExp(node)
         case "PRelu": try lowerPRelu(node)
+        case "QuantizeLinear": try lowerQuantize(node)
+        case "DequantizeLinear": try lowerDequantize(node)
         case "Cast" where [1, 10, 11, 16].contains(node.int("to", default: 1)):
             // Every computed value is float already.
             aliases[node.output[0]] = resolve(node.input[0])

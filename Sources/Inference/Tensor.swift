@@ -7,6 +7,8 @@ struct ConstantTensor: Sendable {
     var values: [Float]
     /// The exact values of an integer tensor (Float cannot hold INT64_MAX, Slice's "to the end").
     private var integers: [Int]?
+    /// For an int8 or uint8 tensor (a quantized tensor's zero point), the range its type holds.
+    var quantizedRange: ClosedRange<Int>?
 
     var count: Int { values.count }
 
@@ -38,7 +40,7 @@ struct ConstantTensor: Sendable {
         return ConstantTensor(shape: newShape, values: indices.map { values[$0] })
     }
 
-    /// Decodes float, double and integer tensors; integers (shapes, axes) are converted to Float exactly enough
+    /// Decodes float, double and integer (int8, uint8, int32, int64) tensors; integers (shapes, axes) are converted to Float exactly enough
     /// for the small values they hold, and also kept as Int64 via `int64Values`.
     init(_ proto: Onnx_TensorProto) throws {
         let name = proto.name
@@ -88,9 +90,20 @@ struct ConstantTensor: Sendable {
             }
             integers = exact
             values = exact.map { Float($0) }
+        case 2, 3:  // UINT8, INT8: quantized weights and zero points
+            let signed = proto.dataType == 3
+            quantizedRange = signed ? -128...127 : 0...255
+            let exact: [Int]
+            if !proto.int32Data.isEmpty {
+                exact = proto.int32Data.map { Int($0) }
+            } else {
+                exact = raw.map { signed ? Int(Int8(bitPattern: $0)) : Int($0) }
+            }
+            integers = exact
+            values = exact.map { Float($0) }
         default:
             throw InferenceError.invalidModel(
-                detail: "tensor '\(name)' has element type \(proto.dataType); only float, double, int32 and int64 tensors are supported")
+                detail: "tensor '\(name)' has element type \(proto.dataType); only float, double, int8, uint8, int32 and int64 tensors are supported")
         }
         if values.count != count {
             throw InferenceError.invalidModel(detail: "tensor '\(name)' has \(values.count) elements but its shape \(shape) needs \(count)")

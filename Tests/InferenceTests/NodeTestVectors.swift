@@ -104,6 +104,7 @@ let supportedNodeTests = [
     "test_reduce_mean_negative_axes_keepdims_random",
     "test_shape", "test_shape_example", "test_shape_start_1", "test_shape_end_1", "test_shape_start_1_end_negative_1",
     "test_shape_clip_start", "test_shape_clip_end",
+    "test_quantizelinear", "test_dequantizelinear",
 ]
 
 @Suite("ONNX node test vectors")

@@ -8,6 +8,7 @@ enum RepositoryPaths {
         .deletingLastPathComponent()
 
     static let model = root.appendingPathComponent("Models/efficientnet-lite0.onnx")
+    static let quantizedModel = root.appendingPathComponent("Models/efficientnet-lite0-int8.onnx")
     static let modelCard = root.appendingPathComponent("Models/efficientnet-lite0.json")
     static let golden = root.appendingPathComponent("Tests/Fixtures/golden")
 
