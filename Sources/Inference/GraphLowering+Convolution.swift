@@ -148,6 +148,7 @@ extension GraphLowering {
     }
 
     func lowerConv(_ node: Onnx_NodeProto) throws {
+        if try lowerQuantizedConv(node) { return }
         let (inputName, info, weights) = try convolutionOperands(node)
         let (n, c, h, w) = (info.shape[0], info.shape[1], info.shape[2], info.shape[3])
         let (o, cg, kh, kw) = (weights.shape[0], weights.shape[1], weights.shape[2], weights.shape[3])

@@ -7,7 +7,8 @@ import ONNXProto
 /// once, here; an activation's quantize and dequantize run in fp32 with ONNX's exact arithmetic
 /// (divide by the scale, round half to even, add the zero point, saturate), the integer values
 /// held exactly as floats. So a QDQ file gives the outputs its arithmetic defines, on the fp32
-/// kernels; INT8 kernels are to replace the Dequantize → Conv → Quantize runs.
+/// kernels. With the INT8 kernels (GraphLowering+QuantizedKernels.swift) the uint8 values are kept as bytes
+/// and Dequantize → Conv → Quantize runs go to them instead.
 extension GraphLowering {
     /// A quantizer's scale and zero point: one of each, or one per index of `axis`.
     struct Quantization {
@@ -60,11 +61,16 @@ extension GraphLowering {
                 (tensor.values[i] - quantization.zeroPoints[index(i)]) * quantization.scales[index(i)]
             }
             constants[output] = ConstantTensor(shape: tensor.shape, values: dequantized)
+            quantizedConstants[output] = (tensor, quantization)
             return
         }
         let (input, info) = try firstInput(node)
         let quantization = try quantization(node, rank: info.shape.count)
         guard quantization.axis == nil else { throw unsupported(node, "per-axis dequantization of a value computed at run time") }
+        if info.quantization != nil {
+            try lowerDequantizeOfBytes(node, source: input, quantization: quantization)
+            return
+        }
         let (scale, zeroPoint) = scalars(quantization, for: output, like: info)
         let centred = freshName(output)
         define(centred, shape: info.shape, layout: info.layout)
@@ -93,6 +99,10 @@ extension GraphLowering {
         let (input, info) = try firstInput(node)
         let quantization = try quantization(node, rank: info.shape.count)
         guard quantization.axis == nil else { throw unsupported(node, "per-axis quantization of a value computed at run time") }
+        if quantizedKernels, quantization.range == 0...255, info.quantization == nil {
+            lowerQuantizeToBytes(node, input: input, quantization: quantization)
+            return
+        }
         let (scale, zeroPoint) = scalars(quantization, for: output, like: info)
         let divided = freshName(output)
         define(divided, shape: info.shape, layout: info.layout)

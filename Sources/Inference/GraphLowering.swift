@@ -25,13 +25,27 @@ final class GraphLowering {
     let ownKernels: Bool
     /// The input's axes after the batch, for a model whose declaration leaves some open.
     let inputSize: [Int]?
+    /// The INT8 kernels a QDQ model's quantized runs go to (see `QuantizedConvolution.cpuLevel`); 0 runs
+    /// its fp32 emulation instead.
+    let int8Level: Int
+    var quantizedKernels: Bool { int8Level > 0 }
+    /// Quantized constants (int8 weights) by the name of their DequantizeLinear's output, for the INT8 kernels.
+    var quantizedConstants: [String: (tensor: ConstantTensor, quantization: Quantization)] = [:]
+    /// A DequantizeLinear's output → the uint8 value it reads and its parameters: INT8 kernels read the bytes.
+    var dequantizedSource: [String: (name: String, quantization: ActivationQuantization)] = [:]
+    /// The nodes reading each name (not skipped ones), built when first needed.
+    var readersByName: [String: [Int]]?
 
-    init(model: ONNXModel, batchSize: Int, inputSize: [Int]? = nil, ownKernels: Bool = PointwiseConvolution.isSupported) {
+    init(
+        model: ONNXModel, batchSize: Int, inputSize: [Int]? = nil, ownKernels: Bool = PointwiseConvolution.isSupported,
+        int8Level: Int = QuantizedConvolution.cpuLevel
+    ) {
         self.model = model
         self.batchSize = batchSize
         self.inputSize = inputSize
         self.nodes = model.proto.graph.node
         self.ownKernels = ownKernels && PointwiseConvolution.isSupported
+        self.int8Level = self.ownKernels ? min(max(0, int8Level), QuantizedConvolution.cpuLevel) : 0
     }
 
     /// Lowers the whole graph; throws on the first unsupported or malformed node.
@@ -64,6 +78,7 @@ final class GraphLowering {
             throw InferenceError.invalidModel(detail: "the graph has no output")
         }
         var resolved = resolve(outputName)
+        if values[resolved]?.quantization != nil { resolved = try widenQuantized(resolved, origin: "graph output") }
         if values[resolved] == nil, constants[resolved] != nil, let folded = materialize(resolved, layout: .plain) {
             resolved = folded  // the whole output was folded (a Shape): hand out its values
         }
@@ -124,6 +139,7 @@ final class GraphLowering {
         case "Sqrt": try lowerUnary(node) { xnn_define_square_root($0, $1, $2, 0) }
         case "Pow": try lowerPow(node)
         case "ConvTranspose": try lowerConvTranspose(node)
+        case "Add" where lowerQuantizedAdd(node): break
         case "Add", "Sub", "Mul", "Div": try lowerBinary(node)
         case "GlobalAveragePool": try lowerGlobalAveragePool(node, keepDims: true)
         case "ReduceMean": try lowerReduceMean(node)

@@ -70,10 +70,11 @@ public final class InferenceSession: @unchecked Sendable {
             tap: tap, pool: pool, logger: logger)
     }
 
-    /// As the public initializer; `ownKernels: false` keeps every convolution on XNNPACK (for comparisons).
+    /// As the public initializer; `ownKernels: false` keeps every convolution on XNNPACK, `int8Level` picks the INT8
+    /// kernels of a QDQ model (2 VNNI, 1 AVX2, 0 its fp32 emulation; capped at what the CPU has), for comparisons.
     init(
-        model: ONNXModel, batchSize: Int, threads: Int, ownKernels: Bool, inputSize: [Int]? = nil, tap: String? = nil,
-        pool: InferenceThreads? = nil, logger: Logger = Logger(label: "Inference")
+        model: ONNXModel, batchSize: Int, threads: Int, ownKernels: Bool, int8Level: Int = QuantizedConvolution.cpuLevel,
+        inputSize: [Int]? = nil, tap: String? = nil, pool: InferenceThreads? = nil, logger: Logger = Logger(label: "Inference")
     ) throws {
         guard batchSize >= 1, threads >= 1 else {
             throw InferenceError.invalidModel(detail: "batch size (\(batchSize)) and threads (\(threads)) must be at least 1")
@@ -81,7 +82,9 @@ public final class InferenceSession: @unchecked Sendable {
         let status = xnn_initialize(nil)
         guard status == xnn_status_success else { throw InferenceError.backend(call: "xnn_initialize", status: Int(status.rawValue)) }
 
-        var graph = try GraphLowering(model: model, batchSize: batchSize, inputSize: inputSize, ownKernels: ownKernels).lower()
+        var graph = try GraphLowering(
+            model: model, batchSize: batchSize, inputSize: inputSize, ownKernels: ownKernels, int8Level: int8Level
+        ).lower()
         graph.ops = Self.liveOps(graph.ops, needed: [graph.output] + (tap.map { [$0] } ?? []))
         self.batchSize = batchSize
         storage = graph.storage
@@ -95,7 +98,7 @@ public final class InferenceSession: @unchecked Sendable {
         outputCount = outputValue.count / batchSize
         outputShape = outputValue.shape
         if let tap {
-            guard let tapValue = graph.values[tap], tapValue.constant == nil, tapValue.count % batchSize == 0 else {
+            guard let tapValue = graph.values[tap], tapValue.constant == nil, tapValue.quantization == nil, tapValue.count % batchSize == 0 else {
                 throw InferenceError.invalidModel(detail: "no computed value '\(tap)' to tap")
             }
             tapCount = tapValue.count / batchSize
@@ -138,7 +141,7 @@ public final class InferenceSession: @unchecked Sendable {
         let plan = BufferPlan(
             boundary.compactMap { name -> BufferPlan.Tensor? in
                 guard let value = graph.values[name], value.constant == nil, let first = producer[name] else { return nil }
-                return BufferPlan.Tensor(name: name, count: value.count, first: first, last: lastReader[name] ?? first)
+                return BufferPlan.Tensor(name: name, count: value.bufferFloats, first: first, last: lastReader[name] ?? first)
             })
         let owned = plan.capacities.map { capacity -> UnsafeMutablePointer<Float> in
             // XNNPACK reads up to XNN_EXTRA_BYTES past tensors (16 floats cover it); 64-byte alignment keeps the
@@ -205,7 +208,8 @@ public final class InferenceSession: @unchecked Sendable {
                 "inference.host_kernels": "\(graph.ops.filter { !$0.isXNN && !$0.isCKernel }.count)",
                 "inference.pointwise_kernels": "\(graph.ops.filter(\.isPointwise).count)",
                 "inference.depthwise_kernels": "\(graph.ops.filter(\.isDepthwise).count)",
-                "inference.dense_kernels": "\(graph.ops.filter(\.isDense).count)", "inference.steps": "\(steps.count)",
+                "inference.dense_kernels": "\(graph.ops.filter(\.isDense).count)",
+                "inference.int8_kernels": "\(graph.ops.filter(\.isQuantized).count)", "inference.steps": "\(steps.count)",
             ])
     }
 
@@ -231,6 +235,9 @@ public final class InferenceSession: @unchecked Sendable {
         var externals: [xnn_external_value] = []
         for name in order {
             guard let value = graph.values[name] else { throw InferenceError.invalidModel(detail: "value '\(name)' has no shape") }
+            guard value.quantization == nil else {
+                throw InferenceError.invalidModel(detail: "uint8 value '\(name)' reached an XNNPACK node (only the INT8 kernels read them)")
+            }
             let dims = value.physical
             var id: UInt32 = 0
             var externalID = UInt32(XNN_INVALID_VALUE_ID)

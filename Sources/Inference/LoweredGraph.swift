@@ -6,9 +6,13 @@ struct LoweredValue {
     var layout: Layout
     /// Constant data in physical order, owned by the plan's `ConstantStorage`.
     var constant: UnsafeMutablePointer<Float>?
+    /// Set for a uint8 activation of a QDQ model run on the INT8 kernels (1 byte per element); nil: fp32.
+    var quantization: ActivationQuantization?
 
     var physical: [Int] { physicalShape(shape, layout) }
     var count: Int { shape.reduce(1, *) }
+    /// Floats of buffer the value needs (a uint8 value packs four elements into each).
+    var bufferFloats: Int { quantization == nil ? count : (count + 3) / 4 }
 }
 
 /// Defines one XNNPACK node given the subgraph ids of its inputs and outputs.
@@ -41,6 +45,7 @@ struct LoweredOp {
     var isPointwise: Bool { kernel is PointwiseConvolution }
     var isDepthwise: Bool { (kernel as? WindowedConvolution)?.kind == .depthwise }
     var isDense: Bool { (kernel as? WindowedConvolution)?.kind == .dense }
+    var isQuantized: Bool { kernel is QuantizedConvolution }
 
     private var kernel: (any ConvolutionKernel)? {
         if case .kernel(let kernel) = kind { return kernel }

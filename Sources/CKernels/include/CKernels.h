@@ -2,6 +2,7 @@
 // depthwise, dense (e.g. a network's first layer), and 3x3 dense layers by Winograd's transform.
 #pragma once
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -103,6 +104,68 @@ void ck_winograd_set_hardswish(ck_winograd *op, float scale, float shift);
 /// `threadpool` (NULL runs on the calling thread); `yield_workers` as for ck_pointwise_run. Not reentrant: runs
 /// of one op use its buffers, so they must not overlap (an InferenceSession serializes its runs).
 void ck_winograd_run(const ck_winograd *op, const float *input, float *output, void *threadpool, int yield_workers);
+
+/// How an INT8 kernel's uint8 input and output map to real values (x = (q - zero_point) * scale), and the
+/// clamp of the output in quantized units (0..255, narrower when a Relu or Clip is fused).
+typedef struct {
+    float input_scale;
+    int input_zero_point;
+    float output_scale;
+    int output_zero_point;
+    int output_min, output_max;
+} ck_quantization;
+
+/// The int8 dot products this CPU offers the INT8 kernels: 2 AVX-512 VNNI (vpdpbusd on 256-bit registers),
+/// 1 AVX2 (bytes widened to 16 bits, then vpmaddwd: no saturation), 0 none (the kernels must not be used).
+int ck_int8_level(void);
+
+/// Weights of an INT8 pointwise (1x1) convolution packed for ck_qpointwise_run; opaque.
+typedef struct ck_qpointwise ck_qpointwise;
+
+/// Packs symmetric int8 `weights` ([output_channels][input_channels]), their per-channel `weight_scales` and the
+/// real-valued `bias` ([output_channels], may be NULL) for `level` (at most ck_int8_level()). NULL when out of
+/// memory or the level is not available. Free with ck_qpointwise_destroy.
+ck_qpointwise *ck_qpointwise_create(size_t input_channels, size_t output_channels, const int8_t *weights,
+                                    const float *weight_scales, const float *bias, const ck_quantization *quantization,
+                                    int level);
+
+/// Frees packed weights (NULL is fine).
+void ck_qpointwise_destroy(ck_qpointwise *op);
+
+/// output[pixels][output_channels] (uint8) from input[pixels][input_channels] (uint8), NHWC rows, across
+/// `threadpool` (NULL runs on the calling thread); `yield_workers` as for ck_pointwise_run. The input may be
+/// read up to 3 bytes past its end.
+void ck_qpointwise_run(const ck_qpointwise *op, size_t pixels, const uint8_t *input, uint8_t *output, void *threadpool,
+                       int yield_workers);
+
+/// Weights of an INT8 depthwise convolution packed for ck_qdepthwise_run; opaque.
+typedef struct ck_qdepthwise ck_qdepthwise;
+
+/// As ck_depthwise_create, for uint8 NHWC input and output, symmetric int8 `weights` ([channels][kernel_h][kernel_w])
+/// with per-channel `weight_scales` and a real-valued `bias`. Padding is the input's zero point (real 0).
+/// Needs ck_int8_level() >= 1.
+ck_qdepthwise *ck_qdepthwise_create(size_t channels, size_t kernel_h, size_t kernel_w, size_t stride_h, size_t stride_w,
+                                    size_t pad_top, size_t pad_left, size_t input_h, size_t input_w, size_t output_h,
+                                    size_t output_w, const int8_t *weights, const float *weight_scales,
+                                    const float *bias, const ck_quantization *quantization);
+
+/// Frees packed weights (NULL is fine).
+void ck_qdepthwise_destroy(ck_qdepthwise *op);
+
+/// output[batch][output_h][output_w][channels] from input[batch][input_h][input_w][channels], both uint8.
+void ck_qdepthwise_run(const ck_qdepthwise *op, size_t batch, const uint8_t *input, uint8_t *output, void *threadpool,
+                       int yield_workers);
+
+/// The element-wise INT8 steps below need ck_int8_level() >= 1 (they are compiled for AVX2).
+/// ONNX QuantizeLinear to uint8: out = clamp(round_half_even(x / scale) + zero_point, q_min, q_max).
+void ck_quantize_u8(const float *x, size_t count, float scale, int zero_point, int q_min, int q_max, uint8_t *out);
+
+/// ONNX DequantizeLinear from uint8: out = clamp((q - zero_point) * scale, low, high) (a fused Relu/Clip).
+void ck_dequantize_u8(const uint8_t *q, size_t count, float scale, int zero_point, float low, float high, float *out);
+
+/// Dequantize both, add, quantize: ONNX's QDQ Add of two uint8 tensors of `count` elements. `out` = clamp(round_half_even(((a - za) sa + (b - zb) sb) / sy) + zy, q_min, q_max).
+void ck_add_u8(const uint8_t *a, float a_scale, int a_zero_point, const uint8_t *b, float b_scale, int b_zero_point,
+               size_t count, float y_scale, int y_zero_point, int q_min, int q_max, uint8_t *out);
 
 #ifdef __cplusplus
 }
