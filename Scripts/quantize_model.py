@@ -132,6 +132,12 @@ def main() -> int:
         int8_path.write_bytes(data)
     ops = sorted({n.op_type for n in model.graph.node})
     print(f"int8: {int8_path.relative_to(root)} {len(data)} bytes ({'written' if previous != data else 'unchanged'}), ops {ops}")
+    # The descriptor names the INT8 file, for `--precision` (convert_model.py writes it without).
+    descriptor_path = models / f"{args.model}.json"
+    descriptor = json.loads(descriptor_path.read_text())
+    if descriptor.get("int8") != int8_path.name:
+        descriptor["int8"] = int8_path.name
+        descriptor_path.write_text(json.dumps(descriptor, indent=2, ensure_ascii=False) + "\n")
 
     def session(model, optimized: bool) -> ort.InferenceSession:
         options = ort.SessionOptions()

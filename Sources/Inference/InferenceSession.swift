@@ -44,6 +44,10 @@ public final class InferenceSession: @unchecked Sendable {
     private let outputTotal: Int
     private let tapBuffer: UnsafeMutablePointer<Float>?
 
+    /// The INT8 kernels this CPU runs QDQ models on: 2 AVX-512 VNNI, 1 AVX2, 0 none (a QDQ model then runs its
+    /// fp32 emulation, correct but slower than the fp32 model).
+    public static var int8KernelLevel: Int { QuantizedConvolution.cpuLevel }
+
     /// Compiles `model` for `batchSize` images using `threads` threads (1 runs on the caller's thread).
     ///
     /// `tap` names an intermediate value (e.g. a classifier's pooled features) to keep in its own

@@ -53,17 +53,19 @@ public final class Classifier: @unchecked Sendable {
     private let lock = NSLock()
     private var sessions: [Int: InferenceSession] = [:]
 
-    /// Loads the model a descriptor names.
+    /// Loads the model a descriptor names, its fp32 or INT8 file as `precision` picks.
     public convenience init(
-        descriptorURL: URL, threads: Int, limits: ImageLimits = .default, logger: Logger = Logger(label: "recognition")
+        descriptorURL: URL, threads: Int, precision: ModelPrecision = .auto, limits: ImageLimits = .default,
+        logger: Logger = Logger(label: "recognition")
     ) throws {
         let (descriptor, directory) = try ModelDescriptor.load(from: descriptorURL)
-        let onnxURL = directory.appendingPathComponent(descriptor.onnx)
+        let (file, version) = try precision.choose(for: descriptor, at: descriptorURL.path)
+        let onnxURL = directory.appendingPathComponent(file)
         let classesURL = directory.appendingPathComponent(descriptor.classes)
         let taxonomyURL = descriptor.taxonomy.map { directory.appendingPathComponent($0) }
         try self.init(
             onnxURL: onnxURL, classNamesURL: classesURL, taxonomyURL: taxonomyURL,
-            name: descriptor.name, version: descriptor.version, input: descriptor.input,
+            name: descriptor.name, version: version, input: descriptor.input,
             threads: threads, limits: limits, logger: logger)
     }
 
