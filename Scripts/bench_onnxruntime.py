@@ -5,11 +5,12 @@ Scripts/vips_preprocess.py):
   default            time one configuration, print one JSON line shaped like `pipeline-bench classifier`'s.
   --serve            timing server: print a ready line, then for each stdin line N run N timed
                      inferences and print their ms per batch (the protocol of `pipeline-bench classifier --serve`).
-  --compare COMMAND    start `COMMAND --serve` (e.g. "pipeline-bench classifier") and this script with --serve side by side and
+  --compare COMMAND  start `COMMAND --serve` (e.g. "pipeline-bench classifier") and this script with --serve side by side and
                      alternate short timing rounds between them (order swapped every round; the idle
                      engine is SIGSTOPped), so both engines see the same machine load; print medians
                      per engine, their ratio, and the median and range of the per-round ratios
-                     ours/onnxruntime as one JSON line.
+                     ours/onnxruntime as one JSON line. With --compare-int8 and --int8-model, four engines:
+                     ours and onnxruntime on the fp32 file and on its INT8 version, with their ratios.
 """
 import argparse
 import json
@@ -122,37 +123,54 @@ class Engine:
 
 
 def compare(args):
+    """Alternating rounds of two engines (ours and onnxruntime on one file) or, with --compare-int8 and
+    --int8-model, four: ours and onnxruntime on the fp32 file and on its INT8 (QDQ) version."""
     config = ["--batch-sizes", str(args.batch), "--thread-counts", str(args.threads)]
-    ours = Engine([*shlex.split(args.compare), "--serve", *config, *args.photos])
     raw = ["--rgb", args.rgb, "--normalize", args.normalize, "--layout", args.layout] if args.rgb else ["--descriptor", args.descriptor]
     if args.input_size:
         raw += ["--input-size", args.input_size]
-    theirs = Engine([sys.executable, __file__, "--serve", "--model", args.model, *raw,
-                     "--batch", str(args.batch), "--threads", str(args.threads), *args.photos])
-    samples = {"ours": [], "theirs": []}
-    ratios = []
+
+    def onnxruntime(model):
+        return Engine([sys.executable, __file__, "--serve", "--model", model, *raw,
+                       "--batch", str(args.batch), "--threads", str(args.threads), *args.photos])
+
+    engines = {"ours": Engine([*shlex.split(args.compare), "--serve", *config, *args.photos]), "theirs": onnxruntime(args.model)}
+    if args.compare_int8 and args.int8_model:
+        engines["ours_int8"] = Engine([*shlex.split(args.compare_int8), "--serve", *config, *args.photos])
+        engines["theirs_int8"] = onnxruntime(args.int8_model)
+    pairs = [("ours", "theirs")] + ([("ours_int8", "theirs_int8"), ("ours_int8", "theirs"), ("ours_int8", "ours"),
+                                     ("theirs_int8", "theirs")] if "ours_int8" in engines else [])
+    samples = {name: [] for name in engines}
+    ratios = {pair: [] for pair in pairs}
     try:
         for index in range(args.rounds):
-            # Swap who goes first each round so neither engine always follows the other's cache/thread state.
-            order = [("ours", ours), ("theirs", theirs)]
-            if index % 2:
-                order.reverse()
+            # Rotate who goes first each round so no engine always follows the same one's cache/thread state.
+            order = list(engines.items())
+            order = order[index % len(order):] + order[:index % len(order)]
             medians = {}
             for name, engine in order:
                 values = engine.round(args.round_iterations)
                 samples[name] += values
                 medians[name] = statistics.median(values)
-            ratios.append(medians["ours"] / medians["theirs"])
+            for a, b in pairs:
+                ratios[(a, b)].append(medians[a] / medians[b])
     finally:
-        ours.close()
-        theirs.close()
+        for engine in engines.values():
+            engine.close()
+    result = {"stage": "inference-compare", "batch": args.batch, "threads": args.threads,
+              "rounds": args.rounds, "round_iterations": args.round_iterations}
+    for name, values in samples.items():
+        median = statistics.median(values)
+        result[f"{name}_median_ms_per_image"] = median / args.batch
+        result[f"{name}_images_per_s"] = args.batch * 1000 / median
     a, b = statistics.median(samples["ours"]), statistics.median(samples["theirs"])
-    print(json.dumps({"stage": "inference-compare", "batch": args.batch, "threads": args.threads,
-                      "rounds": args.rounds, "round_iterations": args.round_iterations,
-                      "ours_median_ms_per_image": a / args.batch, "theirs_median_ms_per_image": b / args.batch,
-                      "ours_images_per_s": args.batch * 1000 / a, "theirs_images_per_s": args.batch * 1000 / b,
-                      "ratio_of_medians": a / b, "median_round_ratio": statistics.median(ratios),
-                      "round_ratio_min": min(ratios), "round_ratio_max": max(ratios)}, sort_keys=True))
+    result.update({"ratio_of_medians": a / b, "median_round_ratio": statistics.median(ratios[("ours", "theirs")]),
+                   "round_ratio_min": min(ratios[("ours", "theirs")]), "round_ratio_max": max(ratios[("ours", "theirs")])})
+    for (x, y), values in ratios.items():
+        if (x, y) != ("ours", "theirs"):
+            result[f"ratio_{x}_to_{y}"] = statistics.median(values)
+            result[f"ratio_{x}_to_{y}_range"] = [min(values), max(values)]
+    print(json.dumps(result, sort_keys=True))
 
 
 def main():
@@ -169,6 +187,8 @@ def main():
     parser.add_argument("--iterations", type=int, default=20, help="timed runs in the default mode")
     parser.add_argument("--serve", action="store_true")
     parser.add_argument("--compare", metavar="COMMAND", help="our benchmark command to compare against, e.g. '.build/release/pipeline-bench classifier'")
+    parser.add_argument("--compare-int8", metavar="COMMAND", help="with --int8-model: our command on the INT8 file (four engines)")
+    parser.add_argument("--int8-model", help="the INT8 (QDQ) version of --model, for onnxruntime in the four-engine comparison")
     parser.add_argument("--rounds", type=int, default=10, help="alternating rounds in --compare mode")
     parser.add_argument("--round-iterations", type=int, default=5, help="timed runs per engine per round")
     parser.add_argument("photos", nargs="*")

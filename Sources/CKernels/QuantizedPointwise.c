@@ -4,12 +4,13 @@
 // Why two inner loops: x86 multiplies bytes in pairs (vpmaddubsw) only with a 16-bit saturating sum, and
 // 255 * 127 * 2 overflows it, which is how onnxruntime's AVX2 kernels move the top-5 of an EfficientNet by
 // 0.1 from the file's own arithmetic. Exact instead:
-// - level 2, AVX-512 VNNI: vpdpbusd sums four u8 x s8 products straight into 32-bit lanes. Weights are packed
-//   as [panel][k / 4][16 channels][4]; the input's zero point is folded into the starting sums
+// - level 2, AVX-512 VNNI: vpdpbusd sums four u8 x s8 products straight into 32-bit lanes, 16 channels to a
+//   512-bit register. Weights are packed as [panel][k / 4][16 channels][4] (a quad of a panel: one 64-byte load); the input's zero point is folded into the starting sums
 //   (sum (x - z) w = sum x w - z sum w), so the rows are read as they are.
 // - level 1, AVX2: each task first widens its rows to 16 bits with the zero point subtracted (values in
 //   [-255, 255]), then vpmaddwd multiplies pairs into 32-bit lanes; weights are [panel][k / 2][16][2] int16.
-// Either way a tile is 6 rows (pixels) x 16 channels: 12 accumulators, 2 weight vectors, 1 broadcast input.
+// A tile is 6 rows (pixels) x 16 channels on AVX2 (12 ymm accumulators, 2 weight vectors, 1 broadcast input)
+// and 6 rows x 32 channels (two panels, 12 zmm accumulators) on VNNI.
 // Tasks are blocks of rows times runs of panels, as in the f32 kernel (Pointwise.c).
 #include "CKernels.h"
 
@@ -24,7 +25,7 @@
 enum { CK_QMR = 6, CK_QNR = 16, CK_Q_ROWS_PER_TASK = 72 };
 
 #if CK_HAVE_X86
-#define CK_VNNI_TARGET __attribute__((target("avx2,fma,avx512f,avx512vl,avx512vnni")))
+#define CK_VNNI_TARGET __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
 #endif
 
 struct ck_qpointwise {
@@ -41,7 +42,9 @@ int ck_int8_level(void) {
 #if CK_HAVE_X86
     __builtin_cpu_init();
     if (!__builtin_cpu_supports("avx2") || !__builtin_cpu_supports("fma")) return 0;
-    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512f")) return 2;
+    if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512f"))
+        return 2;
     return 1;
 #else
     return 0;
@@ -64,12 +67,11 @@ ck_qpointwise *ck_qpointwise_create(size_t input_channels, size_t output_channel
     const size_t element = level == 2 ? 1 : 2;
     op->packed = ck_alloc_packed((op->panels * op->k_packed * CK_QNR * element + 3) / 4);
     op->initial = (int32_t *)ck_alloc_packed(op->panels * CK_QNR);
-    if (op->packed == NULL || op->initial == NULL || !ck_requant_init(&op->requant, op->panels * CK_QNR, quantization, weight_scales, bias)) {
+    if (op->packed == NULL || op->initial == NULL || !ck_requant_init(&op->requant, n, quantization, weight_scales, bias)) {
         ck_qpointwise_destroy(op);
         return NULL;
     }
-    // Channels past n (the last panel's padding) keep zero weights and scales; their outputs are never stored.
-    for (size_t c = n; c < op->panels * CK_QNR; c++) op->requant.multiplier[c] = op->requant.offset[c] = 0;
+    // Channels past n (the last panel's padding) keep zero weights and constants; their outputs are never stored.
     for (size_t c = 0; c < n; c++) {
         const size_t panel = c / CK_QNR, lane = c % CK_QNR;
         int32_t sum = 0;
@@ -98,13 +100,13 @@ void ck_qpointwise_destroy(ck_qpointwise *op) {
 // Requantizes and stores one tile row: 16 channels from `column`, `columns` of them kept.
 static inline __attribute__((always_inline)) CK_TARGET void
 ck_q_store_row(const __m256i acc[2], const ck_requant *r, size_t column, size_t columns, uint8_t *out) {
-    const __m128i low = ck_requant8(_mm256_cvtepi32_ps(acc[0]), r, column);
-    const __m128i high = ck_requant8(_mm256_cvtepi32_ps(acc[1]), r, column + 8);
+    const __m128i bytes = ck_requant16(_mm256_cvtepi32_ps(acc[0]), _mm256_cvtepi32_ps(acc[1]), r, column);
     if (columns >= 16) {
-        _mm_storeu_si128((__m128i *)out, _mm_unpacklo_epi64(low, high));
+        _mm_storeu_si128((__m128i *)out, bytes);
     } else {
-        ck_store_bytes(out, low, columns < 8 ? columns : 8);
-        if (columns > 8) ck_store_bytes(out + 8, high, columns - 8);
+        uint8_t spill[16];
+        _mm_storeu_si128((__m128i *)spill, bytes);
+        memcpy(out, spill, columns);
     }
 }
 
@@ -134,34 +136,41 @@ ck_q16_tile(const int rows, size_t pairs, const int16_t *a, size_t lda, const in
     for (int i = 0; i < rows; i++) ck_q_store_row(acc[i], r, column, columns, out + (size_t)i * ldc);
 }
 
-// Level 2: `rows` rows of raw uint8 input x one panel of int8 quads, starting from the zero-point sums.
+// Level 2: `rows` rows of raw uint8 input x one or two panels (w1 NULL: one), starting from the zero-point
+// sums. One 512-bit register holds a row's 16 channels of a panel and a quad of a panel is one 64-byte load,
+// so a step is 1-2 weight loads and `rows` broadcasts for up to 12 vpdpbusd.
 static inline __attribute__((always_inline)) CK_VNNI_TARGET void
-ck_q8_tile(const int rows, size_t quads, const uint8_t *a, size_t lda, const int8_t *w, const int32_t *initial,
-           const ck_requant *r, size_t column, size_t columns, uint8_t *out, size_t ldc) {
-    __m256i acc[CK_QMR][2];
-    const __m256i start0 = _mm256_load_si256((const __m256i *)initial);
-    const __m256i start1 = _mm256_load_si256((const __m256i *)(initial + 8));
+ck_q8_tile(const int rows, const int two, size_t quads, const uint8_t *a, size_t lda, const int8_t *w0, const int8_t *w1,
+           const int32_t *initial, const ck_requant *r, size_t column, size_t columns, uint8_t *out, size_t ldc) {
+    __m512i acc[CK_QMR][2];
+    const __m512i start0 = _mm512_load_si512((const void *)initial);
+    const __m512i start1 = two ? _mm512_load_si512((const void *)(initial + 16)) : _mm512_setzero_si512();
     for (int i = 0; i < rows; i++) {
         acc[i][0] = start0;
         acc[i][1] = start1;
     }
 #pragma clang loop unroll_count(2)
     for (size_t q = 0; q < quads; q++) {
-        const __m256i b0 = _mm256_load_si256((const __m256i *)w);
-        const __m256i b1 = _mm256_load_si256((const __m256i *)(w + 32));
-        w += 64;
+        const __m512i b0 = _mm512_load_si512((const void *)(w0 + 64 * q));
+        const __m512i b1 = two ? _mm512_load_si512((const void *)(w1 + 64 * q)) : _mm512_setzero_si512();
         for (int i = 0; i < rows; i++) {
-            const __m256i x = _mm256_set1_epi32(ck_load_i32(a + (size_t)i * lda + 4 * q));
-            acc[i][0] = _mm256_dpbusd_epi32(acc[i][0], x, b0);
-            acc[i][1] = _mm256_dpbusd_epi32(acc[i][1], x, b1);
+            const __m512i x = _mm512_set1_epi32(ck_load_i32(a + (size_t)i * lda + 4 * q));
+            acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], x, b0);
+            if (two) acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], x, b1);
         }
     }
-    for (int i = 0; i < rows; i++) ck_q_store_row(acc[i], r, column, columns, out + (size_t)i * ldc);
+    for (int i = 0; i < rows; i++) {
+        for (int p = 0; p < 1 + two; p++) {
+            const __m256i halves[2] = {_mm512_castsi512_si256(acc[i][p]), _mm512_extracti64x4_epi64(acc[i][p], 1)};
+            const size_t offset = 16 * (size_t)p;
+            if (columns > offset) ck_q_store_row(halves, r, column + offset, columns - offset, out + (size_t)i * ldc + offset);
+        }
+    }
 }
 
 typedef void (*ck_q16_fn)(size_t, const int16_t *, size_t, const int16_t *, const ck_requant *, size_t, size_t, uint8_t *, size_t);
-typedef void (*ck_q8_fn)(size_t, const uint8_t *, size_t, const int8_t *, const int32_t *, const ck_requant *, size_t, size_t,
-                         uint8_t *, size_t);
+typedef void (*ck_q8_fn)(size_t, const uint8_t *, size_t, const int8_t *, const int8_t *, const int32_t *, const ck_requant *,
+                         size_t, size_t, uint8_t *, size_t);
 
 #define CK_DEFINE_QTILES(ROWS)                                                                                        \
     static CK_TARGET void ck_q16_tile_##ROWS(size_t pairs, const int16_t *a, size_t lda, const int16_t *w,            \
@@ -169,17 +178,24 @@ typedef void (*ck_q8_fn)(size_t, const uint8_t *, size_t, const int8_t *, const 
                                              size_t ldc) {                                                            \
         ck_q16_tile(ROWS, pairs, a, lda, w, r, column, columns, out, ldc);                                            \
     }                                                                                                                 \
-    static CK_VNNI_TARGET void ck_q8_tile_##ROWS(size_t quads, const uint8_t *a, size_t lda, const int8_t *w,         \
-                                                 const int32_t *initial, const ck_requant *r, size_t column,          \
-                                                 size_t columns, uint8_t *out, size_t ldc) {                          \
-        ck_q8_tile(ROWS, quads, a, lda, w, initial, r, column, columns, out, ldc);                                    \
+    static CK_VNNI_TARGET void ck_q8_tile_##ROWS##_1(size_t quads, const uint8_t *a, size_t lda, const int8_t *w0,     \
+                                                     const int8_t *w1, const int32_t *initial, const ck_requant *r, \
+                                                     size_t column, size_t columns, uint8_t *out, size_t ldc) {     \
+        ck_q8_tile(ROWS, 0, quads, a, lda, w0, w1, initial, r, column, columns, out, ldc);                            \
+    }                                                                                                                 \
+    static CK_VNNI_TARGET void ck_q8_tile_##ROWS##_2(size_t quads, const uint8_t *a, size_t lda, const int8_t *w0,     \
+                                                     const int8_t *w1, const int32_t *initial, const ck_requant *r, \
+                                                     size_t column, size_t columns, uint8_t *out, size_t ldc) {     \
+        ck_q8_tile(ROWS, 1, quads, a, lda, w0, w1, initial, r, column, columns, out, ldc);                            \
     }
 CK_DEFINE_QTILES(1) CK_DEFINE_QTILES(2) CK_DEFINE_QTILES(3) CK_DEFINE_QTILES(4) CK_DEFINE_QTILES(5) CK_DEFINE_QTILES(6)
 
 static const ck_q16_fn ck_q16_tiles[CK_QMR + 1] = {NULL, ck_q16_tile_1, ck_q16_tile_2, ck_q16_tile_3,
                                                    ck_q16_tile_4, ck_q16_tile_5, ck_q16_tile_6};
-static const ck_q8_fn ck_q8_tiles[CK_QMR + 1] = {NULL, ck_q8_tile_1, ck_q8_tile_2, ck_q8_tile_3,
-                                                 ck_q8_tile_4, ck_q8_tile_5, ck_q8_tile_6};
+static const ck_q8_fn ck_q8_tiles[2][CK_QMR + 1] = {
+    {NULL, ck_q8_tile_1_1, ck_q8_tile_2_1, ck_q8_tile_3_1, ck_q8_tile_4_1, ck_q8_tile_5_1, ck_q8_tile_6_1},
+    {NULL, ck_q8_tile_1_2, ck_q8_tile_2_2, ck_q8_tile_3_2, ck_q8_tile_4_2, ck_q8_tile_5_2, ck_q8_tile_6_2},
+};
 
 typedef struct {
     const ck_qpointwise *op;
@@ -198,13 +214,16 @@ static CK_TARGET void ck_qtask(void *context, size_t first_row, size_t first_pan
     const uint8_t *rows = job->input + first_row * k;
     uint8_t *out = job->output + first_row * n;
     if (op->level == 2) {
-        for (size_t panel = first_panel; panel < first_panel + panel_count; panel++) {
+        // Panels two at a time (the last alone when their count is odd).
+        const size_t end = first_panel + panel_count;
+        for (size_t panel = first_panel; panel < end; panel += 2) {
+            const int two = panel + 1 < end;
             const int8_t *w = (const int8_t *)op->packed + panel * kp * CK_QNR;
             const size_t column = panel * CK_QNR, columns = n - column;
             for (size_t r = 0; r < row_count; r += CK_QMR) {
                 const size_t count = row_count - r < CK_QMR ? row_count - r : CK_QMR;
-                ck_q8_tiles[count](kp / 4, rows + r * k, k, w, op->initial + column, &op->requant, column, columns,
-                                   out + r * n + column, n);
+                ck_q8_tiles[two][count](kp / 4, rows + r * k, k, w, two ? w + kp * CK_QNR : NULL, op->initial + column, &op->requant,
+                                        column, columns, out + r * n + column, n);
             }
         }
         return;

@@ -33,7 +33,8 @@ static inline int ck_requant_init(ck_requant *r, size_t channels, const ck_quant
     }
     for (size_t c = 0; c < channels; c++) {
         r->multiplier[c] = q->input_scale * weight_scales[c] / q->output_scale;
-        r->offset[c] = bias != NULL ? bias[c] / q->output_scale : 0.0f;
+        // The zero point goes in with the offset: rounding t + z is rounding t, plus z (z is an integer).
+        r->offset[c] = (bias != NULL ? bias[c] / q->output_scale : 0.0f) + (float)q->output_zero_point;
     }
     r->zero_point = q->output_zero_point;
     r->q_min = q->output_min;
@@ -48,20 +49,35 @@ static inline void ck_requant_free(ck_requant *r) {
 
 static inline uint8_t ck_requant1(float acc, const ck_requant *r, size_t c) {
     // nearbyintf rounds half to even in the default rounding mode, as ONNX's QuantizeLinear does.
-    long v = (long)nearbyintf(acc * r->multiplier[c] + r->offset[c]) + r->zero_point;
+    long v = (long)nearbyintf(fmaf(acc, r->multiplier[c], r->offset[c]));
     v = v < r->q_min ? r->q_min : (v > r->q_max ? r->q_max : v);
     return (uint8_t)v;
 }
 
 #if CK_HAVE_X86
+// 8 channels from `c` as int32, rounded half to even (cvtps in the default MXCSR mode), zero point included.
+static inline __attribute__((always_inline)) CK_TARGET __m256i ck_requant_lanes(__m256 acc, const ck_requant *r, size_t c) {
+    return _mm256_cvtps_epi32(_mm256_fmadd_ps(acc, _mm256_load_ps(r->multiplier + c), _mm256_load_ps(r->offset + c)));
+}
+
+// The clamp, on bytes: narrowing already saturated to 0..255.
+static inline __attribute__((always_inline)) CK_TARGET __m128i ck_clamp_bytes(__m128i bytes, const ck_requant *r) {
+    return _mm_min_epu8(_mm_max_epu8(bytes, _mm_set1_epi8((char)r->q_min)), _mm_set1_epi8((char)r->q_max));
+}
+
 // Channels [c, c + 8) from f32 accumulators, as 8 bytes in the low half of the result.
 static inline __attribute__((always_inline)) CK_TARGET __m128i ck_requant8(__m256 acc, const ck_requant *r, size_t c) {
-    const __m256 scaled = _mm256_fmadd_ps(acc, _mm256_load_ps(r->multiplier + c), _mm256_load_ps(r->offset + c));
-    // cvtps rounds half to even (the default MXCSR mode).
-    __m256i v = _mm256_add_epi32(_mm256_cvtps_epi32(scaled), _mm256_set1_epi32(r->zero_point));
-    v = _mm256_min_epi32(_mm256_max_epi32(v, _mm256_set1_epi32(r->q_min)), _mm256_set1_epi32(r->q_max));
+    const __m256i v = ck_requant_lanes(acc, r, c);
     const __m128i words = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    return _mm_packus_epi16(words, words);
+    return ck_clamp_bytes(_mm_packus_epi16(words, words), r);
+}
+
+// Channels [c, c + 16) from two vectors of f32 accumulators, as 16 bytes.
+static inline __attribute__((always_inline)) CK_TARGET __m128i ck_requant16(__m256 low, __m256 high, const ck_requant *r, size_t c) {
+    // packs works within 128-bit lanes: [l0-3 h0-3 l4-7 h4-7], put back in order by the permute.
+    const __m256i words = _mm256_permute4x64_epi64(
+        _mm256_packs_epi32(ck_requant_lanes(low, r, c), ck_requant_lanes(high, r, c + 8)), 0xD8);
+    return ck_clamp_bytes(_mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1)), r);
 }
 
 // Stores the first `count` (<= 8) bytes of `bytes` at `out`.
