@@ -1,9 +1,9 @@
 // What the INT8 kernels share: the CPU levels, and turning 8 int32 (or exact-integer f32) accumulators into 8
 // quantized bytes. Internal to CKernels; include after Window.h (for CK_TARGET).
 //
-// An output is q = clamp(round_half_even(acc * multiplier[c] + offset[c]) + zero_point, q_min, q_max), where
+// An output is q = clamp(round_half_even(acc * multiplier[c] + offset[c]), q_min, q_max), where
 // acc = sum (x - x_zero_point) * w over the window, multiplier = x_scale * w_scale[c] / y_scale and
-// offset = bias[c] / y_scale: ONNX's Dequantize -> Conv -> Quantize with the scales folded, so the result
+// offset = bias[c] / y_scale + y_zero_point: ONNX's Dequantize -> Conv -> Quantize with the scales folded, so the result
 // differs from the file's fp32 arithmetic only where a value lies within a rounding error of a tie.
 #pragma once
 #include <stddef.h>
@@ -17,7 +17,7 @@
 typedef struct {
     float *multiplier;
     float *offset;
-    int zero_point, q_min, q_max;
+    int q_min, q_max;  // the clamp in quantized units (the zero point is in `offset`)
 } ck_requant;
 
 // Fills `r` for `channels` outputs (free with ck_requant_free); 0 when out of memory.
@@ -36,7 +36,6 @@ static inline int ck_requant_init(ck_requant *r, size_t channels, const ck_quant
         // The zero point goes in with the offset: rounding t + z is rounding t, plus z (z is an integer).
         r->offset[c] = (bias != NULL ? bias[c] / q->output_scale : 0.0f) + (float)q->output_zero_point;
     }
-    r->zero_point = q->output_zero_point;
     r->q_min = q->output_min;
     r->q_max = q->output_max;
     return 1;
