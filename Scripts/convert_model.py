@@ -612,6 +612,13 @@ def dumps(obj) -> str:
     return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
 
 
+def with_int8(root: Path, descriptor: dict) -> dict:
+    """The descriptor naming its INT8 file last, as Scripts/quantize_model.py adds it, when that file exists
+    (so a rerun leaves the descriptor's bytes alone)."""
+    int8 = descriptor["onnx"].removesuffix(".onnx") + "-int8.onnx"
+    return {**descriptor, "int8": int8} if (root / "Models" / int8).exists() else descriptor
+
+
 # --------------------------------------------------------------------------------------------
 # Main
 # --------------------------------------------------------------------------------------------
@@ -689,11 +696,11 @@ def main() -> int:
             t = taxonomy[names.index(probe)]
             print(f"  {probe}: {t['parents']}")
 
-    out.write(f"Models/{MODEL_NAME}.json", dumps({
+    out.write(f"Models/{MODEL_NAME}.json", dumps(with_int8(root, {
         "name": MODEL_NAME, "version": MODEL_VERSION, "onnx": f"{MODEL_NAME}.onnx",
         "classes": "imagenet-classes.txt", "taxonomy": "imagenet-taxonomy.json",
         "input": {"width": IMAGE_SIZE, "height": IMAGE_SIZE, "resize": RESIZE, "layout": "NCHW",
-                  "mean": [int(m) for m in MEAN], "std": [int(s) for s in STD]}}))
+                  "mean": [int(m) for m in MEAN], "std": [int(s) for s in STD]}})))
 
     # 5. samples, checks, golden data
     skimage = find_wheel(wheels, SKIMAGE_WHEEL)

@@ -12,6 +12,12 @@
 // A tile is 6 rows (pixels) x 16 channels on AVX2 (12 ymm accumulators, 2 weight vectors, 1 broadcast input)
 // and 6 rows x 32 channels (two panels, 12 zmm accumulators) on VNNI.
 // Tasks are blocks of rows times runs of panels, as in the f32 kernel (Pointwise.c).
+//
+// Any other convolution without groups (3x3, strided 1x1, a stem) is the same GEMM on gathered rows: each
+// task copies the kernel_h x kernel_w windows of its output pixels into one row of kh * kw * C bytes
+// (padding is the input's zero point, real 0) and multiplies those rows by weights reordered to
+// [output][kh][kw][C]. The gathered rows live only in the task's cache-sized scratch, never as a whole
+// im2col image.
 #include "CKernels.h"
 
 #include <pthreadpool.h>
@@ -36,6 +42,8 @@ struct ck_qpointwise {
     ck_requant requant;
     int32_t *initial;    // panels * 16 starting sums: -z * sum w (level 2), 0 (level 1)
     void *packed;        // the weights, as described above
+    // A dense convolution (ck_qconv_create): how its rows are gathered. kernel_h == 0 for a plain 1x1.
+    size_t channels, kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left, input_h, input_w, output_h, output_w;
 };
 
 int ck_int8_level(void) {
@@ -207,12 +215,11 @@ typedef struct {
 static _Thread_local int16_t *ck_q_scratch;
 static _Thread_local size_t ck_q_scratch_count;
 
-static CK_TARGET void ck_qtask(void *context, size_t first_row, size_t first_panel, size_t row_count, size_t panel_count) {
-    const ck_qjob *job = context;
-    const ck_qpointwise *op = job->op;
+// `row_count` rows of k bytes at `rows` (read up to 3 bytes past the last) times panels
+// [first_panel, first_panel + panel_count), into out[row][n].
+static CK_TARGET void ck_q_rows(const ck_qpointwise *op, const uint8_t *rows, size_t row_count, size_t first_panel,
+                                size_t panel_count, uint8_t *out) {
     const size_t k = op->k, n = op->n, kp = op->k_packed;
-    const uint8_t *rows = job->input + first_row * k;
-    uint8_t *out = job->output + first_row * n;
     if (op->level == 2) {
         // Panels two at a time (the last alone when their count is odd).
         const size_t end = first_panel + panel_count;
@@ -251,12 +258,84 @@ static CK_TARGET void ck_qtask(void *context, size_t first_row, size_t first_pan
         }
     }
 }
-#endif
 
-void ck_qpointwise_run(const ck_qpointwise *op, size_t pixels, const uint8_t *input, uint8_t *output, void *threadpool,
-                       int yield_workers) {
-#if CK_HAVE_X86
-    if (pixels == 0) return;
+static void ck_qtask(void *context, size_t first_row, size_t first_panel, size_t row_count, size_t panel_count) {
+    const ck_qjob *job = context;
+    const ck_qpointwise *op = job->op;
+    ck_q_rows(op, job->input + first_row * op->k, row_count, first_panel, panel_count, job->output + first_row * op->n);
+}
+
+// A dense convolution's gathered rows: one buffer per pool thread, as ck_q_scratch.
+static _Thread_local uint8_t *ck_qc_gathered;
+static _Thread_local size_t ck_qc_gathered_count;
+
+// memcpy for the short runs a stem's window rows are (7 taps x 3 channels = 21 bytes): fixed-size copies the
+// compiler inlines, overlapping where n is not a multiple, instead of a library call per run.
+static inline void ck_copy_run(uint8_t *dst, const uint8_t *src, size_t n) {
+    if (n > 32) {
+        memcpy(dst, src, n);
+    } else if (n >= 16) {
+        uint8_t head[16], tail[16];
+        memcpy(head, src, 16);
+        memcpy(tail, src + n - 16, 16);
+        memcpy(dst, head, 16);
+        memcpy(dst + n - 16, tail, 16);
+    } else if (n >= 8) {
+        uint64_t head, tail;
+        memcpy(&head, src, 8);
+        memcpy(&tail, src + n - 8, 8);
+        memcpy(dst, &head, 8);
+        memcpy(dst + n - 8, &tail, 8);
+    } else {
+        for (size_t i = 0; i < n; i++) dst[i] = src[i];
+    }
+}
+
+// Output pixels [first_row, first_row + row_count) of all images: each pixel's window, [kh][kw][C] bytes.
+static void ck_qconv_gather(const ck_qpointwise *op, const uint8_t *input, size_t first_row, size_t row_count, uint8_t *dst) {
+    const size_t c = op->channels, plane = op->output_h * op->output_w;
+    const uint8_t zero_point = (uint8_t)op->input_zero_point;
+    for (size_t r = 0; r < row_count; r++) {
+        const size_t pixel = first_row + r, image = pixel / plane, oy = pixel % plane / op->output_w, ox = pixel % op->output_w;
+        const uint8_t *source = input + image * op->input_h * op->input_w * c;
+        uint8_t *row = dst + r * op->k;
+        const size_t window = op->kernel_w * c;
+        // The taps of a window row inside the image: [first, last) (NHWC keeps them contiguous).
+        const size_t left = ox * op->stride_w;  // the window's first column, plus pad_left
+        const size_t first = left < op->pad_left ? op->pad_left - left : 0;
+        const size_t end = left < op->input_w + op->pad_left ? op->input_w + op->pad_left - left : 0;
+        const size_t last = end < op->kernel_w ? end : op->kernel_w;
+        for (size_t ky = 0; ky < op->kernel_h; ky++, row += window) {
+            // Unsigned wrap-around makes rows above the image (iy < 0) fail the bound check like those below.
+            const size_t iy = oy * op->stride_h + ky - op->pad_top;
+            if (iy >= op->input_h || first >= last) {
+                memset(row, zero_point, window);
+                continue;
+            }
+            if (first > 0) memset(row, zero_point, first * c);
+            ck_copy_run(row + first * c, source + (iy * op->input_w + left + first - op->pad_left) * c, (last - first) * c);
+            if (last < op->kernel_w) memset(row + last * c, zero_point, (op->kernel_w - last) * c);
+        }
+    }
+}
+
+static void ck_qconv_task(void *context, size_t first_row, size_t first_panel, size_t row_count, size_t panel_count) {
+    const ck_qjob *job = context;
+    const ck_qpointwise *op = job->op;
+    const size_t needed = row_count * op->k + 4;  // the tiles read up to 3 bytes past the last row
+    if (ck_qc_gathered_count < needed) {
+        free(ck_qc_gathered);
+        ck_qc_gathered = malloc(needed);
+        ck_qc_gathered_count = ck_qc_gathered != NULL ? needed : 0;
+        if (ck_qc_gathered == NULL) return;  // out of memory on a pool thread, as in ck_q_rows
+    }
+    ck_qconv_gather(op, job->input, first_row, row_count, ck_qc_gathered);
+    ck_q_rows(op, ck_qc_gathered, row_count, first_panel, panel_count, job->output + first_row * op->n);
+}
+
+// Runs `task` over `pixels` output rows: blocks of rows, and of panels too when rows are few.
+static void ck_q_parallelize(const ck_qpointwise *op, size_t pixels, pthreadpool_task_2d_tile_2d_t task, ck_qjob *job,
+                             void *threadpool, int yield_workers) {
     pthreadpool_t pool = threadpool;
     const size_t threads = pool != NULL ? pthreadpool_get_threads_count(pool) : 1;
     const size_t rows_per_task = pixels < CK_Q_ROWS_PER_TASK ? pixels : CK_Q_ROWS_PER_TASK;
@@ -267,10 +346,55 @@ void ck_qpointwise_run(const ck_qpointwise *op, size_t pixels, const uint8_t *in
         const size_t splits = (4 * threads + row_tasks - 1) / row_tasks;
         panels_per_task = (op->panels + splits - 1) / splits;
     }
-    ck_qjob job = {op, input, output};
-    pthreadpool_parallelize_2d_tile_2d(pool, ck_qtask, &job, pixels, op->panels, rows_per_task, panels_per_task,
+    pthreadpool_parallelize_2d_tile_2d(pool, task, job, pixels, op->panels, rows_per_task, panels_per_task,
                                        PTHREADPOOL_FLAG_DISABLE_DENORMALS | (yield_workers ? PTHREADPOOL_FLAG_YIELD_WORKERS : 0));
+}
+#endif
+
+void ck_qpointwise_run(const ck_qpointwise *op, size_t pixels, const uint8_t *input, uint8_t *output, void *threadpool,
+                       int yield_workers) {
+#if CK_HAVE_X86
+    if (pixels == 0) return;
+    ck_qjob job = {op, input, output};
+    ck_q_parallelize(op, pixels, op->kernel_h > 0 ? ck_qconv_task : ck_qtask, &job, threadpool, yield_workers);
 #else
     (void)op; (void)pixels; (void)input; (void)output; (void)threadpool; (void)yield_workers;
 #endif
+}
+
+ck_qconv *ck_qconv_create(size_t channels, size_t output_channels, size_t kernel_h, size_t kernel_w, size_t stride_h,
+                          size_t stride_w, size_t pad_top, size_t pad_left, size_t input_h, size_t input_w, size_t output_h,
+                          size_t output_w, const int8_t *weights, const float *weight_scales, const float *bias,
+                          const ck_quantization *quantization, int level) {
+    if (channels == 0 || kernel_h == 0 || kernel_w == 0 || stride_h == 0 || stride_w == 0 || pad_top >= kernel_h ||
+        pad_left >= kernel_w || output_h == 0 || output_w == 0)
+        return NULL;
+    const size_t taps = kernel_h * kernel_w, k = taps * channels;
+    int8_t *reordered = malloc(output_channels * k);
+    if (reordered == NULL) return NULL;
+    // ONNX's [O][C][kh][kw] to the gathered rows' [O][kh][kw][C].
+    for (size_t o = 0; o < output_channels; o++)
+        for (size_t c = 0; c < channels; c++)
+            for (size_t t = 0; t < taps; t++) reordered[(o * taps + t) * channels + c] = weights[(o * channels + c) * taps + t];
+    ck_qpointwise *op = ck_qpointwise_create(k, output_channels, reordered, weight_scales, bias, quantization, level);
+    free(reordered);
+    if (op == NULL) return NULL;
+    op->channels = channels;
+    op->kernel_h = kernel_h;
+    op->kernel_w = kernel_w;
+    op->stride_h = stride_h;
+    op->stride_w = stride_w;
+    op->pad_top = pad_top;
+    op->pad_left = pad_left;
+    op->input_h = input_h;
+    op->input_w = input_w;
+    op->output_h = output_h;
+    op->output_w = output_w;
+    return op;
+}
+
+void ck_qconv_destroy(ck_qconv *op) { ck_qpointwise_destroy(op); }
+
+void ck_qconv_run(const ck_qconv *op, size_t batch, const uint8_t *input, uint8_t *output, void *threadpool, int yield_workers) {
+    ck_qpointwise_run(op, batch * op->output_h * op->output_w, input, output, threadpool, yield_workers);
 }

@@ -4,7 +4,7 @@ import ONNXProto
 
 /// QDQ models on the INT8 kernels. Every per-tensor uint8 QuantizeLinear makes a uint8 value (1 byte per
 /// element); a DequantizeLinear of one is skipped when all its readers are INT8 kernels, which read the bytes:
-/// - Conv (1x1 or depthwise, symmetric int8 weights per channel) whose output, through an optional Relu/Clip,
+/// - Conv (without groups or depthwise, symmetric int8 weights per channel) whose output, through an optional Relu/Clip,
 ///   goes only to a uint8 QuantizeLinear: one QuantizedConvolution writing that quantizer's bytes;
 /// - Add of two such values going only to a uint8 QuantizeLinear (a residual connection): one byte kernel.
 /// Any other reader gets the value dequantized to fp32 (one pass), so every graph still runs, as fast as
@@ -92,6 +92,8 @@ extension GraphLowering {
             kind = .pointwise
         } else if groups == c, cg == 1, o == c, QuantizedConvolution.supportsDepthwise(geometry) {
             kind = .depthwise
+        } else if groups == 1, cg == c, QuantizedConvolution.supportsDense(geometry) {
+            kind = .dense
         } else {
             return nil
         }
@@ -114,6 +116,10 @@ extension GraphLowering {
             kernel = try QuantizedConvolution(
                 pointwisePixels: plan.inputShape[0] * plan.inputShape[2] * plan.inputShape[3], inputChannels: plan.geometry.inputChannels,
                 outputChannels: plan.geometry.outputChannels, weights: plan.weights, weightScales: plan.weightScales, bias: bias,
+                quantization: plan.quantization, level: int8Level)
+        case .dense:
+            kernel = try QuantizedConvolution(
+                denseBatch: plan.inputShape[0], geometry: plan.geometry, weights: plan.weights, weightScales: plan.weightScales, bias: bias,
                 quantization: plan.quantization, level: int8Level)
         case .depthwise:
             kernel = try QuantizedConvolution(

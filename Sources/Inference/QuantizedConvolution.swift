@@ -11,10 +11,13 @@ struct ActivationQuantization: Equatable {
 /// An INT8 convolution on CKernels: uint8 NHWC activations in and out (1 byte per element, in the session's
 /// float buffers), symmetric int8 weights per output channel, int32 sums, the bias and requantization fused
 /// into the store. Pointwise (1x1) layers are a GEMM on AVX-512 VNNI or AVX2 (see QuantizedPointwise.c),
-/// depthwise layers f32 FMAs on exact integers (QuantizedDepthwise.c).
+/// other convolutions without groups the same GEMM on gathered windows, depthwise layers f32 FMAs on exact
+/// integers (QuantizedDepthwise.c).
 final class QuantizedConvolution: ConvolutionKernel, @unchecked Sendable {
     enum Kind: Equatable {
         case pointwise
+        /// Groups of 1 with any kernel, stride and padding (3x3, a strided 1x1, a stem).
+        case dense
         case depthwise
     }
 
@@ -32,10 +35,11 @@ final class QuantizedConvolution: ConvolutionKernel, @unchecked Sendable {
     static var isSupported: Bool { cpuLevel >= 1 }
 
     let kind: Kind
-    /// Batch x height x width rows of a pointwise layer; images of a depthwise one.
+    /// Batch x height x width rows of a pointwise layer; images of a dense or depthwise one.
     private let rows: Int
     // Packed once here and only read by `run`, so sharing across threads is safe.
     private let pointwise: OpaquePointer?
+    private let dense: OpaquePointer?
     private let depthwise: OpaquePointer?
 
     /// The quantization of a layer: input and output activations and the output's clamp in quantized units.
@@ -77,7 +81,45 @@ final class QuantizedConvolution: ConvolutionKernel, @unchecked Sendable {
         kind = .pointwise
         rows = pixels
         pointwise = created
+        dense = nil
         depthwise = nil
+    }
+
+    /// A convolution without groups (dilation 1) for `batch` images of `geometry`: `weights` as ONNX holds them,
+    /// [outputChannels][inputChannels][kh][kw], `weightScales` and `bias` one per output channel.
+    init(
+        denseBatch batch: Int, geometry: WindowedConvolution.Geometry, weights: [Int8], weightScales: [Float], bias: [Float],
+        quantization: Quantization, level: Int = QuantizedConvolution.cpuLevel
+    ) throws {
+        guard Self.isSupported else { throw InferenceError.backend(call: "ck_qconv_create (this CPU lacks AVX2)", status: -1) }
+        let (c, o) = (geometry.inputChannels, geometry.outputChannels)
+        guard weights.count == o * c * geometry.kernel[0] * geometry.kernel[1], weightScales.count == o, bias.count == o else {
+            throw InferenceError.invalidModel(detail: "INT8 convolution \(c) -> \(o), \(geometry.kernel) got \(weights.count) weights")
+        }
+        var q = quantization.kernelValue
+        let created = weights.withUnsafeBufferPointer { w in
+            weightScales.withUnsafeBufferPointer { s in
+                bias.withUnsafeBufferPointer { b in
+                    ck_qconv_create(
+                        c, o, geometry.kernel[0], geometry.kernel[1], geometry.strides[0], geometry.strides[1], geometry.pads[0], geometry.pads[1],
+                        geometry.input[0], geometry.input[1], geometry.output[0], geometry.output[1], w.baseAddress, s.baseAddress, b.baseAddress, &q,
+                        Int32(level))
+                }
+            }
+        }
+        guard let created else {
+            throw InferenceError.backend(call: "ck_qconv_create(\(c) -> \(o), \(geometry.kernel)): unsupported sizes or out of memory", status: -1)
+        }
+        kind = .dense
+        rows = batch
+        pointwise = nil
+        dense = created
+        depthwise = nil
+    }
+
+    /// Whether the dense kernel takes `geometry` (leading pads inside the window).
+    static func supportsDense(_ geometry: WindowedConvolution.Geometry) -> Bool {
+        isSupported && geometry.pads[0] < geometry.kernel[0] && geometry.pads[1] < geometry.kernel[1]
     }
 
     /// A depthwise layer (one filter per channel, dilation 1) for `batch` images of `geometry`: `weights`
@@ -110,6 +152,7 @@ final class QuantizedConvolution: ConvolutionKernel, @unchecked Sendable {
         kind = .depthwise
         rows = batch
         pointwise = nil
+        dense = nil
         depthwise = created
     }
 
@@ -129,6 +172,8 @@ final class QuantizedConvolution: ConvolutionKernel, @unchecked Sendable {
         let pool = threadpool.map { UnsafeMutableRawPointer($0) }
         if let pointwise {
             ck_qpointwise_run(pointwise, rows, source, destination, pool, yieldWorkers ? 1 : 0)
+        } else if let dense {
+            ck_qconv_run(dense, rows, source, destination, pool, yieldWorkers ? 1 : 0)
         } else if let depthwise {
             ck_qdepthwise_run(depthwise, rows, source, destination, pool, yieldWorkers ? 1 : 0)
         }
@@ -136,6 +181,7 @@ final class QuantizedConvolution: ConvolutionKernel, @unchecked Sendable {
 
     deinit {
         ck_qpointwise_destroy(pointwise)
+        ck_qconv_destroy(dense)
         ck_qdepthwise_destroy(depthwise)
     }
 }

@@ -62,15 +62,20 @@ public enum ModelPrecision: String, CaseIterable, Sendable, Codable {
     /// The file of `descriptor` to run and the version to record with its labels (the INT8 file's has
     /// "-int8" appended); `.int8` without an INT8 file is an error that says so.
     public func choose(for descriptor: ModelDescriptor, at path: String) throws -> (onnx: String, version: String) {
+        try choose(name: descriptor.name, version: descriptor.version, onnx: descriptor.onnx, int8: descriptor.int8, at: path)
+    }
+
+    /// As above, for any model's descriptor: its name, version, fp32 file and INT8 file (nil when none).
+    public func choose(name: String, version: String, onnx: String, int8: String?, at path: String) throws -> (onnx: String, version: String) {
         switch self {
-        case .fp32: return (descriptor.onnx, descriptor.version)
-        case .auto: return try (descriptor.int8 != nil ? Self.automatic : .fp32).choose(for: descriptor, at: path)
+        case .fp32: return (onnx, version)
+        case .auto: return try (int8 != nil ? Self.automatic : .fp32).choose(name: name, version: version, onnx: onnx, int8: int8, at: path)
         case .int8:
-            guard let int8 = descriptor.int8 else {
+            guard let int8 else {
                 throw RecognitionError.invalidDescriptor(
-                    path: path, detail: "no INT8 version of \(descriptor.name) (no \"int8\" file in the descriptor); use --precision fp32 or auto")
+                    path: path, detail: "no INT8 version of \(name) (no \"int8\" file in the descriptor); use --precision fp32 or auto")
             }
-            return (int8, "\(descriptor.version)-int8")
+            return (int8, "\(version)-int8")
         }
     }
 }

@@ -15,6 +15,8 @@ public struct ModerationModelDescriptor: Decodable, Sendable {
     public var name: String
     public var version: String
     public var onnx: String
+    /// The INT8 (QDQ) version of `onnx`, when there is one (Scripts/quantize_model.py).
+    public var int8: String?
     public var input: Input
 }
 
@@ -27,13 +29,19 @@ public struct ModerationModelDescriptor: Decodable, Sendable {
 /// (Scripts/convert-model prints both), and a crop can miss content at the image's edges.
 public final class ModerationModel: @unchecked Sendable {
     public let descriptor: ModerationModelDescriptor
+    /// What is reported with the scores: the descriptor's name and the version of the file run ("-int8").
+    public let model: ModelInfo
     public let preprocessor: Preprocessor
     private let session: InferenceSession
     private let lock = NSLock()
 
     public static let defaultDescriptor = "open-nsfw.json"
 
-    public init(descriptorURL: URL, threads: Int, limits: ImageLimits = .default, logger: Logger = Logger(label: "moderation")) throws {
+    /// Loads the model a descriptor names, its fp32 or INT8 file as `precision` picks.
+    public init(
+        descriptorURL: URL, threads: Int, precision: ModelPrecision = .auto, limits: ImageLimits = .default,
+        logger: Logger = Logger(label: "moderation")
+    ) throws {
         let descriptor: ModerationModelDescriptor
         do {
             descriptor = try JSONDecoder().decode(ModerationModelDescriptor.self, from: Data(contentsOf: descriptorURL))
@@ -43,7 +51,10 @@ public final class ModerationModel: @unchecked Sendable {
         guard descriptor.input.mean.count == 3 else {
             throw RecognitionError.invalidDescriptor(path: descriptorURL.path, detail: "input.mean needs 3 values (B, G, R)")
         }
-        let model = try ONNXModel(contentsOf: descriptorURL.deletingLastPathComponent().appendingPathComponent(descriptor.onnx))
+        let (file, version) = try precision.choose(
+            name: descriptor.name, version: descriptor.version, onnx: descriptor.onnx, int8: descriptor.int8, at: descriptorURL.path)
+        let model = try ONNXModel(contentsOf: descriptorURL.deletingLastPathComponent().appendingPathComponent(file))
+        self.model = ModelInfo(name: descriptor.name, version: version)
         session = try InferenceSession(model: model, batchSize: 1, threads: threads, logger: logger)
         guard session.inputShape == [1, 3, descriptor.input.height, descriptor.input.width], session.outputCount == 2 else {
             throw RecognitionError.unsupportedInputShape(session.inputShape)
@@ -55,13 +66,13 @@ public final class ModerationModel: @unchecked Sendable {
     }
 
     /// The bundled open_nsfw.
-    public convenience init(threads: Int, limits: ImageLimits = .default, logger: Logger = Logger(label: "moderation")) throws {
+    public convenience init(
+        threads: Int, precision: ModelPrecision = .auto, limits: ImageLimits = .default, logger: Logger = Logger(label: "moderation")
+    ) throws {
         try self.init(
             descriptorURL: ModelLocator.bundledModel(descriptor: Self.defaultDescriptor, environment: ProcessInfo.processInfo.environment),
-            threads: threads, limits: limits, logger: logger)
+            threads: threads, precision: precision, limits: limits, logger: logger)
     }
-
-    public var model: ModelInfo { ModelInfo(name: descriptor.name, version: descriptor.version) }
 
     /// open_nsfw's input from RGB bytes (HWC): BGR order, minus the per-channel mean (B, G, R).
     public static func networkInput(rgb: [UInt8], meanBGR mean: [Float]) -> [Float] {

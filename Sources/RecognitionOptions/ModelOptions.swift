@@ -23,9 +23,9 @@ public struct ModelOptions: ParsableArguments {
 
     @Option(
         help: ArgumentHelp(
-            "Run the classifier's fp32 or INT8 file: auto, int8 or fp32.",
+            "Run the models' fp32 or INT8 files: auto, int8 or fp32.",
             discussion:
-                "auto (the default) picks INT8 where it is the faster here (CPUs with AVX-512 VNNI: about half fp32's time, the same labels) and the model has an INT8 file (Models/efficientnet-lite0-int8.onnx); fp32 elsewhere. Labels record the version run (\"-int8\" appended). An ONNX --model runs as given: a QDQ file on the INT8 kernels.",
+                "Applies to the classifier and the moderation model. auto (the default) picks INT8 where it is the faster here (CPUs with AVX-512 VNNI: about half fp32's time, the same labels) and the model has an INT8 file (Models/efficientnet-lite0-int8.onnx, Models/open-nsfw-int8.onnx); fp32 elsewhere; int8 is an error for a model without one. Labels record the version run (\"-int8\" appended). An ONNX --model runs as given: a QDQ file on the INT8 kernels.",
             valueName: "precision"))
     public var precision: ModelPrecision = .auto
 
@@ -198,8 +198,10 @@ public struct FeatureOptions: ParsableArguments {
 
     /// The analyzers of the selected features, the classifier's first (the others reuse its
     /// preparation of each image and its inference); faces, moderation and text load their models,
-    /// with the classifier's thread count.
-    public func analyzers(classifier: Classifier, labels: LabelOptions, logger: Logger = Logger(label: "recognition")) throws -> [any ImageAnalyzer] {
+    /// with the classifier's thread count, the moderation model in `precision`.
+    public func analyzers(
+        classifier: Classifier, labels: LabelOptions, precision: ModelPrecision = .auto, logger: Logger = Logger(label: "recognition")
+    ) throws -> [any ImageAnalyzer] {
         let threads = classifier.threadCount
         let wanted = try selected()
         let limits = classifier.preprocessor.limits
@@ -212,7 +214,7 @@ public struct FeatureOptions: ParsableArguments {
             analyzers.append(FaceAnalyzer(detector: detector, minConfidence: minFaceConfidence, limits: limits))
         }
         if wanted.contains(.moderation) {
-            let network = try ModerationModel(threads: threads, limits: limits, logger: logger)
+            let network = try ModerationModel(threads: threads, precision: precision, limits: limits, logger: logger)
             analyzers.append(
                 ModerationAnalyzer(
                     network: network, minConfidence: minModerationConfidence, classifier: wanted.contains(.labels) ? classifier : nil))

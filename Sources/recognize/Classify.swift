@@ -43,7 +43,8 @@ struct Classify: AsyncParsableCommand {
         var failures = 0
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let analyzers = try features.analyzers(classifier: classifier, labels: try filter.labelOptions(for: classifier), logger: logger)
+        let analyzers = try features.analyzers(
+            classifier: classifier, labels: try filter.labelOptions(for: classifier), precision: model.precision, logger: logger)
         let wantsLabels = try features.selected().contains(.labels)
         let started = ContinuousClock.now
         for start in stride(from: 0, to: photos.count, by: batchSize) {

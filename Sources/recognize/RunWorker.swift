@@ -69,7 +69,8 @@ struct RunWorker: AsyncParsableCommand {
                 "model": "\(classifier.name)", "version": "\(classifier.version)", "threads": "\(classifier.threadCount)",
             ])
         let handler = RecognizeHandler(
-            analyzers: try features.analyzers(classifier: classifier, labels: try filter.labelOptions(for: classifier), logger: logger),
+            analyzers: try features.analyzers(
+                classifier: classifier, labels: try filter.labelOptions(for: classifier), precision: model.precision, logger: logger),
             store: store, bus: bus,
             limits: classifier.preprocessor.limits, images: images)
 

@@ -9,7 +9,8 @@ import Testing
 @Suite("Face detection and moderation models against onnxruntime")
 struct DetectorModelsTests {
     static func photos(in directory: URL, suffix: String) throws -> [String] {
-        try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(suffix) }
+        // The INT8 model's goldens (<photo>.int8.json, QuantizedModelTests) sit beside the fp32 ones.
+        try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(suffix) && !$0.contains(".int8.") }
             .map { String($0.dropLast(suffix.count)) }.sorted()
     }
 
@@ -57,6 +58,16 @@ struct DetectorModelsTests {
         var scores: [Float]
     }
 
+    /// open_nsfw's input from the RGB crop: BGR order minus the training mean, channels last.
+    static func moderationInput(rgb: [UInt8]) -> [Float] {
+        let mean: [Float] = [104, 117, 123]  // B, G, R
+        var input = [Float](repeating: 0, count: rgb.count)
+        for pixel in 0..<(rgb.count / 3) {
+            for channel in 0..<3 { input[pixel * 3 + channel] = Float(rgb[pixel * 3 + 2 - channel]) - mean[channel] }
+        }
+        return input
+    }
+
     @Test("open_nsfw: its channels-last BGR input taken as given, scores within 1e-4 on every sample")
     func moderationModel() throws {
         let golden = RepositoryPaths.golden.appendingPathComponent("open-nsfw")
@@ -66,14 +77,9 @@ struct DetectorModelsTests {
         let session = try InferenceSession(model: model, batchSize: 1, threads: 2)
         #expect(session.inputShape == [1, 3, 224, 224], "the NHWC input is folded into the first transpose")
         #expect(session.outputCount == 2)
-        let mean: [Float] = [104, 117, 123]  // B, G, R
         for photo in photos {
             let entry = try JSONDecoder().decode(ModerationGolden.self, from: Data(contentsOf: golden.appendingPathComponent("\(photo).json")))
-            let rgb = [UInt8](try Data(contentsOf: RepositoryPaths.root.appendingPathComponent(entry.input)))
-            var input = [Float](repeating: 0, count: rgb.count)
-            for pixel in 0..<(rgb.count / 3) {
-                for channel in 0..<3 { input[pixel * 3 + channel] = Float(rgb[pixel * 3 + 2 - channel]) - mean[channel] }
-            }
+            let input = Self.moderationInput(rgb: [UInt8](try Data(contentsOf: RepositoryPaths.root.appendingPathComponent(entry.input))))
             let scores = try input.withUnsafeBufferPointer { try session.run(nhwc: $0) }
             let error = zip(scores, entry.scores).map { abs($0 - $1) }.max() ?? .infinity
             #expect(error <= 1e-4, "\(photo): scores \(scores) vs \(entry.scores)")

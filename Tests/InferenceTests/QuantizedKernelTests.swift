@@ -38,8 +38,16 @@ struct QuantizedKernelTests {
         Layer(
             name: "depthwise 7x7 (per-pixel path), Relu", channels: 16, size: [9, 9], weights: [16, 1, 7, 7], group: 16, pads: [3, 3, 3, 3],
             strides: [1, 1], relu: true),
+        Layer(name: "dense 3x3", channels: 13, size: [7, 9], weights: [20, 13, 3, 3], group: 1, pads: [1, 1, 1, 1], strides: [1, 1]),
         Layer(
-            name: "dense 3x3 (not on the INT8 kernels)", channels: 8, size: [6, 6], weights: [8, 8, 3, 3], group: 1, pads: [1, 1, 1, 1],
+            name: "dense 3x3 stride 2, pads after, Relu", channels: 8, size: [9, 8], weights: [33, 8, 3, 3], group: 1, pads: [0, 0, 1, 1],
+            strides: [2, 2], relu: true),
+        Layer(name: "pointwise stride 2", channels: 24, size: [7, 7], weights: [40, 24, 1, 1], group: 1, pads: [0, 0, 0, 0], strides: [2, 2]),
+        Layer(
+            name: "stem 7x7 stride 2 on 3 channels", channels: 3, size: [17, 16], weights: [16, 3, 7, 7], group: 1, pads: [3, 3, 3, 3],
+            strides: [2, 2]),
+        Layer(
+            name: "grouped 3x3 (not on the INT8 kernels)", channels: 8, size: [6, 6], weights: [8, 4, 3, 3], group: 2, pads: [1, 1, 1, 1],
             strides: [1, 1], onKernels: false),
     ]
 

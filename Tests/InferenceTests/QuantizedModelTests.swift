@@ -72,3 +72,38 @@ struct QuantizedModelTests {
         }
     }
 }
+
+/// open_nsfw in INT8 (Models/open-nsfw-int8.onnx: dense 3x3 and strided 1x1 convolutions on the gathered-row
+/// GEMM, a quantized 7x7 stem) against onnxruntime's exact arithmetic on the same file and against fp32.
+@Suite(
+    "INT8 (QDQ) open_nsfw against onnxruntime",
+    .enabled(
+        if: FileManager.default.fileExists(atPath: RepositoryPaths.root.appendingPathComponent("Models/open-nsfw-int8.onnx").path),
+        "needs Models/open-nsfw-int8.onnx"))
+struct QuantizedModerationTests {
+    @Test("NSFW probabilities of onnxruntime's INT8 arithmetic and of fp32", arguments: QuantizedModelTests.engines.indices)
+    func matchesOnnxRuntime(engine: Int) throws {
+        let (level, threads) = QuantizedModelTests.engines[engine]
+        let model = try ONNXModel(contentsOf: RepositoryPaths.root.appendingPathComponent("Models/open-nsfw-int8.onnx"))
+        let session = try InferenceSession(model: model, batchSize: 1, threads: threads, ownKernels: true, int8Level: level)
+        let golden = RepositoryPaths.golden.appendingPathComponent("open-nsfw")
+        let photos = try DetectorModelsTests.photos(in: golden, suffix: ".json")
+        #expect(photos.count >= 6)
+        for photo in photos {
+            let decoder = JSONDecoder()
+            let fp32 = try decoder.decode(
+                DetectorModelsTests.ModerationGolden.self, from: Data(contentsOf: golden.appendingPathComponent("\(photo).json")))
+            let int8 = try decoder.decode(
+                DetectorModelsTests.ModerationGolden.self, from: Data(contentsOf: golden.appendingPathComponent("\(photo).int8.json")))
+            let input = DetectorModelsTests.moderationInput(
+                rgb: [UInt8](try Data(contentsOf: RepositoryPaths.root.appendingPathComponent(int8.input))))
+            let scores = try input.withUnsafeBufferPointer { try session.run(nhwc: $0) }
+            #expect(scores.count == 2)
+            // The probabilities, and their logarithms (most samples score near 0, where only the log shows a change).
+            let off = abs(scores[1] - int8.scores[1])
+            let logOff = abs(log(max(scores[1], 1e-7)) - log(max(int8.scores[1], 1e-7)))
+            #expect(off <= 0.005 && logOff <= 0.6, "\(photo), level \(level): nsfw \(scores[1]), onnxruntime's INT8 arithmetic \(int8.scores[1])")
+            #expect(abs(scores[1] - fp32.scores[1]) <= 0.03, "\(photo), level \(level): nsfw \(scores[1]), fp32 \(fp32.scores[1])")
+        }
+    }
+}

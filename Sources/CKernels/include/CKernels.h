@@ -115,7 +115,7 @@ typedef struct {
     int output_min, output_max;
 } ck_quantization;
 
-/// The int8 dot products this CPU offers the INT8 kernels: 2 AVX-512 VNNI (vpdpbusd on 256-bit registers),
+/// The int8 dot products this CPU offers the INT8 kernels: 2 AVX-512 VNNI (vpdpbusd on 512-bit registers),
 /// 1 AVX2 (bytes widened to 16 bits, then vpmaddwd: no saturation), 0 none (the kernels must not be used).
 int ck_int8_level(void);
 
@@ -137,6 +137,25 @@ void ck_qpointwise_destroy(ck_qpointwise *op);
 /// read up to 3 bytes past its end.
 void ck_qpointwise_run(const ck_qpointwise *op, size_t pixels, const uint8_t *input, uint8_t *output, void *threadpool,
                        int yield_workers);
+
+/// An INT8 convolution without groups (any kernel size and stride, dilation 1) packed for ck_qconv_run: the
+/// pointwise GEMM on rows gathered from each output pixel's window; opaque.
+typedef struct ck_qpointwise ck_qconv;
+
+/// Packs symmetric int8 `weights` (ONNX's [output_channels][channels][kernel_h][kernel_w]) with per-channel
+/// `weight_scales` and a real-valued `bias` for uint8 NHWC input of input_h x input_w and output of
+/// output_h x output_w (padding is the input's zero point, real 0; pad_top < kernel_h, pad_left < kernel_w).
+/// NULL when out of memory or the sizes or `level` are not supported. Free with ck_qconv_destroy.
+ck_qconv *ck_qconv_create(size_t channels, size_t output_channels, size_t kernel_h, size_t kernel_w, size_t stride_h,
+                          size_t stride_w, size_t pad_top, size_t pad_left, size_t input_h, size_t input_w, size_t output_h,
+                          size_t output_w, const int8_t *weights, const float *weight_scales, const float *bias,
+                          const ck_quantization *quantization, int level);
+
+/// Frees packed weights (NULL is fine).
+void ck_qconv_destroy(ck_qconv *op);
+
+/// output[batch][output_h][output_w][output_channels] from input[batch][input_h][input_w][channels], both uint8.
+void ck_qconv_run(const ck_qconv *op, size_t batch, const uint8_t *input, uint8_t *output, void *threadpool, int yield_workers);
 
 /// Weights of an INT8 depthwise convolution packed for ck_qdepthwise_run; opaque.
 typedef struct ck_qdepthwise ck_qdepthwise;
