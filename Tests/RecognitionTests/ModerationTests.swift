@@ -56,4 +56,20 @@ struct ModerationTests {
         // Without the classifier only open_nsfw's label.
         #expect(ModerationTaxonomy.labels(nsfw: 0.9, probabilities: nil, classNames: names).map(\.name) == ["Explicit"])
     }
+
+    @Test("--precision: the INT8 file reports its version and the scores of fp32 within a point")
+    func precision() throws {
+        let fp32 = try ModerationModel(threads: 2, precision: .fp32)
+        #expect(fp32.model.version == fp32.descriptor.version)
+        #expect(fp32.descriptor.int8 == "open-nsfw-int8.onnx")
+        // Only where the INT8 kernels run (AVX2); elsewhere the file still runs, on its fp32 emulation.
+        let int8 = try ModerationModel(threads: 2, precision: .int8)
+        #expect(int8.model.version == fp32.descriptor.version + "-int8")
+        let golden = ClassifierTests.samples.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Tests/Fixtures/golden")
+        for name in ["astronaut.jpg", "coffee.jpg", "grace-hopper.jpg"] {
+            let rgb = [UInt8](try Data(contentsOf: golden.appendingPathComponent("\(name).rgb")))
+            let (a, b) = (try fp32.nsfwProbability(rgb: rgb), try int8.nsfwProbability(rgb: rgb))
+            #expect(abs(a - b) <= 0.01, "\(name): fp32 \(a), int8 \(b)")
+        }
+    }
 }
