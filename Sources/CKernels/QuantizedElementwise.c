@@ -1,9 +1,10 @@
 // The element-wise INT8 steps of a QDQ graph run on our kernels: quantize, dequantize and a quantized Add, each
-// as ONNX defines it (divisions, not reciprocal multiplies, and rounding half to even), so they give the file's
-// own values. Plain loops: compiled for AVX2 on x86 (the INT8 kernels' baseline), the compiler vectorizes them.
+// as ONNX defines it (x / scale correctly rounded, then rounding half to even), so they give the file's own
+// values. Compiled for AVX2 on x86 (the INT8 kernels' baseline); ck_u8_step_run splits a tensor across the pool.
 #include "CKernels.h"
 
 #include <math.h>
+#include <pthreadpool.h>
 #include <stdint.h>
 
 #include "Window.h"
@@ -43,7 +44,7 @@ CK_EW_TARGET void ck_quantize_u8(const float *x, size_t count, float scale, int 
 #if CK_HAVE_X86
     const __m256 divisor = _mm256_set1_ps(scale);
     for (; i + 8 <= count; i += 8) {
-        // cvtps rounds half to even (the default MXCSR mode), as QuantizeLinear does.
+        // Rounding half to even (the default MXCSR mode), as QuantizeLinear does.
         const __m256i v = _mm256_cvtps_epi32(_mm256_div_ps(_mm256_loadu_ps(x + i), divisor));
         _mm_storel_epi64((__m128i *)(out + i), ck_narrow8(v, zero_point, q_min, q_max));
     }
@@ -81,4 +82,44 @@ CK_EW_TARGET void ck_add_u8(const uint8_t *a, float a_scale, int a_zero_point, c
         const float sum = (float)((int)a[i] - a_zero_point) * a_scale + (float)((int)b[i] - b_zero_point) * b_scale;
         out[i] = (uint8_t)ck_round_clamp(sum / y_scale, y_zero_point, q_min, q_max);
     }
+}
+
+typedef struct {
+    const ck_u8_step *step;
+    const void *a, *b;
+    void *out;
+} ck_u8_job;
+
+// One task's share of a step: elements [first, first + count).
+static void ck_u8_task(void *context, size_t first, size_t count) {
+    const ck_u8_job *job = context;
+    const ck_u8_step *s = job->step;
+    switch (s->kind) {
+    case CK_U8_QUANTIZE:
+        ck_quantize_u8((const float *)job->a + first, count, s->y_scale, s->y_zero_point, s->q_min, s->q_max,
+                       (uint8_t *)job->out + first);
+        break;
+    case CK_U8_DEQUANTIZE:
+        ck_dequantize_u8((const uint8_t *)job->a + first, count, s->a_scale, s->a_zero_point, s->low, s->high,
+                         (float *)job->out + first);
+        break;
+    case CK_U8_ADD:
+        ck_add_u8((const uint8_t *)job->a + first, s->a_scale, s->a_zero_point, (const uint8_t *)job->b + first, s->b_scale,
+                  s->b_zero_point, count, s->y_scale, s->y_zero_point, s->q_min, s->q_max, (uint8_t *)job->out + first);
+        break;
+    }
+}
+
+void ck_u8_step_run(const ck_u8_step *step, const void *a, const void *b, void *out, void *threadpool, int yield_workers) {
+    // Chunks of 16K elements (a multiple of the vectors' 8): a 14x14 tensor stays on one thread, where waking
+    // another would cost more than it saves; a stem's 400K elements become 25 tasks.
+    enum { CK_U8_CHUNK = 16384 };
+    ck_u8_job job = {step, a, b, out};
+    pthreadpool_t pool = threadpool;
+    if (pool == NULL || step->count <= CK_U8_CHUNK || pthreadpool_get_threads_count(pool) <= 1) {
+        ck_u8_task(&job, 0, step->count);
+        return;
+    }
+    pthreadpool_parallelize_1d_tile_1d(pool, ck_u8_task, &job, step->count, CK_U8_CHUNK,
+                                       PTHREADPOOL_FLAG_DISABLE_DENORMALS | (yield_workers ? PTHREADPOOL_FLAG_YIELD_WORKERS : 0));
 }

@@ -30,10 +30,6 @@
 
 enum { CK_QMR = 6, CK_QNR = 16, CK_Q_ROWS_PER_TASK = 72 };
 
-#if CK_HAVE_X86
-#define CK_VNNI_TARGET __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
-#endif
-
 struct ck_qpointwise {
     size_t k, n, panels;
     size_t k_packed;     // k rounded up to 4 (level 2) or 2 (level 1)
@@ -169,9 +165,16 @@ ck_q8_tile(const int rows, const int two, size_t quads, const uint8_t *a, size_t
     }
     for (int i = 0; i < rows; i++) {
         for (int p = 0; p < 1 + two; p++) {
-            const __m256i halves[2] = {_mm512_castsi512_si256(acc[i][p]), _mm512_extracti64x4_epi64(acc[i][p], 1)};
             const size_t offset = 16 * (size_t)p;
-            if (columns > offset) ck_q_store_row(halves, r, column + offset, columns - offset, out + (size_t)i * ldc + offset);
+            if (columns <= offset) continue;
+            const __m128i bytes = ck_requant16_exact(acc[i][p], r, column + offset);
+            const size_t kept = columns - offset;
+            uint8_t *at = out + (size_t)i * ldc + offset;
+            if (kept >= 16) {
+                _mm_storeu_si128((__m128i *)at, bytes);
+            } else {
+                _mm_mask_storeu_epi8(at, (__mmask16)((1u << kept) - 1), bytes);
+            }
         }
     }
 }

@@ -13,6 +13,11 @@
 
 #include "CKernels.h"
 
+#if CK_HAVE_X86
+// Level 2 (ck_int8_level): AVX-512 with VNNI's vpdpbusd.
+#define CK_VNNI_TARGET __attribute__((target("avx2,fma,avx512f,avx512vl,avx512bw,avx512vnni")))
+#endif
+
 // A quantized output's per-channel constants, each `channels` rounded up to 16 floats, 64-byte aligned.
 typedef struct {
     float *multiplier;
@@ -77,6 +82,15 @@ static inline __attribute__((always_inline)) CK_TARGET __m128i ck_requant16(__m2
     const __m256i words = _mm256_permute4x64_epi64(
         _mm256_packs_epi32(ck_requant_lanes(low, r, c), ck_requant_lanes(high, r, c + 8)), 0xD8);
     return ck_clamp_bytes(_mm_packus_epi16(_mm256_castsi256_si128(words), _mm256_extracti128_si256(words, 1)), r);
+}
+
+// Level 2: channels [c, c + 16) from 16 exact int32 sums, as 16 bytes: ck_requant16's arithmetic (the same FMA,
+// rounding and clamp, so the same bytes) in half the instructions. Clamping the int32 to [q_min, q_max] within
+// 0..255 equals ck_requant16's saturating packs followed by its byte clamp.
+static inline __attribute__((always_inline)) CK_VNNI_TARGET __m128i ck_requant16_exact(__m512i sum, const ck_requant *r, size_t c) {
+    const __m512 v = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_load_ps(r->multiplier + c), _mm512_load_ps(r->offset + c));
+    const __m512i q = _mm512_min_epi32(_mm512_max_epi32(_mm512_cvtps_epi32(v), _mm512_set1_epi32(r->q_min)), _mm512_set1_epi32(r->q_max));
+    return _mm512_cvtepi32_epi8(q);
 }
 
 // Stores the first `count` (<= 8) bytes of `bytes` at `out`.

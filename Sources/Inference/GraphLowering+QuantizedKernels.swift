@@ -124,7 +124,7 @@ extension GraphLowering {
         case .depthwise:
             kernel = try QuantizedConvolution(
                 depthwiseBatch: plan.inputShape[0], geometry: plan.geometry, weights: plan.weights, weightScales: plan.weightScales, bias: bias,
-                quantization: plan.quantization)
+                quantization: plan.quantization, level: int8Level)
         }
         skipped.formUnion(plan.absorbed)
         var output = LoweredValue(
@@ -156,13 +156,9 @@ extension GraphLowering {
         var output = LoweredValue(shape: shape, layout: layout)
         output.quantization = plan.quantization
         values[plan.output] = output
-        let (qa, qb, qy, range) = (aSource.quantization, bSource.quantization, plan.quantization, plan.range)
-        let count = output.count
-        emitHost([plan.a, plan.b], [plan.output], origin: node.displayName) { inputs, outputs in
-            ck_add_u8(
-                bytes(inputs[0]), qa.scale, Int32(qa.zeroPoint), bytes(inputs[1]), qb.scale, Int32(qb.zeroPoint), count, qy.scale,
-                Int32(qy.zeroPoint), Int32(range.lowerBound), Int32(range.upperBound), mutableBytes(outputs[0]))
-        }
+        let kernel = QuantizedElementwise.add(
+            count: output.count, aSource.quantization, bSource.quantization, to: plan.quantization, range: plan.range)
+        ops.append(LoweredOp(kind: .kernel(kernel), inputs: [plan.a, plan.b], outputs: [plan.output], origin: node.displayName))
         return true
     }
 
@@ -173,10 +169,8 @@ extension GraphLowering {
         var value = LoweredValue(shape: info.shape, layout: info.layout)
         value.quantization = activation
         values[output] = value
-        let count = info.count
-        emitHost([input], [output], origin: node.displayName) { inputs, outputs in
-            ck_quantize_u8(inputs[0], count, activation.scale, Int32(activation.zeroPoint), 0, 255, mutableBytes(outputs[0]))
-        }
+        let kernel = QuantizedElementwise.quantize(count: info.count, to: activation)
+        ops.append(LoweredOp(kind: .kernel(kernel), inputs: [input], outputs: [output], origin: node.displayName))
     }
 
     /// A DequantizeLinear of a uint8 value: remembered for the INT8 kernels that read the bytes; dequantized
@@ -192,10 +186,8 @@ extension GraphLowering {
         if byteReaders && !graphOutputs.contains(output) { return }
         let fused = fusedActivation(for: output)
         define(fused.output, shape: info.shape, layout: info.layout)
-        let (low, high, count) = (fused.min, fused.max, info.count)
-        emitHost([source], [fused.output], origin: node.displayName) { inputs, outputs in
-            ck_dequantize_u8(bytes(inputs[0]), count, activation.scale, Int32(activation.zeroPoint), low, high, outputs[0])
-        }
+        let kernel = QuantizedElementwise.dequantize(count: info.count, from: activation, low: fused.min, high: fused.max)
+        ops.append(LoweredOp(kind: .kernel(kernel), inputs: [source], outputs: [fused.output], origin: node.displayName))
     }
 
     /// Whether an Add will run on bytes: both inputs dequantize uint8 values (the other may not be lowered
@@ -217,21 +209,10 @@ extension GraphLowering {
         guard let info = values[name] else { throw InferenceError.missingTensor(name: name, node: origin) }
         let widened = freshName(name)
         define(widened, shape: info.shape, layout: info.layout)
-        let count = info.count
-        emitHost([name], [widened], origin: origin) { inputs, outputs in
-            ck_dequantize_u8(bytes(inputs[0]), count, 1, 0, -.infinity, .infinity, outputs[0])
-        }
+        let kernel = QuantizedElementwise.dequantize(count: info.count, from: ActivationQuantization(scale: 1, zeroPoint: 0))
+        ops.append(LoweredOp(kind: .kernel(kernel), inputs: [name], outputs: [widened], origin: origin))
         return widened
     }
-}
-
-/// A session buffer holding uint8 values (buffers are typed Float for the plan; see LoweredValue.bufferFloats).
-private func bytes(_ pointer: UnsafePointer<Float>) -> UnsafePointer<UInt8> {
-    UnsafeRawPointer(pointer).assumingMemoryBound(to: UInt8.self)
-}
-
-private func mutableBytes(_ pointer: UnsafeMutablePointer<Float>) -> UnsafeMutablePointer<UInt8> {
-    UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt8.self)
 }
 
 extension Array {

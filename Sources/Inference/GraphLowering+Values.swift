@@ -69,14 +69,9 @@ extension GraphLowering {
         if let found = values[resolved] { return found }
         if let source = dequantizedSource[resolved], let info = values[source.name] {
             // Left as bytes for INT8 kernels that in the end did not take this reader: dequantize after all.
-            let quantization = source.quantization
-            let count = info.count
             define(resolved, shape: info.shape, layout: info.layout)
-            emitHost([source.name], [resolved], origin: node.displayName) { inputs, outputs in
-                ck_dequantize_u8(
-                    UnsafeRawPointer(inputs[0]).assumingMemoryBound(to: UInt8.self), count, quantization.scale, Int32(quantization.zeroPoint),
-                    -.infinity, .infinity, outputs[0])
-            }
+            let kernel = QuantizedElementwise.dequantize(count: info.count, from: source.quantization)
+            ops.append(LoweredOp(kind: .kernel(kernel), inputs: [source.name], outputs: [resolved], origin: node.displayName))
             return values[resolved] ?? info
         }
         if let constant = constants[resolved] {

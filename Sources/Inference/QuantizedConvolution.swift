@@ -11,8 +11,8 @@ struct ActivationQuantization: Equatable {
 /// An INT8 convolution on CKernels: uint8 NHWC activations in and out (1 byte per element, in the session's
 /// float buffers), symmetric int8 weights per output channel, int32 sums, the bias and requantization fused
 /// into the store. Pointwise (1x1) layers are a GEMM on AVX-512 VNNI or AVX2 (see QuantizedPointwise.c),
-/// other convolutions without groups the same GEMM on gathered windows, depthwise layers f32 FMAs on exact
-/// integers (QuantizedDepthwise.c).
+/// other convolutions without groups the same GEMM on gathered windows, depthwise layers vpdpbusd on transposed
+/// taps (VNNI) or f32 FMAs on exact integers (QuantizedDepthwise.c).
 final class QuantizedConvolution: ConvolutionKernel, @unchecked Sendable {
     enum Kind: Equatable {
         case pointwise
@@ -126,10 +126,8 @@ final class QuantizedConvolution: ConvolutionKernel, @unchecked Sendable {
     /// [channels][kh][kw], `weightScales` and `bias` one per channel.
     init(
         depthwiseBatch batch: Int, geometry: WindowedConvolution.Geometry, weights: [Int8], weightScales: [Float], bias: [Float],
-        quantization: Quantization
-    )
-        throws
-    {
+        quantization: Quantization, level: Int = QuantizedConvolution.cpuLevel
+    ) throws {
         guard Self.isSupported else { throw InferenceError.backend(call: "ck_qdepthwise_create (this CPU lacks AVX2)", status: -1) }
         let c = geometry.inputChannels
         guard weights.count == c * geometry.kernel[0] * geometry.kernel[1], weightScales.count == c, bias.count == c else {
@@ -141,7 +139,8 @@ final class QuantizedConvolution: ConvolutionKernel, @unchecked Sendable {
                 bias.withUnsafeBufferPointer { b in
                     ck_qdepthwise_create(
                         c, geometry.kernel[0], geometry.kernel[1], geometry.strides[0], geometry.strides[1], geometry.pads[0], geometry.pads[1],
-                        geometry.input[0], geometry.input[1], geometry.output[0], geometry.output[1], w.baseAddress, s.baseAddress, b.baseAddress, &q)
+                        geometry.input[0], geometry.input[1], geometry.output[0], geometry.output[1], w.baseAddress, s.baseAddress, b.baseAddress, &q,
+                        Int32(level))
                 }
             }
         }

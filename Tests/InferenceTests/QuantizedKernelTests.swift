@@ -35,6 +35,13 @@ struct QuantizedKernelTests {
         Layer(
             name: "depthwise 3x3 stride 2, pads after", channels: 16, size: [8, 8], weights: [16, 1, 3, 3], group: 16, pads: [0, 0, 1, 1],
             strides: [2, 2]),
+        // Wide enough for strips inside the image as well as at its sides; 40 channels: blocks of 16 and a tail.
+        Layer(
+            name: "depthwise 3x3 on a wide image", channels: 40, size: [6, 30], weights: [40, 1, 3, 3], group: 40, pads: [1, 1, 1, 1],
+            strides: [1, 1]),
+        Layer(
+            name: "depthwise 5x5 on a wide image, Relu", channels: 32, size: [7, 27], weights: [32, 1, 5, 5], group: 32,
+            pads: [2, 2, 2, 2], strides: [1, 1], relu: true),
         Layer(
             name: "depthwise 7x7 (per-pixel path), Relu", channels: 16, size: [9, 9], weights: [16, 1, 7, 7], group: 16, pads: [3, 3, 3, 3],
             strides: [1, 1], relu: true),

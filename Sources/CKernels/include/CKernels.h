@@ -162,11 +162,11 @@ typedef struct ck_qdepthwise ck_qdepthwise;
 
 /// As ck_depthwise_create, for uint8 NHWC input and output, symmetric int8 `weights` ([channels][kernel_h][kernel_w])
 /// with per-channel `weight_scales` and a real-valued `bias`. Padding is the input's zero point (real 0).
-/// Needs ck_int8_level() >= 1.
+/// `level` (1 to ck_int8_level()) picks the kernels; both give the same bytes.
 ck_qdepthwise *ck_qdepthwise_create(size_t channels, size_t kernel_h, size_t kernel_w, size_t stride_h, size_t stride_w,
                                     size_t pad_top, size_t pad_left, size_t input_h, size_t input_w, size_t output_h,
                                     size_t output_w, const int8_t *weights, const float *weight_scales,
-                                    const float *bias, const ck_quantization *quantization);
+                                    const float *bias, const ck_quantization *quantization, int level);
 
 /// Frees packed weights (NULL is fine).
 void ck_qdepthwise_destroy(ck_qdepthwise *op);
@@ -185,6 +185,29 @@ void ck_dequantize_u8(const uint8_t *q, size_t count, float scale, int zero_poin
 /// Dequantize both, add, quantize: ONNX's QDQ Add of two uint8 tensors of `count` elements. `out` = clamp(round_half_even(((a - za) sa + (b - zb) sb) / sy) + zy, q_min, q_max).
 void ck_add_u8(const uint8_t *a, float a_scale, int a_zero_point, const uint8_t *b, float b_scale, int b_zero_point,
                size_t count, float y_scale, int y_zero_point, int q_min, int q_max, uint8_t *out);
+
+/// Which element-wise INT8 step a ck_u8_step is.
+typedef enum { CK_U8_QUANTIZE, CK_U8_DEQUANTIZE, CK_U8_ADD } ck_u8_kind;
+
+/// One element-wise INT8 step over `count` elements: quantize reads floats (y_scale, y_zero_point, q_min, q_max),
+/// dequantize reads bytes (a_scale, a_zero_point, then clamps to [low, high]), add reads two byte tensors (a and b)
+/// and quantizes their sum (y_*, q_*), all as the functions above compute them.
+typedef struct {
+    ck_u8_kind kind;
+    size_t count;
+    float a_scale;
+    int a_zero_point;
+    float b_scale;
+    int b_zero_point;
+    float y_scale;
+    int y_zero_point;
+    int q_min, q_max;
+    float low, high;
+} ck_u8_step;
+
+/// Runs `step` from `a` (and `b`, for an add) into `out`, split across `threadpool` (a pthreadpool_t; NULL runs on
+/// the calling thread) when the tensor is large enough to gain from it.
+void ck_u8_step_run(const ck_u8_step *step, const void *a, const void *b, void *out, void *threadpool, int yield_workers);
 
 #ifdef __cplusplus
 }
