@@ -192,15 +192,22 @@ public struct Preprocessor: Sendable {
         let mean = spec.mean
         let std = spec.std
         precondition(mean.count == 3 && std.count == 3, "mean and std need 3 values")
-        let (m0, m1, m2) = (mean[0], mean[1], mean[2])
-        let (s0, s1, s2) = (std[0], std[1], std[2])
-        pixels.withUnsafeBufferPointer { source in
-            var index = 0
-            while index < source.count {
-                output[index] = (Float(source[index]) - m0) / s0
-                output[index + 1] = (Float(source[index + 1]) - m1) / s1
-                output[index + 2] = (Float(source[index + 2]) - m2) / s2
-                index += 3
+        // A byte has 256 values: each channel's 256 results, computed once as below, are then looked up. The
+        // division per element made this loop a tenth of an INT8 inference (200 us of 2.5 ms at 224x224).
+        var table = [Float](repeating: 0, count: 3 * 256)
+        for channel in 0..<3 {
+            for value in 0..<256 { table[channel * 256 + value] = (Float(value) - mean[channel]) / std[channel] }
+        }
+        table.withUnsafeBufferPointer { lookup in
+            pixels.withUnsafeBufferPointer { source in
+                guard let table = lookup.baseAddress, let from = source.baseAddress, let to = output.baseAddress else { return }
+                var index = 0
+                while index < source.count {
+                    to[index] = table[Int(from[index])]
+                    to[index + 1] = table[256 + Int(from[index + 1])]
+                    to[index + 2] = table[512 + Int(from[index + 2])]
+                    index += 3
+                }
             }
         }
     }

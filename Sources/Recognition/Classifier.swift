@@ -128,15 +128,9 @@ public final class Classifier: @unchecked Sendable {
     /// features (empty when `featureCount` is 0).
     public func infer(_ batch: [[UInt8]]) throws -> (probabilities: [[Float]], features: [[Float]]) {
         guard !batch.isEmpty else { return ([], []) }
-        var input = [Float](repeating: 0, count: batch.count * inputPixels)
-        input.withUnsafeMutableBufferPointer { buffer in
-            for (index, pixels) in batch.enumerated() {
-                let slice = UnsafeMutableBufferPointer(rebasing: buffer[(index * inputPixels)..<((index + 1) * inputPixels)])
-                preprocessor.normalize(pixels, into: slice)
-            }
-        }
         // Runs in power-of-two chunks of at most 4 (7 is 4 + 2 + 1): a few sessions, made ahead by
-        // `prepare(maxBatchSize:)`, cover every batch size; each session holds its own buffers.
+        // `prepare(maxBatchSize:)`, cover every batch size; each session holds its own buffers, into which
+        // the images are normalized.
         var logits: [Float] = []
         var pooled: [Float] = []
         logits.reserveCapacity(batch.count * classNames.count)
@@ -144,8 +138,11 @@ public final class Classifier: @unchecked Sendable {
             var offset = 0
             for size in Self.chunkSizes(batch.count) {
                 let session = try session(batchSize: size)
-                let (output, tap) = try input.withUnsafeBufferPointer { whole in
-                    try session.runReadingTap(nhwc: UnsafeBufferPointer(rebasing: whole[(offset * inputPixels)..<((offset + size) * inputPixels)]))
+                let (output, tap) = try session.runReadingTap { buffer in
+                    for index in 0..<size {
+                        let slice = UnsafeMutableBufferPointer(rebasing: buffer[(index * inputPixels)..<((index + 1) * inputPixels)])
+                        preprocessor.normalize(batch[offset + index], into: slice)
+                    }
                 }
                 logits += output
                 pooled += tap
