@@ -18,10 +18,9 @@
 // are transposed from NHWC (4 columns x 16 channels) to 16 lanes of 4 columns: one cross-lane dword permute and
 // one in-lane byte shuffle. Those shuffles are the cost (a quad per pixel and tap row was slower than the f32
 // path), so a strip of up to 8 pixels transposes each quad of its columns once and every pixel whose window
-// overlaps it takes it with weights shifted to where its window starts in the quad (4 shifts packed). Pixels
-// whose window reaches into the padding take a per-pixel path whose padding taps read zero-point bytes. The
-// sum over every tap of x * w, minus z * sum(w) per channel, is the exact sum the f32 path computes: the two
-// levels give the same bytes.
+// overlaps it takes it with weights shifted to where its window starts in the quad (4 shifts packed). In a strip
+// reaching into the padding, padding columns and rows read zero-point bytes. The sum over every tap of x * w,
+// minus z * sum(w) per channel, is the exact sum the f32 path computes: the two levels give the same bytes.
 #include "CKernels.h"
 
 #include <pthreadpool.h>
@@ -307,7 +306,7 @@ ck_qdw_vnni_strip(const int pixels, const int kw, const int stride, const int ch
             }
 #pragma clang loop unroll(full)
             for (int p = 0; p < pixels; p++) {
-                const int start = p * stride, first = start / 4, shift = start % 4, count = (shift + kw + 3) / 4;
+                const int column = p * stride, first = column / 4, shift = column % 4, count = (shift + kw + 3) / 4;
 #pragma clang loop unroll(full)
                 for (int j = 0; j < count; j++) {
                     const __m512i w = _mm512_loadu_si512((const void *)ck_qdw_quad_weights(op, ky, (size_t)shift, (size_t)j, c));

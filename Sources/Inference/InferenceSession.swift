@@ -323,17 +323,12 @@ public final class InferenceSession: @unchecked Sendable {
         guard input.count == inputCount, let base = input.baseAddress else {
             throw InferenceError.inputSizeMismatch(expected: inputCount, got: input.count)
         }
-        lock.lock()
-        defer { lock.unlock() }
-        inputBuffer.update(from: base, count: inputCount)
-        let output = try execute()
-        let tap = tapBuffer.map { Array(UnsafeBufferPointer(start: $0, count: tapCount * batchSize)) } ?? []
-        return (output, tap)
+        return try runReadingTap { $0.baseAddress?.update(from: base, count: $0.count) }
     }
 
-    /// Runs a batch that `fill` writes straight into the session's NHWC input buffer (`batchSize * inputCount /
-    /// batchSize` floats, as `run(nhwc:)` takes), and returns the output and the tapped value: no input array
-    /// to allocate and copy (at 224x224, 600 KB per image that a classifier otherwise zeroed and copied).
+    /// Runs a batch that `fill` writes straight into the session's input buffer (the whole batch, NHWC, as
+    /// `run(nhwc:)` takes it) and returns the output and the tapped value: no input array to allocate and copy
+    /// (at 224x224, 600 KB per image that the classifier used to zero, fill and copy).
     public func runReadingTap(filling fill: (UnsafeMutableBufferPointer<Float>) throws -> Void) throws -> (output: [Float], tap: [Float]) {
         lock.lock()
         defer { lock.unlock() }

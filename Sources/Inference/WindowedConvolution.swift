@@ -1,7 +1,8 @@
 import CKernels
 import CXNNPack
 
-/// A convolution on one of the hand-written CKernels, run between XNNPACK runtimes on the session's thread pool.
+/// A convolution on one of the hand-written CKernels, run between XNNPACK runtimes on the session's thread pool
+/// (the INT8 element-wise steps, `QuantizedElementwise`, run the same way).
 protocol ConvolutionKernel: AnyObject, Sendable {
     /// Computes the NHWC `output` from the NHWC `input` on `threadpool`, adding `residual` (the output's shape)
     /// before the clamp when given (only kernels that `fusesResidual` take one); `yieldWorkers` lets the pool's
